@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Cache holds object responses in memory under a cost budget, with a lifetime
+// and generation-based invalidation; see the package documentation.
+//
+// All methods are safe for concurrent use, except that Close must not race
+// with other calls. A nil *Cache is a cache that holds nothing: Get misses,
+// Commit refuses, and the other methods do nothing, so a proxy with caching
+// disabled can pass nil. The zero Cache is not usable; build one with [New].
+type Cache struct {
+	store    *ristretto.Cache[string, *Entry]
+	gens     *generations
+	now      func() time.Time
+	ttl      time.Duration
+	maxBytes int64
+
+	deadHits  atomic.Uint64 // ristretto hits we turned into misses
+	tooLarge  atomic.Uint64 // entries never offered because of their cost
+	evictions atomic.Uint64 // ristretto OnEvict calls (pressure and expiry)
+	closeOnce sync.Once
+
+	// testHookBeforeSet, if set, runs in Commit after the ticket check and
+	// before the entry is handed to ristretto.
+	testHookBeforeSet func()
+}
+
+// New validates cfg, applies its defaults and returns a running Cache. The
+// caller must Close it to stop ristretto's goroutines.
+func New(cfg Config) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Cache{
+		gens:     &generations{seed: maphash.MakeSeed()},
+		now:      cfg.Now,
+		ttl:      cfg.TTL,
+		maxBytes: cfg.MaxBytes,
+	}
+	store, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
+		NumCounters:            cfg.numCounters(),
+		MaxCost:                cfg.MaxBytes,
+		BufferItems:            64,
+		Metrics:                true,
+		IgnoreInternalCost:     true,
+		TtlTickerDurationInSec: cfg.cleanupSeconds(),
+		OnEvict:                func(*ristretto.Item[*Entry]) { c.evictions.Add(1) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: ristretto: %w", err)
+	}
+	c.store = store
+	return c, nil
+}
+
+// Close stops the cache and frees what it holds. Call it once every other
+// call has returned; later calls to any method, Close included, are harmless
+// (Get misses, Commit refuses).
+func (c *Cache) Close() {
+	if c == nil {
+		return
+	}
+	c.closeOnce.Do(c.store.Close)
+}
+
+// Begin starts a fill of (bucket, key): call it before asking the backend,
+// and pass the ticket to Commit once the response is complete. On a nil Cache
+// it returns the zero Ticket.
+func (c *Cache) Begin(bucket, key string) Ticket {
+	if c == nil {
+		return Ticket{}
+	}
+	return c.gens.snapshot(bucket, key)
+}
+
+// Commit stores e under cacheKey, which must be [Key] of the bucket and key t
+// was taken for, unless the key or its bucket was invalidated since t was
+// taken or e's cost exceeds [Config.MaxBytes]. It sets e.Stored and e.Expires
+// from the cache's clock; e belongs to the cache afterwards (see [Entry]).
+//
+// It reports whether e was offered to the store. Ristretto applies the offer
+// asynchronously and may still drop or refuse it, so true does not promise a
+// later hit; false promises a miss.
+func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
+	if c == nil || e == nil || !c.gens.current(t) {
+		return false
+	}
+	cost := e.cost()
+	if cost > c.maxBytes {
+		c.tooLarge.Add(1)
+		return false
+	}
+	now := c.now()
+	e.Stored = now
+	e.Expires = now.Add(c.ttl)
+	e.ticket = t
+	if c.testHookBeforeSet != nil {
+		c.testHookBeforeSet()
+	}
+	// Replacing a present key in place would let ristretto raise its cost
+	// without evicting anything, overrunning MaxBytes. Deleting first makes
+	// the Set a new item, which the policy admits only after making room.
+	c.store.Del(cacheKey)
+	// An invalidation landing between the ticket check above and this Set
+	// is harmless: the entry carries t, and Get will find it stale.
+	return c.store.SetWithTTL(cacheKey, e, cost, c.ttl)
+}
+
+// Get returns the entry stored under cacheKey, which must be [Key] of bucket
+// and key, if it is live: not expired on the cache's clock, and committed
+// under the current generations of key and bucket. Otherwise it reports a
+// miss and deletes the dead entry, if any. The returned entry is shared and
+// read-only.
+func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
+	if c == nil {
+		return nil, false
+	}
+	e, ok := c.store.Get(cacheKey)
+	if !ok || e == nil {
+		return nil, false
+	}
+	if c.gens.currentFor(e.ticket, bucket, key) && c.now().Before(e.Expires) {
+		return e, true
+	}
+	c.deadHits.Add(1)
+	// The Del may remove a live entry committed since our read; that only
+	// costs a miss.
+	c.store.Del(cacheKey)
+	return nil, false
+}
+
+// Invalidate makes every cached version of key in bucket unservable, and
+// makes Commit refuse fills of it that began before: call it when a write to
+// the key is forwarded (before and after the backend answers, to fence fills
+// that start while the write is in flight). The current-version entry is
+// deleted at once; versioned entries are fenced by the generation and freed
+// by a later Get, eviction or expiry.
+func (c *Cache) Invalidate(bucket, key string) {
+	if c == nil {
+		return
+	}
+	c.gens.bumpKey(bucket, key)
+	c.store.Del(Key(bucket, key, ""))
+}
+
+// InvalidateBucket does what Invalidate does for every key of bucket. Its
+// entries are fenced at once and their memory is freed by a later Get,
+// eviction or expiry.
+func (c *Cache) InvalidateBucket(bucket string) {
+	if c == nil {
+		return
+	}
+	c.gens.bumpBucket(bucket)
+}
+
+// InvalidateAll does what Invalidate does for every key of every bucket.
+// Entries are fenced at once and their memory is freed by a later Get,
+// eviction or expiry.
+func (c *Cache) InvalidateAll() {
+	if c == nil {
+		return
+	}
+	c.gens.bumpAll()
+}
+
+// Wait blocks until every Commit and delete issued before it has been applied
+// by ristretto. It exists for tests; correctness never depends on it.
+func (c *Cache) Wait() {
+	if c == nil {
+		return
+	}
+	c.store.Wait()
+}

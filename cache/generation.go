@@ -1,0 +1,94 @@
+package cache
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// Stripe counts of the generation arrays. Their memory is fixed
+// (8 bytes each) however many keys and buckets the cache sees.
+const (
+	keyStripes    = 4096
+	bucketStripes = 1024
+)
+
+// Ticket is a snapshot of the generations an object's fill started under,
+// returned by [Cache.Begin] and checked by [Cache.Commit] and [Cache.Get].
+// It is a small value, safe to copy and to use from any goroutine.
+//
+// The zero Ticket is never current: Commit refuses it.
+type Ticket struct {
+	keyGen, bucketGen, globalGen uint64
+	keyStripe, bucketStripe      uint32
+	valid                        bool
+}
+
+// generations holds the striped invalidation counters. Every method is safe
+// for concurrent use; the zero value is not usable (it has no seed).
+type generations struct {
+	seed   maphash.Seed
+	global atomic.Uint64
+	keys   [keyStripes]atomic.Uint64
+	bucket [bucketStripes]atomic.Uint64
+}
+
+// stripes returns the key stripe of (bucket, key) and the bucket stripe of
+// bucket.
+func (g *generations) stripes(bucket, key string) (keyStripe, bucketStripe uint32) {
+	var h maphash.Hash
+	h.SetSeed(g.seed)
+	h.WriteString(bucket)
+	bucketStripe = uint32(h.Sum64() % bucketStripes)
+	// A NUL cannot occur in a bucket name, so (bucket, key) pairs are
+	// separated; a collision would only cost misses anyway.
+	h.WriteByte(0)
+	h.WriteString(key)
+	keyStripe = uint32(h.Sum64() % keyStripes)
+	return keyStripe, bucketStripe
+}
+
+// snapshot returns the current ticket of (bucket, key).
+func (g *generations) snapshot(bucket, key string) Ticket {
+	ks, bs := g.stripes(bucket, key)
+	return g.snapshotStripes(ks, bs)
+}
+
+func (g *generations) snapshotStripes(ks, bs uint32) Ticket {
+	return Ticket{
+		keyGen:       g.keys[ks].Load(),
+		bucketGen:    g.bucket[bs].Load(),
+		globalGen:    g.global.Load(),
+		keyStripe:    ks,
+		bucketStripe: bs,
+		valid:        true,
+	}
+}
+
+// current reports whether no invalidation touching t's stripes has happened
+// since t was taken.
+func (g *generations) current(t Ticket) bool {
+	return t.valid &&
+		g.keys[t.keyStripe].Load() == t.keyGen &&
+		g.bucket[t.bucketStripe].Load() == t.bucketGen &&
+		g.global.Load() == t.globalGen
+}
+
+// currentFor reports whether t is current and was taken for (bucket, key)'s
+// stripes, so an entry committed under another object's ticket is never
+// served.
+func (g *generations) currentFor(t Ticket, bucket, key string) bool {
+	ks, bs := g.stripes(bucket, key)
+	return t.keyStripe == ks && t.bucketStripe == bs && g.current(t)
+}
+
+func (g *generations) bumpKey(bucket, key string) {
+	ks, _ := g.stripes(bucket, key)
+	g.keys[ks].Add(1)
+}
+
+func (g *generations) bumpBucket(bucket string) {
+	_, bs := g.stripes(bucket, "")
+	g.bucket[bs].Add(1)
+}
+
+func (g *generations) bumpAll() { g.global.Add(1) }

@@ -1,0 +1,29 @@
+package cache
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Key returns the cache key of one version of an object: bucket, object key
+// and versionID, where "" names the current version. Distinct triples always
+// give distinct keys, whatever bytes they contain (NULs included): bucket and
+// versionID are each preceded by their decimal length and a NUL, and the
+// object key comes last. Key is
+// safe for concurrent use.
+//
+// Its output is opaque; pass it to [Cache.Commit] and [Cache.Get] together
+// with the same bucket and object key.
+func Key(bucket, key, versionID string) string {
+	var num [20]byte
+	var b strings.Builder
+	b.Grow(len(bucket) + len(key) + len(versionID) + 2*len(num))
+	b.Write(strconv.AppendInt(num[:0], int64(len(bucket)), 10))
+	b.WriteByte(0)
+	b.WriteString(bucket)
+	b.Write(strconv.AppendInt(num[:0], int64(len(versionID)), 10))
+	b.WriteByte(0)
+	b.WriteString(versionID)
+	b.WriteString(key)
+	return b.String()
+}

@@ -1,0 +1,46 @@
+package sigv4
+
+import "errors"
+
+// Sentinel errors returned (wrapped with detail) by [Verifier.Verify] and by
+// the Body of a [Result]. Match them with [errors.Is]; never match error text.
+var (
+	// ErrMissingAuth means the request carries no signature at all.
+	ErrMissingAuth = errors.New("sigv4: request is not signed")
+	// ErrMalformedAuth means the Authorization header or the presigned query
+	// is syntactically wrong or names an unsupported algorithm or scope.
+	ErrMalformedAuth = errors.New("sigv4: malformed authorization")
+	// ErrInvalidAccessKeyID means the access key is not known.
+	ErrInvalidAccessKeyID = errors.New("sigv4: invalid access key id")
+	// ErrSignatureMismatch means a request, chunk or trailer signature is wrong.
+	ErrSignatureMismatch = errors.New("sigv4: signature does not match")
+	// ErrRequestExpired means a presigned request is past its expiry.
+	ErrRequestExpired = errors.New("sigv4: request has expired")
+	// ErrTimeSkewed means the request time is too far from the server's clock.
+	ErrTimeSkewed = errors.New("sigv4: request time too skewed")
+	// ErrRegionMismatch means the credential scope names another region.
+	ErrRegionMismatch = errors.New("sigv4: credential scope region mismatch")
+	// ErrSignatureV2 means the request is signed with Signature Version 2,
+	// which is refused.
+	ErrSignatureV2 = errors.New("sigv4: signature version 2 is not supported")
+	// ErrSecurityToken means the request carries X-Amz-Security-Token;
+	// temporary credentials are not supported.
+	ErrSecurityToken = errors.New("sigv4: security tokens are not supported")
+	// ErrMalformedChunk means the aws-chunked framing of the body is wrong.
+	ErrMalformedChunk = errors.New("sigv4: malformed aws-chunked body")
+	// ErrIncompleteBody means the body is shorter than declared.
+	ErrIncompleteBody = errors.New("sigv4: body shorter than declared")
+	// ErrBodyTooLong means the body is longer than declared.
+	ErrBodyTooLong = errors.New("sigv4: body longer than declared")
+	// ErrContentSHA256Mismatch means the payload does not hash to the
+	// X-Amz-Content-Sha256 the client signed.
+	ErrContentSHA256Mismatch = errors.New("sigv4: x-amz-content-sha256 does not match payload")
+	// ErrChecksumMismatch means a trailing checksum does not match the payload.
+	ErrChecksumMismatch = errors.New("sigv4: checksum does not match payload")
+	// ErrMissingContentLength means an aws-chunked body came without
+	// X-Amz-Decoded-Content-Length.
+	ErrMissingContentLength = errors.New("sigv4: missing x-amz-decoded-content-length")
+	// ErrUnsupportedPayload means the X-Amz-Content-Sha256 value is not one
+	// this package can verify.
+	ErrUnsupportedPayload = errors.New("sigv4: unsupported x-amz-content-sha256")
+)

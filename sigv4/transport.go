@@ -1,0 +1,228 @@
+package sigv4
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Transport is an http.RoundTripper that removes the client's SigV4
+// authentication from a request and signs it with its own credentials as
+// the last step before Base sends it.
+//
+// The request's URL must already carry the S3-encoded path: EscapedPath()
+// is signed as is (no further escaping). The payload hash is taken from the
+// request's context (see [WithPayloadHash]), "UNSIGNED-PAYLOAD" by default.
+// Only headers the Go transport sends unchanged are signed.
+//
+// The zero value signs with empty credentials for us-east-1 and sends with
+// http.DefaultTransport. A Transport is safe for concurrent use once its
+// fields are no longer being changed; it must not be copied after first use.
+type Transport struct {
+	// Base sends the signed request. If nil, http.DefaultTransport is used.
+	Base http.RoundTripper
+	// AccessKey and SecretKey are the backend credentials.
+	AccessKey string
+	SecretKey string
+	// Region is the region signed for. If empty, "us-east-1".
+	Region string
+	// Now returns the signing time. If nil, time.Now is used.
+	Now func() time.Time
+
+	once   sync.Once
+	signer *v4.Signer
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+type payloadHashKey struct{}
+
+// WithPayloadHash returns a context telling [Transport] the hex SHA-256 of
+// the request payload (or "UNSIGNED-PAYLOAD", the default without it).
+func WithPayloadHash(ctx context.Context, hash string) context.Context {
+	return context.WithValue(ctx, payloadHashKey{}, hash)
+}
+
+func payloadHash(ctx context.Context) string {
+	if h, ok := ctx.Value(payloadHashKey{}).(string); ok && h != "" {
+		return h
+	}
+	return unsignedPayload
+}
+
+// clientAuthHeaders are removed from every outbound request.
+var clientAuthHeaders = []string{
+	headerAuthorization,
+	headerAmzDate,
+	headerContentSHA256,
+	headerSecurityToken,
+	headerDecodedLength,
+	headerTrailer,
+}
+
+// presignParamNames are removed from every outbound query.
+var presignParamNames = []string{
+	queryAlgorithm, queryCredential, queryDate, queryExpires,
+	querySignedHeaders, querySignature, querySecurityToken,
+}
+
+// unsignableHeaders are sent but never signed: the Go transport or a hop
+// on the way may add, drop or rewrite them.
+var unsignableHeaders = map[string]bool{
+	"Accept-Encoding":     true,
+	"Connection":          true,
+	"Content-Length":      true, // signed from ContentLength by the signer
+	"Expect":              true,
+	"Keep-Alive":          true,
+	"Proxy-Authorization": true,
+	"Proxy-Connection":    true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+	"User-Agent":          true,
+	"X-Amzn-Trace-Id":     true,
+}
+
+func (t *Transport) init() {
+	t.signer = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+}
+
+// RoundTrip implements http.RoundTripper. It never modifies req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.once.Do(t.init)
+	ctx := req.Context()
+	out := req.Clone(ctx)
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
+	stripClientAuth(out)
+	hash := payloadHash(ctx)
+	out.Header.Set(headerContentSHA256, hash)
+
+	// Sign a shallow copy carrying only the signable headers, then copy the
+	// signature onto the request that is sent.
+	signed := *out
+	signed.Header = make(http.Header, len(out.Header))
+	for k, vs := range out.Header {
+		if !unsignableHeaders[http.CanonicalHeaderKey(k)] {
+			signed.Header[k] = vs
+		}
+	}
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	region := t.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	creds := aws.Credentials{AccessKeyID: t.AccessKey, SecretAccessKey: t.SecretKey}
+	if err := t.signer.SignHTTP(ctx, creds, &signed, hash, "s3", region, now().UTC()); err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("sigv4: signing outbound request: %w", err)
+	}
+	out.Host = signed.Host
+	out.Header[headerAuthorization] = signed.Header[headerAuthorization]
+	out.Header[headerAmzDate] = signed.Header[headerAmzDate]
+
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(out)
+}
+
+// closeBody honours the RoundTripper contract of closing the body on error.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// stripClientAuth removes the client's SigV4 material from r's headers and
+// query.
+func stripClientAuth(r *http.Request) {
+	for _, h := range clientAuthHeaders {
+		r.Header.Del(h)
+	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 {
+		var keep []string
+		for _, v := range ce {
+			for tok := range strings.SplitSeq(v, ",") {
+				tok = strings.TrimSpace(tok)
+				if tok != "" && !strings.EqualFold(tok, "aws-chunked") {
+					keep = append(keep, tok)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			r.Header.Del("Content-Encoding")
+		} else {
+			r.Header.Set("Content-Encoding", strings.Join(keep, ","))
+		}
+	}
+	if r.Header.Get("X-Amz-Sdk-Checksum-Algorithm") != "" && !hasChecksumHeader(r.Header) {
+		r.Header.Del("X-Amz-Sdk-Checksum-Algorithm")
+	}
+	if r.URL != nil && r.URL.RawQuery != "" {
+		r.URL.RawQuery = stripPresignQuery(r.URL.RawQuery)
+		r.URL.ForceQuery = false
+	}
+}
+
+// hasChecksumHeader reports whether h carries an x-amz-checksum-<alg> value
+// (as opposed to x-amz-checksum-mode, -type or -algorithm).
+func hasChecksumHeader(h http.Header) bool {
+	for k := range h {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, checksumPrefix) {
+			continue
+		}
+		switch lk[len(checksumPrefix):] {
+		case "mode", "type", "algorithm":
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// stripPresignQuery drops the presign parameters from a raw query, leaving
+// every other parameter byte for byte as it was.
+func stripPresignQuery(raw string) string {
+	var b strings.Builder
+	changed := false
+	rest := raw
+	for rest != "" {
+		var seg string
+		seg, rest, _ = strings.Cut(rest, "&")
+		name, _, _ := strings.Cut(seg, "=")
+		dn := decodeQueryComponent(name)
+		drop := false
+		for _, p := range presignParamNames {
+			if strings.EqualFold(dn, p) {
+				drop = true
+				break
+			}
+		}
+		if drop {
+			changed = true
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(seg)
+	}
+	if !changed {
+		return raw
+	}
+	return b.String()
+}

@@ -1,0 +1,413 @@
+package sigv4
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMaxSkew is the clock skew a [Verifier] allows for header
+// authentication when MaxSkew is zero.
+const DefaultMaxSkew = 15 * time.Minute
+
+// Verifier checks AWS Signature Version 4 on inbound requests, both
+// Authorization-header and presigned-URL forms, including aws-chunked
+// streaming uploads.
+//
+// The zero value verifies nothing: with a nil Credentials every signed
+// request fails with [ErrInvalidAccessKeyID]. The other fields have the
+// documented defaults when zero. A Verifier is safe for concurrent use once
+// its fields are no longer being changed.
+type Verifier struct {
+	// Credentials looks up the secret of an access key. If nil, every signed
+	// request fails with ErrInvalidAccessKeyID.
+	Credentials CredentialStore
+	// Region is the region the credential scope must name. If empty,
+	// "us-east-1" is required.
+	Region string
+	// Service is the service the credential scope must name. If empty, "s3".
+	Service string
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+	// MaxSkew is the largest allowed difference between the request time and
+	// Now for header authentication, and how far in the future a presigned
+	// request may be dated. If zero, DefaultMaxSkew (15 minutes).
+	MaxSkew time.Duration
+}
+
+// Result describes a request that passed verification. Verify fills every
+// field; a zero Result (nil Body) is never returned. The fields are
+// read-only afterwards; Body is not safe for concurrent Reads, though Close
+// may be called concurrently with Read.
+type Result struct {
+	// AccessKey is the access key that signed the request.
+	AccessKey string
+	// Presigned is true when the request was authenticated by query
+	// parameters rather than the Authorization header.
+	Presigned bool
+	// Body is what the backend must receive: the decoded payload, which
+	// verifies itself while being read. Its final byte is returned only
+	// together with io.EOF once everything was verified; on failure Read
+	// returns an error wrapping one of the sentinel errors, never io.EOF.
+	// It is http.NoBody when the request has no payload. Closing it closes
+	// the request's body.
+	Body io.ReadCloser
+	// ContentLength is the length of Body, or -1 when unknown (only when the
+	// client sent neither a length nor aws-chunked framing).
+	ContentLength int64
+	// PayloadHash is the payload hash for the outbound signature: the
+	// client's hex SHA-256 when it signed the payload, else
+	// "UNSIGNED-PAYLOAD".
+	PayloadHash string
+}
+
+func (v *Verifier) region() string {
+	if v.Region == "" {
+		return "us-east-1"
+	}
+	return v.Region
+}
+
+func (v *Verifier) service() string {
+	if v.Service == "" {
+		return "s3"
+	}
+	return v.Service
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now == nil {
+		return time.Now()
+	}
+	return v.Now()
+}
+
+func (v *Verifier) maxSkew() time.Duration {
+	if v.MaxSkew <= 0 {
+		return DefaultMaxSkew
+	}
+	return v.MaxSkew
+}
+
+// queryAuthKind scans a raw query for the parameters that decide how a
+// request is authenticated.
+type queryAuthKind struct {
+	presign, token, v2Key, v2Sig bool
+}
+
+func scanQuery(raw string) queryAuthKind {
+	var k queryAuthKind
+	if raw == "" {
+		return k
+	}
+	forEachQueryParam(raw, func(name, _ string) bool {
+		switch name {
+		case queryAlgorithm, queryCredential, querySignature:
+			k.presign = true
+		case querySecurityToken:
+			k.token = true
+		case "AWSAccessKeyId":
+			k.v2Key = true
+		case "Signature":
+			k.v2Sig = true
+		}
+		return true
+	})
+	return k
+}
+
+// Verify authenticates r by its Authorization header or presigned query
+// and returns what to forward. It reads none of the body: payload checks
+// happen while Result.Body is read. Errors wrap the package's sentinel
+// errors. Verify does not modify r.
+func (v *Verifier) Verify(r *http.Request) (*Result, error) {
+	authz := r.Header.Values(headerAuthorization)
+	raw := ""
+	if r.URL != nil {
+		raw = r.URL.RawQuery
+	}
+	q := scanQuery(raw)
+	if len(r.Header.Values(headerSecurityToken)) > 0 || q.token {
+		return nil, fmt.Errorf("sigv4: X-Amz-Security-Token present: %w", ErrSecurityToken)
+	}
+	switch {
+	case len(authz) > 1:
+		return nil, fmt.Errorf("sigv4: repeated Authorization header: %w", ErrMalformedAuth)
+	case len(authz) == 1 && q.presign:
+		return nil, fmt.Errorf("sigv4: both Authorization header and presigned query: %w", ErrMalformedAuth)
+	case len(authz) == 1:
+		return v.verifyHeader(r, authz[0])
+	case q.presign:
+		return v.verifyPresigned(r, raw)
+	case q.v2Key && q.v2Sig:
+		return nil, fmt.Errorf("sigv4: presigned query: %w", ErrSignatureV2)
+	}
+	return nil, ErrMissingAuth
+}
+
+// lookup finds the secret of accessKey and checks the scope against the
+// Verifier's region and service and the request's date (YYYYMMDD).
+func (v *Verifier) lookup(scope credentialScope, day string) (string, error) {
+	if v.Credentials == nil {
+		return "", fmt.Errorf("sigv4: no credentials configured: %w", ErrInvalidAccessKeyID)
+	}
+	secret, ok := v.Credentials.SecretKey(scope.accessKey)
+	if !ok {
+		return "", fmt.Errorf("sigv4: unknown access key: %w", ErrInvalidAccessKeyID)
+	}
+	if scope.region != v.region() {
+		return "", fmt.Errorf("sigv4: credential scope names region %q, want %q: %w", scope.region, v.region(), ErrRegionMismatch)
+	}
+	if scope.service != v.service() {
+		return "", fmt.Errorf("sigv4: credential scope names service %q, want %q: %w", scope.service, v.service(), ErrMalformedAuth)
+	}
+	if scope.date != day {
+		return "", fmt.Errorf("sigv4: credential date %s is not the request date %s: %w", scope.date, day, ErrMalformedAuth)
+	}
+	return secret, nil
+}
+
+// requestDate returns the request's X-Amz-Date, or its Date header in the
+// same ISO 8601 basic form.
+func requestDate(r *http.Request) (string, time.Time, error) {
+	if d := r.Header.Get(headerAmzDate); d != "" {
+		t, err := parseAmzDate(d)
+		return d, t, err
+	}
+	if d := r.Header.Get("Date"); d != "" {
+		t, err := http.ParseTime(d)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("sigv4: Date header %q: %w", d, ErrMalformedAuth)
+		}
+		t = t.UTC()
+		return t.Format(amzDateLayout), t, nil
+	}
+	return "", time.Time{}, fmt.Errorf("sigv4: missing X-Amz-Date: %w", ErrMalformedAuth)
+}
+
+func bodyEmpty(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0)
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if fromHex(s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) {
+	a, err := parseAuthorization(authz)
+	if err != nil {
+		return nil, err
+	}
+	amzDate, t, err := requestDate(r)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := v.lookup(a.scope, amzDate[:8])
+	if err != nil {
+		return nil, err
+	}
+	if d := v.now().Sub(t); d > v.maxSkew() || d < -v.maxSkew() {
+		return nil, fmt.Errorf("sigv4: request time %s is %s from server time: %w", amzDate, d.Round(time.Second), ErrTimeSkewed)
+	}
+	hash := strings.TrimSpace(r.Header.Get(headerContentSHA256))
+	canonHash := hash
+	if hash == "" {
+		if !bodyEmpty(r) {
+			return nil, fmt.Errorf("sigv4: missing x-amz-content-sha256 on a request with a body: %w", ErrUnsupportedPayload)
+		}
+		canonHash = emptySHA256
+	}
+	key := defaultKeys.key(secret, a.scope.date, a.scope.region, a.scope.service)
+	sig, err := checkRequestSignature(r, key, a, amzDate, canonHash, false)
+	if err != nil {
+		return nil, err
+	}
+	res, err := v.payload(r, hash, key, amzDate, a.scope.String(), sig)
+	if err != nil {
+		return nil, err
+	}
+	res.AccessKey = a.scope.accessKey
+	return res, nil
+}
+
+func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error) {
+	p, err := parsePresign(raw)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := v.lookup(p.auth.scope, p.date[:8])
+	if err != nil {
+		return nil, err
+	}
+	t, _ := parseAmzDate(p.date) // checked by parsePresign
+	now := v.now()
+	if t.Sub(now) > v.maxSkew() {
+		return nil, fmt.Errorf("sigv4: presigned request dated %s is in the future: %w", p.date, ErrTimeSkewed)
+	}
+	if now.After(t.Add(p.expires)) {
+		return nil, fmt.Errorf("sigv4: presigned request expired at %s: %w", t.Add(p.expires).Format(time.RFC3339), ErrRequestExpired)
+	}
+	hash := strings.TrimSpace(r.Header.Get(headerContentSHA256))
+	if hash == "" {
+		hash = p.contentSHA256
+	}
+	if hash == "" {
+		hash = unsignedPayload
+	}
+	if hash != unsignedPayload && !isHex64(hash) {
+		return nil, fmt.Errorf("sigv4: presigned request with x-amz-content-sha256 %q: %w", truncate(hash), ErrUnsupportedPayload)
+	}
+	key := defaultKeys.key(secret, p.auth.scope.date, p.auth.scope.region, p.auth.scope.service)
+	if _, err := checkRequestSignature(r, key, p.auth, p.date, hash, true); err != nil {
+		return nil, err
+	}
+	res, err := v.payload(r, hash, key, p.date, p.auth.scope.String(), "")
+	if err != nil {
+		return nil, err
+	}
+	res.AccessKey = p.auth.scope.accessKey
+	res.Presigned = true
+	return res, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+var canonicalBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// checkRequestSignature computes the signature of r and compares it with
+// the one the client sent. It returns the signature (lowercase hex), the
+// seed of a chunked upload.
+func checkRequestSignature(r *http.Request, key []byte, a authorization, amzDate, payloadHash string, presigned bool) (string, error) {
+	bp := canonicalBufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = appendCanonicalURI(b, requestPath(r))
+	b = append(b, '\n')
+	if r.URL != nil {
+		b = appendCanonicalQuery(b, r.URL.RawQuery, presigned)
+	}
+	b = append(b, '\n')
+	b = appendCanonicalHeaders(b, r, a.signedHeaders)
+	b = append(b, '\n')
+	b = append(b, a.signedHeaders...)
+	b = append(b, '\n')
+	b = append(b, payloadHash...)
+	canonHash := sha256.Sum256(b)
+
+	b = append(b[:0], algorithm...)
+	b = append(b, '\n')
+	b = append(b, amzDate...)
+	b = append(b, '\n')
+	b = append(b, a.scope.date...)
+	b = append(b, '/')
+	b = append(b, a.scope.region...)
+	b = append(b, '/')
+	b = append(b, a.scope.service...)
+	b = append(b, "/"+scopeTerminator+"\n"...)
+	b = hex.AppendEncode(b, canonHash[:])
+	mac := hmac.New(sha256.New, key)
+	mac.Write(b)
+	var sum [sha256.Size]byte
+	want := mac.Sum(sum[:0])
+	if cap(b) <= 64<<10 {
+		*bp = b
+		canonicalBufPool.Put(bp)
+	}
+
+	var got [sha256.Size]byte
+	if _, err := hex.Decode(got[:], []byte(a.signature)); err != nil {
+		return "", fmt.Errorf("sigv4: signature is not hex: %w", ErrMalformedAuth)
+	}
+	if !hmac.Equal(got[:], want) {
+		return "", fmt.Errorf("sigv4: request signature: %w", ErrSignatureMismatch)
+	}
+	return hex.EncodeToString(want), nil
+}
+
+// payload builds the Result body for the x-amz-content-sha256 value hash
+// (already covered by the verified signature).
+func (v *Verifier) payload(r *http.Request, hash string, key []byte, amzDate, scope, seed string) (*Result, error) {
+	empty := bodyEmpty(r)
+	body := r.Body
+	if empty {
+		body = http.NoBody
+	}
+	length := r.ContentLength
+	if empty {
+		length = 0
+	}
+	switch {
+	case hash == "":
+		// Header auth without x-amz-content-sha256 on an empty body.
+		return &Result{Body: http.NoBody, ContentLength: 0, PayloadHash: emptySHA256}, nil
+	case hash == unsignedPayload:
+		return &Result{Body: body, ContentLength: length, PayloadHash: unsignedPayload}, nil
+	case isHex64(hash):
+		lower := strings.ToLower(hash)
+		var want [sha256.Size]byte
+		hex.Decode(want[:], []byte(lower)) // isHex64 checked
+		if empty {
+			if lower != emptySHA256 {
+				return nil, fmt.Errorf("sigv4: empty body: %w", ErrContentSHA256Mismatch)
+			}
+			return &Result{Body: http.NoBody, ContentLength: 0, PayloadHash: lower}, nil
+		}
+		return &Result{Body: newSHA256Body(body, want, length), ContentLength: length, PayloadHash: lower}, nil
+	case hash == streamingSigned || hash == streamingSignedTrailer || hash == streamingUnsignedTrailer:
+		if seed == "" && hash != streamingUnsignedTrailer {
+			return nil, fmt.Errorf("sigv4: %s needs header authentication: %w", hash, ErrUnsupportedPayload)
+		}
+		dl := r.Header.Get(headerDecodedLength)
+		if dl == "" {
+			return nil, fmt.Errorf("sigv4: %s: %w", hash, ErrMissingContentLength)
+		}
+		n, err := strconv.ParseInt(dl, 10, 64)
+		if err != nil || n < 0 || !allDigits(dl) {
+			return nil, fmt.Errorf("sigv4: x-amz-decoded-content-length %q: %w", truncate(dl), ErrMissingContentLength)
+		}
+		cfg := chunkedConfig{
+			decodedLength: n,
+			signed:        hash != streamingUnsignedTrailer,
+			trailer:       hash != streamingSigned,
+			signedTrailer: hash == streamingSignedTrailer,
+			key:           key,
+			amzDate:       amzDate,
+			scope:         scope,
+			seed:          seed,
+		}
+		if cfg.trailer {
+			names, err := parseTrailerNames(r.Header.Values(headerTrailer))
+			if err != nil {
+				return nil, err
+			}
+			cfg.trailers = names
+		}
+		src := r.Body
+		if src == nil {
+			src = http.NoBody
+		}
+		return &Result{Body: newChunkedBody(src, cfg), ContentLength: n, PayloadHash: unsignedPayload}, nil
+	}
+	return nil, fmt.Errorf("sigv4: x-amz-content-sha256 %q: %w", truncate(hash), ErrUnsupportedPayload)
+}
