@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/s3cache/s3cache/proxy"
+)
+
+// options is what the command line and the environment configure.
+type options struct {
+	proxy     proxy.Config
+	listen    string
+	logLevel  slog.Level
+	logFormat string
+	dev       bool
+	devDir    string
+}
+
+// setting is one configuration value: its environment variable, the flag
+// that mirrors it, its help text and how to parse it.
+type setting struct {
+	env, flag, help string
+	set             func(string) error
+}
+
+// parseOptions reads flags and environment; a flag wins over its variable.
+// Every bad value is reported with the variable's name.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	o := options{listen: ":8080", logFormat: "text"}
+	c := &o.proxy
+	settings := []setting{
+		{"S3_ENDPOINT", "endpoint", "backend host:port (default localhost:9000)", str(&c.Endpoint)},
+		{"S3_ACCESS_KEY", "access-key", "backend access key, also the key clients sign with (default minioadmin)", str(&c.AccessKey)},
+		{"S3_SECRET_KEY", "secret-key", "backend secret key (default minioadmin)", str(&c.SecretKey)},
+		{"S3_USE_SSL", "use-ssl", "use HTTPS to the backend (default false)", boolean(&c.UseSSL)},
+		{"S3_REGION", "region", "signing region (default us-east-1)", str(&c.Region)},
+		{"LISTEN_ADDR", "listen", "address to listen on (default :8080)", str(&o.listen)},
+		{"CACHE_MAX_BYTES", "cache-max-bytes", "bytes the cache may hold, e.g. 100MiB (default 100MiB)", size(&c.CacheMaxBytes)},
+		{"CACHE_TTL", "cache-ttl", "lifetime of a cache entry (default 5m)", duration(&c.CacheTTL)},
+		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
+		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
+		{"BACKEND_TIMEOUT", "backend-timeout", "bound on connecting to the backend and waiting for its answer (default 30s)", duration(&c.BackendTimeout)},
+		{"LOG_LEVEL", "log-level", "debug, info, warn or error (default info)", level(&o.logLevel)},
+		{"LOG_FORMAT", "log-format", "text or json (default text)", oneOf(&o.logFormat, "text", "json")},
+		{"DEV_DATA_DIR", "dev-dir", "with -dev: data directory of the embedded backend (default $TMPDIR/s3cache-dev)", str(&o.devDir)},
+	}
+	var errs []error
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", s.env, v, err))
+			}
+		}
+	}
+	fs := flag.NewFlagSet("s3cache", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.dev, "dev", false, "run with an embedded S3 backend for trying s3cache out")
+	for _, s := range settings {
+		fs.Func(s.flag, s.help+" [$"+s.env+"]", s.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, err
+	}
+	if err := o.proxy.Validate(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func str(p *string) func(string) error {
+	return func(v string) error { *p = v; return nil }
+}
+
+func boolean(p *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*p = b
+		return nil
+	}
+}
+
+func duration(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("want a positive duration such as 30s, 5m or 1h")
+		}
+		*p = d
+		return nil
+	}
+}
+
+func level(p *slog.Level) func(string) error {
+	return func(v string) error {
+		if err := p.UnmarshalText([]byte(v)); err != nil {
+			return errors.New("want debug, info, warn or error")
+		}
+		return nil
+	}
+}
+
+func oneOf(p *string, allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*p = v
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+// size parses a byte count: plain bytes, or a number with a unit
+// (KiB, MiB, GiB, TiB are powers of 1024; KB, MB, GB, TB of 1000).
+func size(p *int64) func(string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	return func(v string) error {
+		num, mult := strings.TrimSpace(v), int64(1)
+		for _, u := range units {
+			if n, ok := strings.CutSuffix(num, u.suffix); ok {
+				num, mult = strings.TrimSpace(n), u.mult
+				break
+			}
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || n > (1<<62)/mult {
+			return errors.New("want a positive size such as 104857600, 100MiB or 1GB")
+		}
+		*p = n * mult
+		return nil
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // substring; "" means success
+		check   func(t *testing.T, o options)
+	}{
+		{name: "defaults", check: func(t *testing.T, o options) {
+			if o.listen != ":8080" || o.proxy.CacheTTL != 0 || o.dev {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "env values", env: map[string]string{
+			"S3_ENDPOINT": "127.0.0.1:7070", "CACHE_MAX_BYTES": "2MiB", "CACHE_TTL": "90s",
+			"CACHE_MAX_OBJECT_BYTES": "1000", "S3_USE_SSL": "true", "BACKEND_TIMEOUT": "3s",
+		}, check: func(t *testing.T, o options) {
+			c := o.proxy
+			if c.Endpoint != "127.0.0.1:7070" || c.CacheMaxBytes != 2<<20 || c.CacheTTL != 90*time.Second ||
+				c.CacheMaxObjectBytes != 1000 || !c.UseSSL || c.BackendTimeout != 3*time.Second {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "flag wins", env: map[string]string{"LISTEN_ADDR": ":1"}, args: []string{"-listen", ":2", "-cache-max-bytes", "1GB"},
+			check: func(t *testing.T, o options) {
+				if o.listen != ":2" || o.proxy.CacheMaxBytes != 1e9 {
+					t.Errorf("listen %q max %d", o.listen, o.proxy.CacheMaxBytes)
+				}
+			}},
+		{name: "bad ttl", env: map[string]string{"CACHE_TTL": "banana"}, wantErr: "CACHE_TTL"},
+		{name: "negative ttl", env: map[string]string{"CACHE_TTL": "-5m"}, wantErr: "CACHE_TTL"},
+		{name: "bad size", env: map[string]string{"CACHE_MAX_BYTES": "lots"}, wantErr: "CACHE_MAX_BYTES"},
+		{name: "zero size", env: map[string]string{"CACHE_MAX_BYTES": "0"}, wantErr: "CACHE_MAX_BYTES"},
+		{name: "bad bool", env: map[string]string{"S3_USE_SSL": "maybe"}, wantErr: "S3_USE_SSL"},
+		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
+		{name: "endpoint with scheme", env: map[string]string{"S3_ENDPOINT": "http://x:9000"}, wantErr: "endpoint"},
+		{name: "object larger than cache", env: map[string]string{"CACHE_MAX_BYTES": "1MiB", "CACHE_MAX_OBJECT_BYTES": "2MiB"}, wantErr: "max object"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
+	}
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Config is everything the proxy needs. Zero fields take the defaults
+// listed beside them, applied in one place (withDefaults); Validate reports
+// values that cannot work.
+type Config struct {
+	Endpoint  string // backend host:port; "" means "localhost:9000"
+	UseSSL    bool   // talk HTTPS to the backend; false means plain HTTP
+	AccessKey string // backend access key, also accepted from clients; "" means "minioadmin"
+	SecretKey string // backend secret key; "" means "minioadmin"
+	Region    string // region clients sign for and the backend is signed for; "" means "us-east-1"
+
+	CacheMaxBytes        int64         // bytes the cache may hold; 0 means 100 MiB
+	CacheTTL             time.Duration // lifetime of an entry; 0 means 5 minutes
+	CacheMaxObjectBytes  int64         // largest object stored; 0 means 16 MiB (capped at CacheMaxBytes)
+	CacheCleanupInterval time.Duration // sweep of expired entries; 0 means 1 minute
+	BackendTimeout       time.Duration // bound on connecting to the backend and waiting for its response headers; 0 means 30 seconds
+
+	// Transport carries requests to the backend before signing. If nil, an
+	// http.Transport tuned for one backend host is used.
+	Transport http.RoundTripper
+	// Logger receives the proxy's logs. If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultEndpoint             = "localhost:9000"
+	DefaultAccessKey            = "minioadmin"
+	DefaultSecretKey            = "minioadmin"
+	DefaultRegion               = "us-east-1"
+	DefaultCacheMaxBytes        = 100 << 20
+	DefaultCacheTTL             = 5 * time.Minute
+	DefaultCacheMaxObjectBytes  = 16 << 20
+	DefaultCacheCleanupInterval = time.Minute
+	DefaultBackendTimeout       = 30 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Endpoint == "" {
+		c.Endpoint = DefaultEndpoint
+	}
+	if c.AccessKey == "" {
+		c.AccessKey = DefaultAccessKey
+	}
+	if c.SecretKey == "" {
+		c.SecretKey = DefaultSecretKey
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.CacheMaxBytes == 0 {
+		c.CacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.CacheMaxObjectBytes == 0 {
+		c.CacheMaxObjectBytes = min(DefaultCacheMaxObjectBytes, c.CacheMaxBytes)
+	}
+	if c.CacheCleanupInterval == 0 {
+		c.CacheCleanupInterval = DefaultCacheCleanupInterval
+	}
+	if c.BackendTimeout == 0 {
+		c.BackendTimeout = DefaultBackendTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports every value of c (after defaults) that cannot work.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if strings.Contains(c.Endpoint, "/") {
+		errs = append(errs, fmt.Errorf("proxy: endpoint %q: want host:port without a scheme or path", c.Endpoint))
+	} else if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf("proxy: endpoint %q: %w", c.Endpoint, err))
+	}
+	if c.CacheMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("proxy: cache max bytes %d: must be positive", c.CacheMaxBytes))
+	}
+	if c.CacheMaxObjectBytes < 0 || c.CacheMaxObjectBytes > c.CacheMaxBytes {
+		errs = append(errs, fmt.Errorf("proxy: cache max object bytes %d: must be between 1 and the cache size %d", c.CacheMaxObjectBytes, c.CacheMaxBytes))
+	}
+	if c.CacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("proxy: cache TTL %v: must be positive", c.CacheTTL))
+	}
+	if c.CacheCleanupInterval < 0 {
+		errs = append(errs, fmt.Errorf("proxy: cache cleanup interval %v: must be positive", c.CacheCleanupInterval))
+	}
+	if c.BackendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("proxy: backend timeout %v: must be positive", c.BackendTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+
+	"github.com/s3cache/s3cache/sigv4"
+)
+
+// Error is the one S3 error type of the proxy: an HTTP status, an S3 error
+// code and a message that are sent to the client, and an optional cause that
+// is logged but never sent. The zero value is not useful; build one with
+// newError.
+type Error struct {
+	Status  int    // HTTP status sent to the client
+	Code    string // S3 error code, e.g. "NoSuchKey"
+	Message string // human-readable message sent to the client
+	Err     error  // cause, logged only
+}
+
+func newError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("proxy: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("proxy: %s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors the handlers return. Each is a template: wrap it with withCause
+// rather than mutating it.
+var (
+	errNoSuchKey         = newError(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+	errInvalidBucketName = newError(http.StatusBadRequest, "InvalidBucketName", "The specified bucket is not valid.")
+	errReservedBucket    = newError(http.StatusBadRequest, "InvalidBucketName", "The bucket name \"objects\" is reserved for the /objects API of this proxy; use it through /objects/objects/{key} or virtual-hosted style.")
+	errMethodNotAllowed  = newError(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	errMissingLength     = newError(http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+	errNotFound          = newError(http.StatusNotFound, "NotFound", "Not found.")
+	errInternal          = newError(http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
+	errUnavailable       = newError(http.StatusServiceUnavailable, "ServiceUnavailable", "The storage backend is unreachable. Please try again.")
+	errGatewayTimeout    = newError(http.StatusGatewayTimeout, "GatewayTimeout", "The storage backend did not answer in time.")
+	errBadGateway        = newError(http.StatusBadGateway, "BadGateway", "The storage backend failed to answer.")
+	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+)
+
+func withCause(tmpl *Error, cause error) *Error {
+	e := *tmpl
+	e.Err = cause
+	return &e
+}
+
+// sigv4Errors maps the verifier's sentinel errors to S3 errors.
+var sigv4Errors = []struct {
+	sentinel error
+	tmpl     *Error
+}{
+	{sigv4.ErrMissingAuth, newError(http.StatusForbidden, "AccessDenied", "Access Denied.")},
+	{sigv4.ErrMalformedAuth, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed.")},
+	{sigv4.ErrRegionMismatch, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed; the region is wrong.")},
+	{sigv4.ErrInvalidAccessKeyID, newError(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
+	{sigv4.ErrSignatureMismatch, newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")},
+	{sigv4.ErrRequestExpired, newError(http.StatusForbidden, "AccessDenied", "Request has expired")},
+	{sigv4.ErrTimeSkewed, newError(http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")},
+	{sigv4.ErrSignatureV2, newError(http.StatusBadRequest, "InvalidRequest", "Signature Version 2 is not supported by this proxy; sign requests with AWS Signature Version 4.")},
+	{sigv4.ErrSecurityToken, newError(http.StatusForbidden, "InvalidToken", "Session tokens are not supported by this proxy.")},
+	{sigv4.ErrMalformedChunk, newError(http.StatusBadRequest, "IncompleteBody", "The aws-chunked body is malformed.")},
+	{sigv4.ErrIncompleteBody, errIncompleteBody},
+	{sigv4.ErrBodyTooLong, newError(http.StatusBadRequest, "IncompleteBody", "The request body is longer than the Content-Length HTTP header says.")},
+	{sigv4.ErrContentSHA256Mismatch, newError(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")},
+	{sigv4.ErrChecksumMismatch, newError(http.StatusBadRequest, "BadDigest", "The checksum you specified did not match what we received.")},
+	{sigv4.ErrMissingContentLength, errMissingLength},
+	{sigv4.ErrUnsupportedPayload, newError(http.StatusBadRequest, "InvalidArgument", "The x-amz-content-sha256 header value is not supported.")},
+}
+
+// toS3Error turns any error into the S3 error sent to the client.
+// Unknown errors become 500 InternalError; their text is logged, never sent.
+func toS3Error(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	for _, m := range sigv4Errors {
+		if errors.Is(err, m.sentinel) {
+			return withCause(m.tmpl, err)
+		}
+	}
+	return withCause(errInternal, err)
+}
+
+// backendError classifies a failed backend round trip: unreachable → 503,
+// timed out → 504, anything else → 502.
+func backendError(err error) *Error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return withCause(errUnavailable, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return withCause(errGatewayTimeout, err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return withCause(errUnavailable, err)
+	}
+	return withCause(errBadGateway, err)
+}
+
+type xmlError struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Resource  string   `xml:"Resource,omitempty"`
+	RequestID string   `xml:"RequestId"`
+}
+
+// writeError is the one writer of S3 errors. It logs the cause of server
+// errors and sends an XML body (none for HEAD).
+func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toS3Error(err)
+	reqID := w.Header().Get("X-Amz-Request-Id")
+	level := slog.LevelDebug
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	p.log.LogAttrs(r.Context(), level, "request failed",
+		slog.String("request_id", reqID), slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", e.Status),
+		slog.String("code", e.Code), slog.Any("cause", e.Err))
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	h.Set("Content-Type", "application/xml")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(e.Status)
+		return
+	}
+	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: reqID})
+	w.WriteHeader(e.Status)
+	w.Write([]byte(xml.Header))
+	w.Write(body)
+}

@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// readyTTL is how long a readiness result is reused, so probes do not
+// hammer the backend.
+const readyTTL = time.Second
+
+// readiness caches the result of the last backend check. The zero value
+// has no result yet.
+type readiness struct {
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz answers 200 when the backend answered an authenticated
+// ListBuckets within the backend timeout, else 503.
+func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := p.checkBackend(r.Context()); err != nil {
+		p.writeError(w, r, withCause(errUnavailable, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}
+
+func (p *Proxy) checkBackend(ctx context.Context) error {
+	p.ready.mu.Lock()
+	defer p.ready.mu.Unlock()
+	now := p.cfg.Now()
+	if !p.ready.checked.IsZero() && now.Sub(p.ready.checked) < readyTTL && now.After(p.ready.checked) {
+		return p.ready.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.BackendTimeout)
+	defer cancel()
+	_, err := p.minio.ListBuckets(ctx)
+	p.ready.checked, p.ready.err = p.cfg.Now(), err
+	return err
+}

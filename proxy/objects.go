@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// serveObjects is the simple object API, /objects/{bucket}/{key...}:
+// GET and HEAD share the cache with the S3 front end; PUT and DELETE go to
+// the backend through minio-go and invalidate the key before and after.
+func (p *Proxy) serveObjects(w http.ResponseWriter, r *http.Request, rq *request) {
+	switch r.Method {
+	case http.MethodGet:
+		rq.op = Operation{Name: "GetObject"}
+		p.serveRead(w, r, rq)
+	case http.MethodHead:
+		rq.op = Operation{Name: "HeadObject"}
+		p.serveRead(w, r, rq)
+	case http.MethodPut:
+		rq.op = Operation{Name: "PutObject", Write: true, effect: effectKey}
+		p.putObject(w, r, rq)
+	case http.MethodDelete:
+		rq.op = Operation{Name: "DeleteObject", Write: true, effect: effectKey}
+		p.deleteObject(w, r, rq)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		p.writeError(w, r, errMethodNotAllowed)
+	}
+}
+
+// putObject stores the request body with its Content-Type, Content-*
+// headers and x-amz-meta-* metadata. It answers only once the backend
+// acknowledged the object.
+func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
+	size := rq.auth.ContentLength
+	if size < 0 {
+		p.writeError(w, r, errMissingLength)
+		return
+	}
+	opts := minio.PutObjectOptions{
+		ContentType:        r.Header.Get("Content-Type"),
+		ContentDisposition: r.Header.Get("Content-Disposition"),
+		ContentEncoding:    r.Header.Get("Content-Encoding"),
+		ContentLanguage:    r.Header.Get("Content-Language"),
+		CacheControl:       r.Header.Get("Cache-Control"),
+		UserMetadata:       userMetadata(r.Header),
+	}
+	if opts.ContentType == "" {
+		opts.ContentType = "application/octet-stream"
+	}
+	body := &errRecorder{ReadCloser: rq.auth.Body}
+	p.cache.Invalidate(rq.bucket, rq.key)
+	info, err := p.minio.PutObject(r.Context(), rq.bucket, rq.key, body, size, opts)
+	p.cache.Invalidate(rq.bucket, rq.key)
+	if err != nil {
+		if berr := body.Err(); berr != nil {
+			p.writeError(w, r, clientBodyError(berr))
+			return
+		}
+		p.writeError(w, r, p.minioError(r, err))
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", `"`+strings.Trim(info.ETag, `"`)+`"`)
+	if info.VersionID != "" {
+		h.Set("X-Amz-Version-Id", info.VersionID)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// deleteObject removes the object (or the version named by ?versionId).
+func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
+	p.cache.Invalidate(rq.bucket, rq.key)
+	err := p.minio.RemoveObject(r.Context(), rq.bucket, rq.key, minio.RemoveObjectOptions{
+		VersionID: r.URL.Query().Get("versionId"),
+	})
+	p.cache.Invalidate(rq.bucket, rq.key)
+	if err != nil {
+		p.writeError(w, r, p.minioError(r, err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// minioError relays an S3 error the backend returned as received, and maps
+// a failure to reach it as any other backend failure.
+func (p *Proxy) minioError(r *http.Request, err error) error {
+	if resp := minio.ToErrorResponse(err); resp.StatusCode != 0 && resp.Code != "" {
+		return &Error{Status: resp.StatusCode, Code: resp.Code, Message: resp.Message, Err: err}
+	}
+	return backendError(err)
+}
+
+// userMetadata collects x-amz-meta-* headers, keyed without the prefix.
+func userMetadata(h http.Header) map[string]string {
+	var m map[string]string
+	for k, v := range h {
+		if name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok && len(v) > 0 {
+			if m == nil {
+				m = make(map[string]string)
+			}
+			m[name] = v[0]
+		}
+	}
+	return m
+}
+
+// escapeQuery escapes a query value the way S3 signs it (space as %20).
+func escapeQuery(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}

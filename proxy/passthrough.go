@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+
+	"github.com/s3cache/s3cache/sigv4"
+)
+
+// maxDeleteBody caps how much of a DeleteObjects body is read to learn its
+// keys. S3 allows 1000 keys of up to 1024 bytes, well under this.
+const maxDeleteBody = 4 << 20
+
+// outbound carries what the ReverseProxy hooks need to know about one
+// request. It travels in the request context.
+type outbound struct {
+	rq     *request
+	body   *errRecorder
+	length int64
+	// invalidate runs once the backend answered or failed, before the client
+	// sees the response: a fill that raced the write cannot survive it.
+	invalidate func()
+	xcache     string // X-Cache value to add, if any
+}
+
+type outboundKey struct{}
+
+// errRecorder remembers the first error other than io.EOF that reading the
+// client's body produced, so a failed upload is reported as the client's
+// fault (4xx) and not as a backend failure.
+type errRecorder struct {
+	io.ReadCloser
+	mu  sync.Mutex
+	err error
+}
+
+func (e *errRecorder) Read(b []byte) (int, error) {
+	n, err := e.ReadCloser.Read(b)
+	if err != nil && err != io.EOF {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
+	}
+	return n, err
+}
+
+func (e *errRecorder) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+// passThrough forwards a request to the backend, re-signed, bodies streamed
+// both ways. Writes invalidate what they touch before they are forwarded
+// (so no fill started later can use old bytes) and again when the backend
+// answered (so no fill that raced the write survives it).
+func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, rq *request) {
+	p.forward(w, r, rq, "")
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xcache string) {
+	ob := &outbound{rq: rq, length: rq.auth.ContentLength, xcache: xcache}
+	body := rq.auth.Body
+	switch rq.op.effect {
+	case effectKey:
+		ob.invalidate = func() { p.cache.Invalidate(rq.bucket, rq.key) }
+	case effectBucket:
+		ob.invalidate = func() { p.cache.InvalidateBucket(rq.bucket) }
+	case effectDeleteMulti:
+		keys, replay, err := readDeleteKeys(body)
+		if err != nil {
+			p.writeError(w, r, err)
+			return
+		}
+		body = replay
+		if keys == nil {
+			ob.invalidate = func() { p.cache.InvalidateBucket(rq.bucket) }
+		} else {
+			ob.invalidate = func() {
+				for _, k := range keys {
+					p.cache.Invalidate(rq.bucket, k)
+				}
+			}
+		}
+	}
+	if ob.invalidate != nil {
+		ob.invalidate()
+	}
+	ob.body = &errRecorder{ReadCloser: body}
+	ctx := sigv4.WithPayloadHash(r.Context(), rq.auth.PayloadHash)
+	ctx = context.WithValue(ctx, outboundKey{}, ob)
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// readDeleteKeys reads a DeleteObjects body (at most maxDeleteBody bytes)
+// and returns the keys it names and a reader that replays the whole body.
+// keys is nil when the body could not be parsed; the caller then
+// invalidates the whole bucket and lets the backend judge the body.
+func readDeleteKeys(body io.ReadCloser) (keys []string, replay io.ReadCloser, err error) {
+	buf, err := io.ReadAll(io.LimitReader(body, maxDeleteBody+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	replay = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), body), body}
+	if len(buf) > maxDeleteBody {
+		return nil, replay, nil
+	}
+	var del struct {
+		Objects []struct {
+			Key string `xml:"Key"`
+		} `xml:"Object"`
+	}
+	if xml.Unmarshal(buf, &del) != nil {
+		return nil, replay, nil
+	}
+	keys = make([]string, 0, len(del.Objects))
+	for _, o := range del.Objects {
+		keys = append(keys, o.Key)
+	}
+	return keys, replay, nil
+}
+
+// rewrite is the ReverseProxy hook that turns the client's request into the
+// backend's: same method, path encoded as S3 signs it, same query (the
+// signing transport drops presign parameters), the verified body.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	ob := pr.In.Context().Value(outboundKey{}).(*outbound)
+	pr.Out.URL = p.backendURL(ob.rq.bucket, ob.rq.key, pr.In.URL.RawQuery)
+	pr.Out.Host = ""
+	pr.Out.Body = ob.body
+	pr.Out.ContentLength = ob.length
+	if ob.length == 0 {
+		pr.Out.Body = http.NoBody
+	}
+	// The signer signs the transport's length, not this header; Expect
+	// would make the backend conversation wait for a 100 Continue.
+	pr.Out.Header.Del("Content-Length")
+	pr.Out.Header.Del("Expect")
+}
+
+// modifyResponse runs when the backend answered, before the client sees it.
+func (p *Proxy) modifyResponse(res *http.Response) error {
+	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
+	if ob.invalidate != nil {
+		ob.invalidate()
+	}
+	stripBackendHeaders(res.Header)
+	if ob.xcache != "" {
+		res.Header.Set("X-Cache", ob.xcache)
+	}
+	return nil
+}
+
+// stripBackendHeaders removes the backend's per-request headers; the proxy
+// sends its own request id.
+func stripBackendHeaders(h http.Header) {
+	h.Del("X-Amz-Request-Id")
+	h.Del("X-Amz-Id-2")
+}
+
+// proxyError reports a failed round trip: the client's body was bad (4xx),
+// the client went away (nothing written), or the backend failed (5xx).
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	ob := r.Context().Value(outboundKey{}).(*outbound)
+	if ob.invalidate != nil {
+		ob.invalidate()
+	}
+	if berr := ob.body.Err(); berr != nil {
+		p.writeError(w, r, clientBodyError(berr))
+		return
+	}
+	if r.Context().Err() != nil {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "client went away",
+			slog.String("request_id", w.Header().Get("X-Amz-Request-Id")), slog.Any("cause", err))
+		return
+	}
+	p.writeError(w, r, backendError(err))
+}
+
+// clientBodyError maps a failure to read the client's body: the verifier's
+// own errors stand; a body cut short is IncompleteBody.
+func clientBodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return withCause(errIncompleteBody, err)
+	case errors.As(err, &tooLarge):
+		return withCause(errEntityTooLarge, err)
+	}
+	return err
+}
+
+// bufferPool lends 32 KiB buffers to the ReverseProxy's body copies.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

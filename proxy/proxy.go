@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/sigv4"
+)
+
+// Proxy is the s3cache HTTP handler: both front ends (native S3 path style
+// and /objects), the ops endpoints under /-/, the cache and the pass-through
+// to the backend. Build it with New; it is safe for concurrent use.
+type Proxy struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+	backend  http.RoundTripper // signs every request last
+	scheme   string            // of the backend
+	cache    *cache.Cache
+	rp       *httputil.ReverseProxy
+	minio    *minio.Client
+	ops      *http.ServeMux
+	ready    readiness
+
+	reqPrefix string
+	reqSeq    atomic.Uint64
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// New validates cfg and builds a Proxy. Call Close when done with it.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c, err := cache.New(cache.Config{
+		MaxBytes:        cfg.CacheMaxBytes,
+		TTL:             cfg.CacheTTL,
+		CleanupInterval: cfg.CacheCleanupInterval,
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	base := cfg.Transport
+	if base == nil {
+		base = newBackendTransport(cfg.BackendTimeout)
+	}
+	p := &Proxy{
+		cfg: cfg,
+		log: cfg.Logger,
+		verifier: &sigv4.Verifier{
+			Credentials: sigv4.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
+			Region:      cfg.Region,
+			Now:         cfg.Now,
+		},
+		backend: &sigv4.Transport{
+			Base:      base,
+			AccessKey: cfg.AccessKey,
+			SecretKey: cfg.SecretKey,
+			Region:    cfg.Region,
+			Now:       cfg.Now,
+		},
+		scheme: "http",
+		cache:  c,
+	}
+	if cfg.UseSSL {
+		p.scheme = "https"
+	}
+	p.minio, err = minio.New(cfg.Endpoint, &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    cfg.UseSSL,
+		Region:    cfg.Region,
+		Transport: base,
+	})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("proxy: backend client: %w", err)
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      p.backend,
+		FlushInterval:  -1,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.proxyError,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	p.ops = http.NewServeMux()
+	p.ops.HandleFunc("GET /-/healthz", p.healthz)
+	p.ops.HandleFunc("GET /-/readyz", p.readyz)
+	var b [4]byte
+	rand.Read(b[:])
+	p.reqPrefix = hex.EncodeToString(b[:])
+	return p, nil
+}
+
+// Close releases the cache. Requests in flight must have finished.
+func (p *Proxy) Close() { p.cache.Close() }
+
+// newBackendTransport returns the transport to one backend host: many idle
+// connections, bounded dial and response-header waits, no transparent
+// decompression (bytes are relayed and cached as the backend sent them).
+func newBackendTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// newRequestID returns a request id unique within this process.
+func (p *Proxy) newRequestID() string {
+	return p.reqPrefix + strconv.FormatUint(p.reqSeq.Add(1), 16)
+}
+
+// backendURL is the URL of bucket/key on the backend, with the path encoded
+// the way S3 signs it (every byte but unreserved ones and '/' escaped) so
+// the signer and the wire see the same bytes.
+func (p *Proxy) backendURL(bucket, key, rawQuery string) *url.URL {
+	path := "/"
+	if bucket != "" {
+		path += bucket
+		if key != "" {
+			path += "/" + key
+		}
+	}
+	return &url.URL{
+		Scheme:   p.scheme,
+		Host:     p.cfg.Endpoint,
+		Path:     path,
+		RawPath:  sigv4.EscapePath(path),
+		RawQuery: rawQuery,
+	}
+}

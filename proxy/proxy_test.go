@@ -1,0 +1,361 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/s3cache/s3cache/sigv4"
+)
+
+const (
+	testKey    = "AKIDTEST"
+	testSecret = "test-secret"
+)
+
+// fakeS3 is an in-memory S3 backend for unit tests: objects by path, GET,
+// HEAD, PUT, DELETE, and a hook to hold or break GET responses. It verifies
+// the proxy's outbound signature with the sigv4 verifier.
+type fakeS3 struct {
+	t        *testing.T
+	verifier *sigv4.Verifier
+	mu       sync.Mutex
+	objects  map[string][]byte
+	gets     map[string]int
+	// onGet, if set, runs before a GET answers; it may write the response
+	// itself and return true.
+	onGet func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func newFakeS3(t *testing.T) (*fakeS3, *httptest.Server) {
+	f := &fakeS3{
+		t:        t,
+		verifier: &sigv4.Verifier{Credentials: sigv4.StaticCredentials{testKey: testSecret}},
+		objects:  map[string][]byte{},
+		gets:     map[string]int{},
+	}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res, err := f.verifier.Verify(r)
+	if err != nil {
+		f.t.Errorf("backend: outbound signature of %s %s: %v", r.Method, r.URL, err)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	path := r.URL.Path
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		f.mu.Lock()
+		obj, ok := f.objects[path]
+		if r.Method == http.MethodGet {
+			f.gets[path]++
+		}
+		hook := f.onGet
+		f.mu.Unlock()
+		if r.Method == http.MethodGet && hook != nil && hook(w, r) {
+			return
+		}
+		if !ok {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "<Error><Code>NoSuchKey</Code></Error>")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sha256.New().Sum(obj))[:32]+`"`)
+		w.Header().Set("X-Amz-Meta-Color", "blue")
+		w.Header().Set("X-Amz-Request-Id", "BACKEND")
+		w.Header().Set("Content-Length", strconv.Itoa(len(obj)))
+		if r.Method == http.MethodGet {
+			w.Write(obj)
+		}
+	case http.MethodPut:
+		f.mu.Lock()
+		f.objects[path] = body
+		f.mu.Unlock()
+	case http.MethodDelete:
+		f.mu.Lock()
+		delete(f.objects, path)
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (f *fakeS3) getCount(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets[path]
+}
+
+// newTestProxy starts a proxy in front of backend.
+func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*Proxy, *httptest.Server) {
+	cfg := Config{
+		Endpoint:  strings.TrimPrefix(backend.URL, "http://"),
+		AccessKey: testKey,
+		SecretKey: testSecret,
+		Logger:    slog.New(slog.DiscardHandler),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.Close() })
+	return p, srv
+}
+
+// do sends a request signed for the proxy with the given secret.
+func do(t *testing.T, method, url string, body []byte, secret string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	err = signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret},
+		req, hash, "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+func readBody(t *testing.T, res *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return string(b)
+}
+
+func TestMissThenHit(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/a//b"] = []byte("hello")
+	p, srv := newTestProxy(t, backend, nil)
+
+	for i, want := range []string{xCacheMiss, xCacheHit} {
+		res := do(t, "GET", srv.URL+"/bkt/a//b", nil, testSecret)
+		if got := readBody(t, res); res.StatusCode != 200 || got != "hello" {
+			t.Fatalf("GET %d: %d %q, want 200 hello", i, res.StatusCode, got)
+		}
+		if got := res.Header.Get("X-Cache"); got != want {
+			t.Errorf("GET %d: X-Cache %q, want %q", i, got, want)
+		}
+		if got := res.Header.Get("X-Amz-Meta-Color"); got != "blue" {
+			t.Errorf("GET %d: x-amz-meta-color %q, want blue", i, got)
+		}
+		if ids := res.Header.Values("X-Amz-Request-Id"); len(ids) != 1 || ids[0] == "BACKEND" {
+			t.Errorf("GET %d: request ids %q, want one of the proxy's", i, ids)
+		}
+		p.cache.Wait()
+	}
+	res := do(t, "HEAD", srv.URL+"/bkt/a//b", nil, testSecret)
+	if res.Header.Get("X-Cache") != xCacheHit || res.ContentLength != 5 {
+		t.Errorf("HEAD after GET: X-Cache %q length %d, want HIT 5", res.Header.Get("X-Cache"), res.ContentLength)
+	}
+	if n := fake.getCount("/bkt/a//b"); n != 1 {
+		t.Errorf("backend saw %d GETs, want 1", n)
+	}
+	// The /objects front end shares the entry.
+	res = do(t, "GET", srv.URL+"/objects/bkt/a//b", nil, testSecret)
+	if got := readBody(t, res); got != "hello" || res.Header.Get("X-Cache") != xCacheHit {
+		t.Errorf("/objects GET: %q X-Cache %q, want hello HIT", got, res.Header.Get("X-Cache"))
+	}
+	// A wrong secret is refused before the cache.
+	res = do(t, "GET", srv.URL+"/bkt/a//b", nil, "wrong")
+	if body := readBody(t, res); res.StatusCode != 403 || !strings.Contains(body, "<Code>SignatureDoesNotMatch</Code>") {
+		t.Errorf("wrong secret: %d %s, want 403 SignatureDoesNotMatch", res.StatusCode, body)
+	}
+}
+
+func TestWriteInvalidates(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("old")
+	p, srv := newTestProxy(t, backend, nil)
+	tests := []struct {
+		name, method, url string
+		body              []byte
+		wantStatus        int
+		wantBody          string
+	}{
+		{"put via S3", "PUT", "/bkt/k", []byte("new"), 200, "new"},
+		{"put via objects", "PUT", "/objects/bkt/k", []byte("newer"), 200, "newer"},
+		{"delete via S3", "DELETE", "/bkt/k", nil, 204, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			readBody(t, do(t, "GET", srv.URL+"/bkt/k", nil, testSecret))
+			p.cache.Wait()
+			res := do(t, tt.method, srv.URL+tt.url, tt.body, testSecret)
+			if res.StatusCode/100 != 2 {
+				t.Fatalf("%s: status %d: %s", tt.method, res.StatusCode, readBody(t, res))
+			}
+			res = do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+			got := readBody(t, res)
+			if tt.wantBody == "" {
+				if res.StatusCode != 404 || !strings.Contains(got, "NoSuchKey") {
+					t.Errorf("GET after delete: %d %q, want 404 NoSuchKey", res.StatusCode, got)
+				}
+				return
+			}
+			if got != tt.wantBody || res.Header.Get("X-Cache") != xCacheMiss {
+				t.Errorf("GET after write: %q X-Cache %q, want %q MISS", got, res.Header.Get("X-Cache"), tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestNoStaleFill holds a GET miss inside the backend while a PUT goes
+// through the proxy; the old bytes the miss then returns must not be
+// cached.
+func TestNoStaleFill(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("old")
+	p, srv := newTestProxy(t, backend, nil)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(entered)
+			<-release
+			w.Header().Set("Content-Length", "3")
+			w.Write([]byte("old"))
+			return true
+		}
+		return false
+	}
+	done := make(chan string)
+	go func() {
+		res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+		b, _ := io.ReadAll(res.Body)
+		done <- string(b)
+	}()
+	<-entered
+	if res := do(t, "PUT", srv.URL+"/bkt/k", []byte("new"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT: %d", res.StatusCode)
+	}
+	close(release)
+	if got := <-done; got != "old" {
+		t.Fatalf("racing GET got %q, want old", got)
+	}
+	p.cache.Wait()
+	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); got != "new" {
+		t.Errorf("GET after PUT returned %q (X-Cache %s), want new", got, res.Header.Get("X-Cache"))
+	}
+}
+
+// TestTruncatedBodyNotCached cuts the backend's body short: the client's
+// response breaks and the next GET is a miss with full bytes.
+func TestTruncatedBodyNotCached(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = bytes.Repeat([]byte("x"), 100<<10)
+	p, srv := newTestProxy(t, backend, nil)
+	var once sync.Once
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		cut := false
+		once.Do(func() { cut = true })
+		if !cut {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(100<<10))
+		w.Write(bytes.Repeat([]byte("x"), 10<<10))
+		panic(http.ErrAbortHandler)
+	}
+	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Errorf("reading a cut body: no error, want one")
+	}
+	p.cache.Wait()
+	res = do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); len(got) != 100<<10 || res.Header.Get("X-Cache") != xCacheMiss {
+		t.Errorf("GET after cut: %d bytes X-Cache %q, want %d MISS", len(got), res.Header.Get("X-Cache"), 100<<10)
+	}
+}
+
+func TestBypassAndErrors(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("0123456789")
+	_, srv := newTestProxy(t, backend, nil)
+
+	t.Run("response override bypasses", func(t *testing.T) {
+		res := do(t, "GET", srv.URL+"/bkt/k?response-content-type=text/html", nil, testSecret)
+		if res.Header.Get("X-Cache") != xCacheBypass {
+			t.Errorf("X-Cache %q, want BYPASS", res.Header.Get("X-Cache"))
+		}
+	})
+	t.Run("missing key is a relayed 404", func(t *testing.T) {
+		res := do(t, "GET", srv.URL+"/bkt/nope", nil, testSecret)
+		if body := readBody(t, res); res.StatusCode != 404 || !strings.Contains(body, "NoSuchKey") {
+			t.Errorf("%d %s, want 404 NoSuchKey", res.StatusCode, body)
+		}
+	})
+	t.Run("invalid bucket name", func(t *testing.T) {
+		res := do(t, "GET", srv.URL+"/B_ad/k", nil, testSecret)
+		if body := readBody(t, res); res.StatusCode != 400 || !strings.Contains(body, "InvalidBucketName") {
+			t.Errorf("%d %s, want 400 InvalidBucketName", res.StatusCode, body)
+		}
+	})
+	t.Run("unsigned", func(t *testing.T) {
+		res, err := http.Get(srv.URL + "/bkt/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if body := readBody(t, res); res.StatusCode != 403 || !strings.Contains(body, "AccessDenied") {
+			t.Errorf("%d %s, want 403 AccessDenied", res.StatusCode, body)
+		}
+	})
+}
+
+func TestBackendDown(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	_, srv := newTestProxy(t, dead, func(c *Config) { c.BackendTimeout = 2 * time.Second })
+	for _, path := range []string{"/bkt/k", "/bkt?list-type=2", "/-/readyz"} {
+		t.Run(path, func(t *testing.T) {
+			res := do(t, "GET", srv.URL+path, nil, testSecret)
+			body := readBody(t, res)
+			if res.StatusCode != 503 || !strings.Contains(body, "<Code>ServiceUnavailable</Code>") {
+				t.Errorf("%d %s, want 503 ServiceUnavailable", res.StatusCode, body)
+			}
+		})
+	}
+}

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/s3cache/s3cache/sigv4"
+)
+
+// frontEnd names the API a request came through.
+type frontEnd uint8
+
+const (
+	frontS3      frontEnd = iota // path-style S3: /{bucket}/{key}
+	frontObjects                 // /objects/{bucket}/{key...}
+)
+
+// objectsPrefix is the path of the simple object API. It is why the bucket
+// name "objects" cannot be used in path style.
+const objectsPrefix = "/objects/"
+
+// request is the one description of a client request that every later step
+// works from.
+type request struct {
+	front  frontEnd
+	bucket string
+	key    string // exactly as sent: never cleaned
+	op     Operation
+	auth   *sigv4.Result
+}
+
+// ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
+// everything else as path-style S3. Paths are split by hand, not by
+// http.ServeMux, because ServeMux cleans and redirects paths such as
+// "a//b" or "a/../b", which are valid S3 keys.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amz-Request-Id", p.newRequestID())
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/-/") {
+		p.ops.ServeHTTP(w, r)
+		return
+	}
+	rq := &request{}
+	switch {
+	case path == "/objects" || strings.HasPrefix(path, objectsPrefix):
+		rq.front = frontObjects
+		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path[len("/objects"):], "/"), "/")
+	default:
+		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	}
+
+	// Authenticate before anything else, the cache included.
+	auth, err := p.verifier.Verify(r)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	rq.auth = auth
+	defer auth.Body.Close()
+
+	if rq.front == frontObjects && (rq.bucket == "" || rq.key == "") {
+		p.writeError(w, r, newError(http.StatusBadRequest, "InvalidRequest", "Use /objects/{bucket}/{key}."))
+		return
+	}
+	if rq.front == frontS3 && rq.bucket == "objects" {
+		p.writeError(w, r, errReservedBucket)
+		return
+	}
+	if rq.bucket != "" && !validBucketName(rq.bucket) {
+		p.writeError(w, r, errInvalidBucketName)
+		return
+	}
+	if rq.front == frontObjects {
+		p.serveObjects(w, r, rq)
+		return
+	}
+	rq.op = classify(r.Method, rq.bucket, rq.key, r.URL.Query(), r.Header)
+	if rq.op.Name == "GetObject" || rq.op.Name == "HeadObject" {
+		p.serveRead(w, r, rq)
+		return
+	}
+	p.passThrough(w, r, rq)
+}
+
+// validBucketName reports whether name follows the S3 bucket naming rules:
+// 3 to 63 characters of lower-case letters, digits, dots and hyphens,
+// beginning and ending with a letter or digit, no "..", and not an IP
+// address. Names that break them can never exist on the backend.
+func validBucketName(name string) bool {
+	if len(name) < 3 || len(name) > 63 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
+		return false
+	}
+	dots, digitsOnly := 0, true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			dots++
+			if name[i-1] == '.' {
+				return false
+			}
+		case c == '-':
+			digitsOnly = false
+		case alnum(c):
+			if c > '9' {
+				digitsOnly = false
+			}
+		default:
+			return false
+		}
+	}
+	return !(dots == 3 && digitsOnly) // 192.168.5.4
+}
