@@ -88,9 +88,10 @@ func (c *Cache) Begin(bucket, key string) Ticket {
 // taken or e's cost exceeds [Config.MaxBytes]. It sets e.Stored and e.Expires
 // from the cache's clock; e belongs to the cache afterwards (see [Entry]).
 //
-// It reports whether e was offered to the store. Ristretto applies the offer
-// asynchronously and may still drop or refuse it, so true does not promise a
-// later hit; false promises a miss.
+// It reports whether e was offered to the store, and returns once the store
+// has processed the offer, so an admitted entry is visible to the next Get.
+// Ristretto's admission policy may still refuse it, so true does not
+// promise a later hit; false promises a miss.
 func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	if c == nil || e == nil || !c.gens.current(t) {
 		return false
@@ -113,7 +114,15 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	c.store.Del(cacheKey)
 	// An invalidation landing between the ticket check above and this Set
 	// is harmless: the entry carries t, and Get will find it stale.
-	return c.store.SetWithTTL(cacheKey, e, cost, c.ttl)
+	if !c.store.SetWithTTL(cacheKey, e, cost, c.ttl) {
+		return false
+	}
+	// Ristretto applies Sets asynchronously. Waiting for this one makes a
+	// fill visible to the very next Get, so a client that reads an object
+	// twice in a row gets a hit the second time. It costs a channel round
+	// trip on the miss path only.
+	c.store.Wait()
+	return true
 }
 
 // Get returns the entry stored under cacheKey, which must be [Key] of bucket

@@ -32,12 +32,11 @@ func bypassReason(r *http.Request) string {
 		return "conditional"
 	case h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "":
 		return "sse-c"
-	case h.Get("X-Amz-Checksum-Mode") != "":
-		return "checksum-mode"
 	}
 	for name := range r.URL.Query() {
 		switch {
 		case name == "versionId":
+		case name == "x-id": // aws-sdk-go-v2 names the operation in the query
 		case strings.HasPrefix(name, "X-Amz-"): // presign parameters
 		default:
 			return "query " + name
@@ -100,6 +99,9 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 	}
 	out.URL = p.backendURL(rq.bucket, rq.key, query)
 	out.Host = out.URL.Host
+	// Ask for the object's checksums so the entry carries them for every
+	// client that validates them (botocore and aws-sdk-go-v2 ask by default).
+	out.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
 	res, err := p.backend.RoundTrip(out)
 	if err != nil {
 		if r.Context().Err() != nil {

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/s3cache/s3cache/sigv4"
 )
@@ -41,6 +43,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq := &request{}
+	if p.log.Enabled(r.Context(), slog.LevelDebug) {
+		lw := &loggingWriter{ResponseWriter: w}
+		defer p.logRequest(r, lw, rq, time.Now())
+		w = lw
+	}
 	switch {
 	case path == "/objects" || strings.HasPrefix(path, objectsPrefix):
 		rq.front = frontObjects

@@ -1,0 +1,16 @@
+// Package e2e holds the end-to-end tests of s3cache. It has no API: the
+// tests build ./cmd/s3cache, start a real S3 server (versitygw) on a free
+// loopback port with a counting relay in front of it, run the proxy binary
+// against the relay and drive it with real clients (the aws CLI, boto3,
+// aws-sdk-go-v2, minio-go and curl).
+//
+// Cache behaviour is asserted through the X-Cache response header and the
+// relay's backend request counts, never through timing. If versitygw or the
+// binary cannot be started, the tests fail; they never skip.
+//
+// Environment:
+//
+//	S3CACHE_E2E_BIN        use this prebuilt binary instead of building one
+//	S3CACHE_E2E_RACE=1     build the binary with -race (CI does)
+//	S3CACHE_E2E_VERSITYGW  path of the versitygw binary (default: PATH, then $GOPATH/bin)
+package e2e

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// faultTimeout is BACKEND_TIMEOUT in the fault tests; faultMargin bounds
+// the rest (a loaded 2-core machine, a -race binary).
+const (
+	faultTimeout = 2 * time.Second
+	faultMargin  = 10 * time.Second
+)
+
+// TestBackendFaults checks the proxy's answers when the backend refuses
+// connections, never answers, or cuts a body halfway.
+func TestBackendFaults(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"BACKEND_TIMEOUT": faultTimeout.String()}
+
+	unavailable := []struct {
+		name  string
+		start func(t *testing.T) endpoint
+	}{
+		{"connection refused", func(t *testing.T) endpoint {
+			closed, err := freeAddr() // nothing listens there
+			if err != nil {
+				t.Fatal(err)
+			}
+			return startProxy(t, proxyOptions{Backend: closed, Env: env, Ready: "/-/healthz"}).endpoint()
+		}},
+		{"no answer", func(t *testing.T) endpoint {
+			r := newRelay(t, backendAddr(t))
+			p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: env})
+			r.hang.Store(true)
+			return p.endpoint()
+		}},
+	}
+	for _, tc := range unavailable {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.start(t)
+			start := time.Now()
+			r := curl(t, append(sigv4(e), objectURL(e, "some-bucket", "some/key"))...)
+			elapsed := time.Since(start)
+			if r.Status != 502 && r.Status != 503 && r.Status != 504 {
+				t.Errorf("GET: status %d, want 502, 503 or 504; body %q", r.Status, r.Body)
+			}
+			if r.xmlCode() == "" {
+				t.Errorf("GET: body %q, want an S3 XML error", r.Body)
+			}
+			if limit := faultTimeout + faultMargin; elapsed > limit {
+				t.Errorf("GET took %v, want under BACKEND_TIMEOUT + margin = %v", elapsed, limit)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), faultTimeout+faultMargin)
+			defer cancel()
+			if got, err := statusOf(ctx, e.URL+"/-/readyz"); err != nil || got != http.StatusServiceUnavailable {
+				t.Errorf("/-/readyz: status %d, error %v; want 503", got, err)
+			}
+		})
+	}
+
+	t.Run("body cut halfway", func(t *testing.T) {
+		h := newHarness(t, env)
+		e := h.endpoint()
+		bucket := newBucket(t, e)
+		const key = "cut/me.bin"
+		body := randomBytes(t, 1<<20)
+		putBytes(t, e, bucket, key, body)
+
+		h.relay.cutPath.Store("/" + bucket + "/" + key)
+		resp, err := httpClient.Do(signedRequest(t, e, http.MethodGet, objectURL(e, bucket, key), nil))
+		if err == nil {
+			got, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == 200 && bytes.Equal(got, body) {
+				t.Fatalf("GET with the body cut at the backend returned the full object")
+			}
+			if rerr == nil && resp.StatusCode == 200 {
+				t.Errorf("GET with the body cut: %d of %d bytes and no error; a truncated 200 must fail", len(got), len(body))
+			}
+		}
+		h.relay.cutPath.Store("")
+
+		var filled int
+		for _, want := range []string{"MISS", "HIT"} {
+			g := sdkGet(t, e, bucket, key)
+			if g.Status != 200 || !bytes.Equal(g.Body, body) {
+				t.Fatalf("GET after the cut: status %d, %d bytes; want the %d stored", g.Status, len(g.Body), len(body))
+			}
+			wantXCache(t, "GET after the cut", g.Header, want)
+			if want == "MISS" {
+				filled = h.relay.count(http.MethodGet, bucket, key)
+			}
+		}
+		if n := h.relay.count(http.MethodGet, bucket, key); n != filled {
+			t.Errorf("backend saw %d GETs after the refill, want %d (the HIT must not reach it)", n, filled)
+		}
+	})
+}

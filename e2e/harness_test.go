@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// endpoint is where a client sends requests and with which keys.
+type endpoint struct {
+	URL    string // http://host:port
+	Access string
+	Secret string
+}
+
+// Host returns host:port of the endpoint.
+func (e endpoint) Host() string { return strings.TrimPrefix(e.URL, "http://") }
+
+// withKeys returns e with other credentials.
+func (e endpoint) withKeys(access, secret string) endpoint {
+	e.Access, e.Secret = access, secret
+	return e
+}
+
+// proxyOptions configures one s3cache process.
+type proxyOptions struct {
+	Backend string            // S3_ENDPOINT; required unless Args has -dev
+	Env     map[string]string // added to, or overriding, defaultProxyEnv
+	Args    []string          // command-line arguments
+	Ready   string            // path polled until it answers 200; "" means /-/readyz
+	Bare    bool              // start from an empty configuration, not defaultProxyEnv
+}
+
+// defaultProxyEnv is the configuration of a test proxy: small enough to
+// exercise limits, large enough to cache the 20 MiB multipart objects.
+var defaultProxyEnv = map[string]string{
+	"S3_ACCESS_KEY":          testAccess,
+	"S3_SECRET_KEY":          testSecret,
+	"S3_USE_SSL":             "false",
+	"S3_REGION":              testRegion,
+	"CACHE_MAX_BYTES":        "268435456",
+	"CACHE_MAX_OBJECT_BYTES": "33554432",
+	"CACHE_TTL":              "5m",
+	"CACHE_CLEANUP_INTERVAL": "1m",
+	"BACKEND_TIMEOUT":        "20s",
+}
+
+// proxyProc is a running s3cache binary.
+type proxyProc struct {
+	*process
+	Addr string // host:port it listens on
+}
+
+// endpoint returns the proxy's endpoint with the test credentials.
+func (p *proxyProc) endpoint() endpoint {
+	return endpoint{URL: "http://" + p.Addr, Access: testAccess, Secret: testSecret}
+}
+
+// proxyEnv returns the environment of a proxy listening on addr.
+func proxyEnv(o proxyOptions, addr string) map[string]string {
+	env := maps.Clone(defaultProxyEnv)
+	if o.Bare {
+		env = map[string]string{}
+	}
+	if o.Backend != "" {
+		env["S3_ENDPOINT"] = o.Backend
+	}
+	env["LISTEN_ADDR"] = addr
+	maps.Copy(env, o.Env)
+	return env
+}
+
+// startProxy starts the proxy on a free loopback port and waits until its
+// readiness path answers 200. It is stopped (SIGTERM) when the test ends;
+// its output is logged if the test failed, and a data race it reports
+// fails the test.
+func startProxy(t *testing.T, o proxyOptions) *proxyProc {
+	t.Helper()
+	bin := binary(t)
+	ready := o.Ready
+	if ready == "" {
+		ready = "/-/readyz"
+	}
+	var lastOut string
+	for attempt := range 3 {
+		addr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := startProcess("s3cache", cleanEnv(proxyEnv(o, addr)), bin, o.Args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = poll(t.Context(), startTimeout, func(ctx context.Context) error {
+			if p.exited() {
+				return errExited
+			}
+			return wantStatus("http://"+addr+ready, 200)(ctx)
+		})
+		if err == nil {
+			pp := &proxyProc{process: p, Addr: addr}
+			t.Cleanup(func() {
+				if err := p.stop(stopTimeout); err != nil {
+					t.Errorf("stopping s3cache on %s with SIGTERM: %v", addr, err)
+				}
+				out := p.output()
+				if strings.Contains(out, "WARNING: DATA RACE") {
+					t.Errorf("s3cache reported a data race:\n%s", out)
+				} else if t.Failed() {
+					t.Logf("s3cache output:\n%s", out)
+				}
+			})
+			return pp
+		}
+		_ = p.stop(stopTimeout)
+		lastOut = p.output()
+		t.Logf("attempt %d: s3cache on %s not ready: %v", attempt+1, addr, err)
+	}
+	t.Fatalf("s3cache did not become ready on %s; output:\n%s", ready, lastOut)
+	return nil
+}
+
+// harness is one proxy in front of a counting relay in front of the
+// shared versitygw.
+type harness struct {
+	relay *relay
+	proxy *proxyProc
+}
+
+// newHarness starts a relay and a proxy for one test; env overrides the
+// proxy's defaults.
+func newHarness(t *testing.T, env map[string]string) *harness {
+	t.Helper()
+	r := newRelay(t, backendAddr(t))
+	p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: env})
+	return &harness{relay: r, proxy: p}
+}
+
+// endpoint returns the proxy's endpoint with the test credentials.
+func (h *harness) endpoint() endpoint { return h.proxy.endpoint() }
+
+// backend returns the relay's endpoint: the real S3 server, bypassing the
+// proxy (requests are still counted).
+func (h *harness) backend() endpoint {
+	return endpoint{URL: h.relay.URL(), Access: testAccess, Secret: testSecret}
+}
+
+// bucketName returns a fresh bucket name derived from the test's name.
+func bucketName(t *testing.T) string {
+	var b strings.Builder
+	b.WriteString("e2e-")
+	for _, r := range strings.ToLower(t.Name()) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	name := strings.TrimSuffix(b.String(), "-")
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	return name + "-" + hex.EncodeToString(rnd[:])
+}
+
+// newBucket creates a fresh bucket through e and returns its name.
+func newBucket(t *testing.T, e endpoint) string {
+	t.Helper()
+	name := bucketName(t)
+	ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
+	defer cancel()
+	if _, err := sdkClient(e).CreateBucket(ctx, createBucketInput(name)); err != nil {
+		t.Fatalf("CreateBucket %q via %s: %v", name, e.URL, err)
+	}
+	return name
+}
+
+// sigterm is the signal used to stop processes gracefully.
+var sigterm = syscall.SIGTERM

@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The proxy and versitygw share one root account: the proxy verifies
+// clients with these keys and re-signs for the backend with them.
+const (
+	testAccess = "e2eaccesskey"
+	testSecret = "e2e-secret-key-0123456789"
+	testRegion = "us-east-1"
+)
+
+// Bounds used throughout the suite.
+const (
+	startTimeout = 60 * time.Second // a process answering its readiness probe
+	stopTimeout  = 15 * time.Second // a process exiting after SIGTERM
+	cmdTimeout   = 3 * time.Minute  // one external client command
+)
+
+// suite holds the state shared by all tests: the work directory, the
+// versitygw server and the built binary. Each is started lazily, once,
+// by the first test that needs it, so a failure is reported by a test.
+var suite struct {
+	dir string
+
+	backendOnce sync.Once
+	backend     *process
+	backendAddr string
+	backendErr  error
+
+	binOnce sync.Once
+	bin     string
+	binErr  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "s3cache-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	suite.dir = dir
+	code := m.Run()
+	if suite.backend != nil {
+		if err := suite.backend.stop(stopTimeout); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stopping versitygw:", err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+	}
+	os.Exit(code)
+}
+
+// backendAddr returns host:port of the shared versitygw server, starting it
+// on first use. The test fails if it cannot start.
+func backendAddr(t *testing.T) string {
+	t.Helper()
+	suite.backendOnce.Do(func() {
+		suite.backend, suite.backendAddr, suite.backendErr = startVersity()
+	})
+	if suite.backendErr != nil {
+		t.Fatalf("versitygw (the real S3 backend) did not start: %v", suite.backendErr)
+	}
+	if suite.backend.exited() {
+		t.Fatalf("versitygw exited early: %v\n%s", suite.backend.waitErr, suite.backend.output())
+	}
+	return suite.backendAddr
+}
+
+func versityPath() (string, error) {
+	if p := os.Getenv("S3CACHE_E2E_VERSITYGW"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p, nil
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOPATH: %w", err)
+	}
+	for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
+		p := filepath.Join(gp, "bin", "versitygw")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("versitygw not found on PATH nor in $GOPATH/bin (install: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+}
+
+// startVersity starts versitygw's posix backend on a free loopback port and
+// waits until it answers HTTP. It retries a few times in case another
+// process takes the port between probe and bind.
+func startVersity() (*process, string, error) {
+	bin, err := versityPath()
+	if err != nil {
+		return nil, "", err
+	}
+	root := filepath.Join(suite.dir, "versitygw")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, "", err
+	}
+	posixArgs := []string{"posix"}
+	if !xattrSupported(root) {
+		// The posix backend keeps metadata in xattrs; where the filesystem
+		// has none, a sidecar directory holds it instead.
+		side := filepath.Join(suite.dir, "versitygw-meta")
+		if err := os.MkdirAll(side, 0o755); err != nil {
+			return nil, "", err
+		}
+		posixArgs = append(posixArgs, "--sidecar", side)
+	}
+	posixArgs = append(posixArgs, root)
+
+	var lastErr error
+	for range 3 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, "", err
+		}
+		args := append([]string{"--access", testAccess, "--secret", testSecret,
+			"--region", testRegion, "--port", addr, "--quiet"}, posixArgs...)
+		p, err := startProcess("versitygw", cleanEnv(nil), bin, args...)
+		if err != nil {
+			return nil, "", err
+		}
+		err = poll(context.Background(), startTimeout, func(ctx context.Context) error {
+			if p.exited() {
+				return errExited
+			}
+			return answersHTTP(ctx, "http://"+addr+"/")
+		})
+		if err == nil {
+			return p, addr, nil
+		}
+		_ = p.stop(stopTimeout)
+		lastErr = fmt.Errorf("versitygw on %s: %w\n%s", addr, err, p.output())
+	}
+	return nil, "", lastErr
+}
+
+func xattrSupported(dir string) bool {
+	probe := filepath.Join(dir, ".xattr-probe")
+	if err := os.WriteFile(probe, nil, 0o644); err != nil {
+		return false
+	}
+	defer os.Remove(probe)
+	return syscall.Setxattr(probe, "user.s3cache-e2e", []byte("1"), 0) == nil
+}
+
+// binary returns the path of the s3cache binary, building ./cmd/s3cache on
+// first use (with -race when S3CACHE_E2E_RACE=1).
+func binary(t *testing.T) string {
+	t.Helper()
+	suite.binOnce.Do(func() {
+		if p := os.Getenv("S3CACHE_E2E_BIN"); p != "" {
+			suite.bin = p
+			return
+		}
+		suite.bin = filepath.Join(suite.dir, "s3cache")
+		args := []string{"build", "-o", suite.bin}
+		if os.Getenv("S3CACHE_E2E_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/s3cache")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = ".." // the module root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			suite.binErr = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if suite.binErr != nil {
+		t.Fatalf("building the proxy: %v", suite.binErr)
+	}
+	return suite.bin
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
+
+var errExited = errors.New("process exited")
+
+// poll calls check every 50ms until it returns nil, check returns
+// errExited, or timeout passes; it returns the last error.
+func poll(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := check(ctx)
+		if err == nil || errors.Is(err, errExited) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %v: %w", timeout, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// probeClient is for readiness and status probes; each probe is bounded
+// by its context as well.
+var probeClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+// answersHTTP reports whether url answers with any HTTP response.
+func answersHTTP(ctx context.Context, url string) error {
+	_, err := statusOf(ctx, url)
+	return err
+}
+
+func statusOf(ctx context.Context, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// wantStatus is a poll check: url answers with status want.
+func wantStatus(url string, want int) func(context.Context) error {
+	return func(ctx context.Context) error {
+		got, err := statusOf(ctx, url)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("GET %s: status %d, want %d", url, got, want)
+		}
+		return nil
+	}
+}
+
+// process is a child process whose combined output is kept for reports.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan struct{} // closed once the process has exited
+	waitErr error         // the result of Wait; read only after done
+}
+
+func startProcess(name string, env []string, bin string, args ...string) (*process, error) {
+	p := &process{name: name, out: new(syncBuffer), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) output() string { return p.out.String() }
+
+// signal sends sig and waits up to timeout for the process to exit. It
+// returns the process's exit error (nil for exit code 0) or a timeout error.
+func (p *process) signal(sig os.Signal, timeout time.Duration) error {
+	if !p.exited() {
+		if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+	}
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running %v after %v", p.name, sig, timeout)
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL if the process is still running after
+// timeout. It returns the SIGTERM outcome.
+func (p *process) stop(timeout time.Duration) error {
+	err := p.signal(syscall.SIGTERM, timeout)
+	if !p.exited() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	return err
+}
+
+// waitExit waits up to timeout for the process to exit by itself.
+func (p *process) waitExit(timeout time.Duration) (exitCode int, err error) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), nil
+	case <-time.After(timeout):
+		return -1, fmt.Errorf("%s still running after %v", p.name, timeout)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// cleanEnv returns the environment without variables the proxy, the AWS
+// clients or versitygw would read, plus the given KEY=value pairs.
+func cleanEnv(extra map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "S3_"), strings.HasPrefix(k, "CACHE_"),
+			strings.HasPrefix(k, "AWS_"), strings.HasPrefix(k, "VGW_"),
+			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "DEV_"),
+			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT",
+			k == "HTTP_PROXY", k == "HTTPS_PROXY", k == "http_proxy", k == "https_proxy":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "NO_PROXY=*", "no_proxy=*")
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
