@@ -24,7 +24,8 @@ type Config struct {
 	CacheTTL             time.Duration // lifetime of an entry; 0 means 5 minutes
 	CacheMaxObjectBytes  int64         // largest object stored; 0 means 16 MiB (capped at CacheMaxBytes)
 	CacheCleanupInterval time.Duration // sweep of expired entries; 0 means 1 minute
-	BackendTimeout       time.Duration // bound on connecting to the backend and waiting for its response headers; 0 means 30 seconds
+	BackendTimeout       time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
+	ClientIdleTimeout    time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
 
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.
@@ -46,6 +47,7 @@ const (
 	DefaultCacheMaxObjectBytes  = 16 << 20
 	DefaultCacheCleanupInterval = time.Minute
 	DefaultBackendTimeout       = 30 * time.Second
+	DefaultClientIdleTimeout    = time.Minute
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -76,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BackendTimeout == 0 {
 		c.BackendTimeout = DefaultBackendTimeout
+	}
+	if c.ClientIdleTimeout == 0 {
+		c.ClientIdleTimeout = DefaultClientIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -109,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.BackendTimeout < 0 {
 		errs = append(errs, fmt.Errorf("proxy: backend timeout %v: must be positive", c.BackendTimeout))
+	}
+	if c.ClientIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("proxy: client idle timeout %v: must be positive", c.ClientIdleTimeout))
 	}
 	return errors.Join(errs...)
 }

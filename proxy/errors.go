@@ -51,6 +51,7 @@ var (
 	errUnavailable       = newError(http.StatusServiceUnavailable, "ServiceUnavailable", "The storage backend is unreachable. Please try again.")
 	errGatewayTimeout    = newError(http.StatusGatewayTimeout, "GatewayTimeout", "The storage backend did not answer in time.")
 	errBadGateway        = newError(http.StatusBadGateway, "BadGateway", "The storage backend failed to answer.")
+	errRequestTimeout    = newError(http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
 )

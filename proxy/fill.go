@@ -92,7 +92,9 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
 	}
-	out, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "", nil)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	out, err := http.NewRequestWithContext(ctx, http.MethodGet, "", nil)
 	if err != nil {
 		p.writeError(w, r, err)
 		return
@@ -110,6 +112,7 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 		p.writeError(w, r, backendError(err))
 		return
 	}
+	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, cancel)
 	defer res.Body.Close()
 
 	stored := storedHeader(res.Header)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"sync"
 
 	"github.com/s3cache/s3cache/sigv4"
@@ -28,6 +29,7 @@ type outbound struct {
 	// sees the response: a fill that raced the write cannot survive it.
 	invalidate func()
 	xcache     string // X-Cache value to add, if any
+	cancel     context.CancelFunc
 }
 
 type outboundKey struct{}
@@ -78,7 +80,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	case effectDeleteMulti:
 		keys, replay, err := readDeleteKeys(body)
 		if err != nil {
-			p.writeError(w, r, err)
+			p.writeError(w, r, clientBodyError(err))
 			return
 		}
 		body = replay
@@ -98,6 +100,8 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	ob.body = &errRecorder{ReadCloser: body}
 	ctx := sigv4.WithPayloadHash(r.Context(), rq.auth.PayloadHash)
 	ctx = context.WithValue(ctx, outboundKey{}, ob)
+	ctx, ob.cancel = context.WithCancel(ctx)
+	defer ob.cancel()
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -156,6 +160,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if ob.invalidate != nil {
 		ob.invalidate()
 	}
+	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
 	stripBackendHeaders(res.Header)
 	if ob.xcache != "" {
 		res.Header.Set("X-Cache", ob.xcache)
@@ -194,6 +199,8 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 func clientBodyError(err error) error {
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return withCause(errRequestTimeout, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return withCause(errIncompleteBody, err)
 	case errors.As(err, &tooLarge):

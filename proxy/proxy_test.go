@@ -132,6 +132,16 @@ func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*P
 // do sends a request signed for the proxy with the given secret.
 func do(t *testing.T, method, url string, body []byte, secret string) *http.Response {
 	t.Helper()
+	res, err := send(t, method, url, body, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// send is do that returns the transport's error.
+func send(t *testing.T, method, url string, body []byte, secret string) (*http.Response, error) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -147,10 +157,10 @@ func do(t *testing.T, method, url string, body []byte, secret string) *http.Resp
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { res.Body.Close() })
-	return res
+	return res, nil
 }
 
 func readBody(t *testing.T, res *http.Response) string {
@@ -357,5 +367,83 @@ func TestBackendDown(t *testing.T) {
 				t.Errorf("%d %s, want 503 ServiceUnavailable", res.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestBackendStallsMidBody: a backend that sends half a body and stops is
+// cut off after BackendTimeout; the client sees a broken response and
+// nothing is cached.
+func TestBackendStallsMidBody(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("0123456789")
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	var once sync.Once
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		stall := false
+		once.Do(func() { stall = true })
+		if !stall {
+			return false
+		}
+		w.Header().Set("Content-Length", "10")
+		w.Write([]byte("01234"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+		return true
+	}
+	p, srv := newTestProxy(t, backend, func(c *Config) { c.BackendTimeout = 200 * time.Millisecond })
+	// The abort may come before or after the response headers reach the
+	// client; either way the client must see an error, not a short body.
+	res, err := send(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+	}
+	if err == nil {
+		t.Fatal("GET of a stalled body: no error, want one")
+	}
+	p.cache.Wait()
+	res = do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); got != "0123456789" || res.Header.Get("X-Cache") != xCacheMiss {
+		t.Errorf("GET after stall: %q X-Cache %q, want full body, MISS", got, res.Header.Get("X-Cache"))
+	}
+}
+
+// TestClientStallsMidBody: an upload whose client stops sending gets
+// 400 RequestTimeout after ClientIdleTimeout, and the object is not written.
+func TestClientStallsMidBody(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	_, srv := newTestProxy(t, backend, func(c *Config) { c.ClientIdleTimeout = 200 * time.Millisecond })
+
+	req, err := http.NewRequest("PUT", srv.URL+"/bkt/stalled", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 100
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
+		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	req.Body = pr
+	go pw.Write([]byte("only ten b"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if body := readBody(t, res); res.StatusCode != 400 || !strings.Contains(body, "<Code>RequestTimeout</Code>") {
+		t.Errorf("stalled upload: %d %s, want 400 RequestTimeout", res.StatusCode, body)
+	}
+	fake.mu.Lock()
+	_, written := fake.objects["/bkt/stalled"]
+	fake.mu.Unlock()
+	if written {
+		t.Error("a stalled upload was stored")
 	}
 }

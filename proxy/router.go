@@ -56,6 +56,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	}
 
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &clientBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: p.cfg.ClientIdleTimeout}
+	}
 	// Authenticate before anything else, the cache included.
 	auth, err := p.verifier.Verify(r)
 	if err != nil {

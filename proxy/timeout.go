@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+)
+
+// backendBody bounds each Read of a backend response body: if one Read
+// waits longer than d, the request's context is cancelled and the Read
+// fails, so a backend that stalls mid-body cannot hold a client forever.
+// Only time spent waiting on the backend counts; a slow client, which
+// slows the reads down by not asking, never trips it.
+type backendBody struct {
+	io.ReadCloser
+	timer *time.Timer
+	d     time.Duration
+}
+
+func newBackendBody(body io.ReadCloser, d time.Duration, cancel context.CancelFunc) *backendBody {
+	t := time.AfterFunc(d, cancel)
+	t.Stop()
+	return &backendBody{ReadCloser: body, timer: t, d: d}
+}
+
+func (b *backendBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.d)
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Stop()
+	return n, err
+}
+
+func (b *backendBody) Close() error {
+	b.timer.Stop()
+	return b.ReadCloser.Close()
+}
+
+// clientBody bounds each Read of a client's request body: a client that
+// stops sending for d gets 400 RequestTimeout instead of holding a
+// connection and a backend upload open forever.
+type clientBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	// An error means the connection cannot take deadlines (HTTP/2 test
+	// servers, for one); the read is then unbounded, as without this.
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
+	return b.ReadCloser.Read(p)
+}
