@@ -82,6 +82,7 @@ var sigv4Errors = []struct {
 	{sigv4.ErrContentSHA256Mismatch, newError(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")},
 	{sigv4.ErrChecksumMismatch, newError(http.StatusBadRequest, "BadDigest", "The checksum you specified did not match what we received.")},
 	{sigv4.ErrMissingContentLength, errMissingLength},
+	{sigv4.ErrMissingContentSHA256, newError(http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256.")},
 	{sigv4.ErrUnsupportedPayload, newError(http.StatusBadRequest, "InvalidArgument", "The x-amz-content-sha256 header value is not supported.")},
 }
 

@@ -40,6 +40,9 @@ var (
 	// ErrMissingContentLength means an aws-chunked body came without
 	// X-Amz-Decoded-Content-Length.
 	ErrMissingContentLength = errors.New("sigv4: missing x-amz-decoded-content-length")
+	// ErrMissingContentSHA256 means a header-signed request with a body
+	// came without X-Amz-Content-Sha256, which S3 requires.
+	ErrMissingContentSHA256 = errors.New("sigv4: missing x-amz-content-sha256")
 	// ErrUnsupportedPayload means the X-Amz-Content-Sha256 value is not one
 	// this package can verify.
 	ErrUnsupportedPayload = errors.New("sigv4: unsupported x-amz-content-sha256")

@@ -228,7 +228,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 	canonHash := hash
 	if hash == "" {
 		if !bodyEmpty(r) {
-			return nil, fmt.Errorf("sigv4: missing x-amz-content-sha256 on a request with a body: %w", ErrUnsupportedPayload)
+			return nil, fmt.Errorf("sigv4: missing x-amz-content-sha256 on a request with a body: %w", ErrMissingContentSHA256)
 		}
 		canonHash = emptySHA256
 	}

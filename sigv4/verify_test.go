@@ -261,6 +261,12 @@ func TestVerifyErrors(t *testing.T) {
 			sdkSign(t, r, testAccessKey, testSecret, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", testNow)
 			return r
 		}, ErrUnsupportedPayload},
+		{"body without x-amz-content-sha256", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPut, "http://example.com/b/k", strings.NewReader("data"))
+			sdkSign(t, r, testAccessKey, testSecret, "UNSIGNED-PAYLOAD", testNow)
+			r.Header.Del("X-Amz-Content-Sha256")
+			return r
+		}, ErrMissingContentSHA256},
 		{"chunked without decoded length", func() *http.Request {
 			r := httptest.NewRequest(http.MethodPut, "http://example.com/b/k", strings.NewReader("0\r\n\r\n"))
 			sdkSign(t, r, testAccessKey, testSecret, streamingUnsignedTrailer, testNow)
