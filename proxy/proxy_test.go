@@ -30,7 +30,7 @@ const (
 // HEAD, PUT, DELETE, and a hook to hold or break GET responses. It verifies
 // the proxy's outbound signature with the sigv4 verifier.
 type fakeS3 struct {
-	t        *testing.T
+	t        testing.TB
 	verifier *sigv4.Verifier
 	mu       sync.Mutex
 	objects  map[string][]byte
@@ -40,7 +40,7 @@ type fakeS3 struct {
 	onGet func(w http.ResponseWriter, r *http.Request) bool
 }
 
-func newFakeS3(t *testing.T) (*fakeS3, *httptest.Server) {
+func newFakeS3(t testing.TB) (*fakeS3, *httptest.Server) {
 	f := &fakeS3{
 		t:        t,
 		verifier: &sigv4.Verifier{Credentials: sigv4.StaticCredentials{testKey: testSecret}},
@@ -115,7 +115,7 @@ func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*P
 		Endpoint:  strings.TrimPrefix(backend.URL, "http://"),
 		AccessKey: testKey,
 		SecretKey: testSecret,
-		Logger:    slog.New(slog.DiscardHandler),
+		Logger:    discardLogger(),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -447,3 +447,5 @@ func TestClientStallsMidBody(t *testing.T) {
 		t.Error("a stalled upload was stored")
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
