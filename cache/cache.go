@@ -22,6 +22,7 @@ type Cache struct {
 	gens     *generations
 	now      func() time.Time
 	ttl      time.Duration
+	retain   time.Duration
 	maxBytes int64
 
 	deadHits  atomic.Uint64 // ristretto hits we turned into misses
@@ -45,6 +46,7 @@ func New(cfg Config) (*Cache, error) {
 		gens:     &generations{seed: maphash.MakeSeed()},
 		now:      cfg.Now,
 		ttl:      cfg.TTL,
+		retain:   cfg.Retain,
 		maxBytes: cfg.MaxBytes,
 	}
 	store, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
@@ -83,6 +85,13 @@ func (c *Cache) Begin(bucket, key string) Ticket {
 	return c.gens.snapshot(bucket, key)
 }
 
+// Current reports whether no invalidation of the key or bucket t was taken
+// for happened since. A fill in flight whose ticket is no longer current
+// holds bytes that may predate a write; nobody new should join it.
+func (c *Cache) Current(t Ticket) bool {
+	return c != nil && c.gens.current(t)
+}
+
 // Commit stores e under cacheKey, which must be [Key] of the bucket and key t
 // was taken for, unless the key or its bucket was invalidated since t was
 // taken or e's cost exceeds [Config.MaxBytes]. It sets e.Stored and e.Expires
@@ -114,7 +123,7 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	c.store.Del(cacheKey)
 	// An invalidation landing between the ticket check above and this Set
 	// is harmless: the entry carries t, and Get will find it stale.
-	if !c.store.SetWithTTL(cacheKey, e, cost, c.ttl) {
+	if !c.store.SetWithTTL(cacheKey, e, cost, c.ttl+c.retain) {
 		return false
 	}
 	// Ristretto applies Sets asynchronously. Waiting for this one makes a
@@ -128,9 +137,35 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 // Get returns the entry stored under cacheKey, which must be [Key] of bucket
 // and key, if it is live: not expired on the cache's clock, and committed
 // under the current generations of key and bucket. Otherwise it reports a
-// miss and deletes the dead entry, if any. The returned entry is shared and
-// read-only.
+// miss and deletes the entry if it can no longer be used at all. The
+// returned entry is shared and read-only.
 func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
+	e, fresh := c.lookup(bucket, key, cacheKey)
+	if !fresh {
+		if e != nil {
+			c.deadHits.Add(1) // retained for revalidation, a miss for Get
+		}
+		return nil, false
+	}
+	return e, true
+}
+
+// GetExpired returns the entry under cacheKey if it is expired but still
+// retained (see [Config.Retain]) and was committed under the current
+// generations of key and bucket: an entry a write made unservable is never
+// returned. Call it after Get missed, to revalidate the entry or to serve
+// it stale when the backend fails.
+func (c *Cache) GetExpired(bucket, key, cacheKey string) (*Entry, bool) {
+	e, fresh := c.lookup(bucket, key, cacheKey)
+	if e == nil || fresh {
+		return nil, false
+	}
+	return e, true
+}
+
+// lookup returns the usable entry under cacheKey, fresh or retained, and
+// whether it is fresh. It deletes an entry that is of no use any more.
+func (c *Cache) lookup(bucket, key, cacheKey string) (e *Entry, fresh bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -138,8 +173,14 @@ func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
 	if !ok || e == nil {
 		return nil, false
 	}
-	if c.gens.currentFor(e.ticket, bucket, key) && c.now().Before(e.Expires) {
-		return e, true
+	if c.gens.currentFor(e.ticket, bucket, key) {
+		now := c.now()
+		if now.Before(e.Expires) {
+			return e, true
+		}
+		if now.Before(e.Expires.Add(c.retain)) {
+			return e, false
+		}
 	}
 	c.deadHits.Add(1)
 	// The Del may remove a live entry committed since our read; that only

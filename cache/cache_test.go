@@ -501,3 +501,61 @@ func TestGetHitAllocs(t *testing.T) {
 		t.Errorf("Get hit allocs = %v, want 0", got)
 	}
 }
+
+func TestCurrent(t *testing.T) {
+	c := newTestCache(t, newTestClock())
+	tk := c.Begin("b", "k")
+	if !c.Current(tk) {
+		t.Fatal("fresh ticket: Current = false, want true")
+	}
+	c.Invalidate("b", "k")
+	if c.Current(tk) {
+		t.Error("after Invalidate: Current = true, want false")
+	}
+	tk = c.Begin("b", "k")
+	c.InvalidateBucket("b")
+	if c.Current(tk) {
+		t.Error("after InvalidateBucket: Current = true, want false")
+	}
+	var nilCache *Cache
+	if nilCache.Current(tk) {
+		t.Error("nil cache: Current = true, want false")
+	}
+}
+
+// TestRetain: an expired entry is never a Get hit, but GetExpired returns it
+// until Retain has passed, and never once its key was invalidated.
+func TestRetain(t *testing.T) {
+	clk := newTestClock()
+	c, err := New(Config{MaxBytes: 1 << 20, TTL: time.Minute, Retain: time.Hour, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	commit := func(key string) {
+		t.Helper()
+		if !c.Commit(c.Begin("b", key), Key("b", key, ""), &Entry{Body: []byte(key)}) {
+			t.Fatalf("Commit %s refused", key)
+		}
+	}
+	commit("k")
+	commit("other")
+	if _, ok := c.GetExpired("b", "k", Key("b", "k", "")); ok {
+		t.Error("fresh entry: GetExpired hit, want miss")
+	}
+	clk.Advance(2 * time.Minute)
+	if _, ok := c.Get("b", "k", Key("b", "k", "")); ok {
+		t.Error("expired entry: Get hit, want miss")
+	}
+	if e, ok := c.GetExpired("b", "k", Key("b", "k", "")); !ok || string(e.Body) != "k" {
+		t.Errorf("expired, retained entry: GetExpired = %v, %v; want the entry", e, ok)
+	}
+	c.Invalidate("b", "k")
+	if _, ok := c.GetExpired("b", "k", Key("b", "k", "")); ok {
+		t.Error("invalidated entry: GetExpired hit, want miss")
+	}
+	clk.Advance(time.Hour)
+	if _, ok := c.GetExpired("b", "other", Key("b", "other", "")); ok {
+		t.Error("entry past Retain: GetExpired hit, want miss")
+	}
+}

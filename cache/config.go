@@ -25,6 +25,13 @@ type Config struct {
 	// greater than zero.
 	TTL time.Duration
 
+	// Retain is how long an expired entry is kept after its TTL so that it
+	// can be revalidated with the backend (and refreshed without moving the
+	// body) or served stale while the backend fails; see [Cache.GetExpired].
+	// Get never returns an expired entry, whatever Retain is. If zero,
+	// expired entries are dropped at once. It must not be negative.
+	Retain time.Duration
+
 	// CleanupInterval is how often expired entries are swept out of memory.
 	// Expired entries are never served whatever its value; it only decides
 	// how soon their memory comes back. It is rounded up to whole seconds.
@@ -45,6 +52,9 @@ func (c Config) Validate() error {
 	}
 	if c.TTL <= 0 {
 		errs = append(errs, fmt.Errorf("cache: TTL must be > 0, got %v: %w", c.TTL, ErrInvalidConfig))
+	}
+	if c.Retain < 0 {
+		errs = append(errs, fmt.Errorf("cache: Retain must not be negative, got %v: %w", c.Retain, ErrInvalidConfig))
 	}
 	if c.CleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("cache: CleanupInterval must not be negative, got %v: %w", c.CleanupInterval, ErrInvalidConfig))

@@ -14,13 +14,16 @@
 //  3. Classify (operation.go): one table maps method, path level, query
 //     subresource and header to the S3 operation name and what it does to
 //     cached objects.
-//     4a. Read (fill.go): GetObject and HeadObject of whole objects are served
-//     from the cache (X-Cache: HIT); a GET miss fetches the object once,
-//     streams it to the client and stores it at EOF if it is a complete 200
-//     under the size cap and no write fenced the key meanwhile (X-Cache:
-//     MISS). Ranges, conditionals and other variants go to the backend
+//  4. Reads (fill.go, hit.go, coalesce.go): GetObject and HeadObject are
+//     answered from the cache when the object is there (X-Cache: HIT),
+//     ranges, preconditions and response overrides included. A GET miss
+//     joins the fill in flight for the object or starts one: one backend
+//     GET, detached from any one client, whose body every waiting client
+//     streams as it arrives; it is stored at EOF if it is a complete 200
+//     under the size cap and no write fenced the key meanwhile
+//     (X-Cache: MISS). What the cache cannot answer goes to the backend
 //     (X-Cache: BYPASS).
-//     4b. Everything else (passthrough.go, objects.go): writes invalidate the
+//  5. Everything else (passthrough.go, objects.go): writes invalidate the
 //     keys they touch, are forwarded re-signed through
 //     httputil.ReverseProxy with bodies streamed, and invalidate again when
 //     the backend answered, before the client sees the answer.

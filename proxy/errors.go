@@ -54,6 +54,9 @@ var (
 	errRequestTimeout    = newError(http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+	// errInvalidRange is sent with a Content-Range: bytes */{size} header.
+	errInvalidRange       = newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
+	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
 
 func withCause(tmpl *Error, cause error) *Error {

@@ -22,15 +22,23 @@ const (
 // the cache when it can, else from the backend, filling the cache on a
 // GET miss.
 func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
-	if reason := bypassReason(r); reason != "" {
+	rr, reason := parseRead(r)
+	if reason != "" {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", reason))
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
-	versionID := r.URL.Query().Get("versionId")
+	versionID := rr.versionID
 	ckey := cache.Key(rq.bucket, rq.key, versionID)
 	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
-		serveEntry(w, r, e, xCacheHit)
+		p.serveEntry(w, r, e, &rr)
+		return
+	}
+	// Ranges, preconditions and overrides are answered from a hit; a miss
+	// relays them, as their answer is not the whole object to store.
+	if rr.variant() {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
+		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
 	if r.Method == http.MethodHead {
@@ -40,84 +48,54 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	p.fill(w, r, rq, ckey, versionID)
 }
 
-// fill fetches a whole object from the backend for a GET miss, streams it
-// to the client and, when the response is a complete 200 no larger than
-// CacheMaxObjectBytes and no write to the key happened meanwhile, stores it.
-// Larger objects stream through a pooled buffer in constant memory.
-func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, versionID string) {
-	ticket := p.cache.Begin(rq.bucket, rq.key)
+// fetch sends the backend GET of a whole object (or of versionID) and
+// bounds each wait for body bytes by BackendTimeout, calling cancel, the
+// CancelFunc of ctx, when one is exceeded. The request asks for the
+// object's checksums so that an entry carries them for every client that
+// validates them (botocore and aws-sdk-go-v2 ask by default).
+func (p *Proxy) fetch(ctx context.Context, rq *request, versionID string, cancel context.CancelFunc) (*http.Response, error) {
 	query := ""
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	out, err := http.NewRequestWithContext(ctx, http.MethodGet, "", nil)
 	if err != nil {
-		p.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	out.URL = p.backendURL(rq.bucket, rq.key, query)
 	out.Host = out.URL.Host
-	// Ask for the object's checksums so the entry carries them for every
-	// client that validates them (botocore and aws-sdk-go-v2 ask by default).
 	out.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
 	res, err := p.backend.RoundTrip(out)
 	if err != nil {
-		if r.Context().Err() != nil {
-			return
-		}
-		p.writeError(w, r, backendError(err))
-		return
+		return nil, err
 	}
 	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, cancel)
-	defer res.Body.Close()
+	return res, nil
+}
 
-	stored := storedHeader(res.Header)
+// writeHeaders sends the status line and headers of an object response.
+func writeHeaders(w http.ResponseWriter, status int, header http.Header, length int64, xcache string) {
 	h := w.Header()
-	for k, v := range stored {
+	for k, v := range header {
 		h[k] = v
 	}
-	h.Set("X-Cache", xCacheMiss)
-	if res.ContentLength >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	h.Set("X-Cache", xcache)
+	if length >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	w.WriteHeader(res.StatusCode)
+	w.WriteHeader(status)
+}
 
-	if !p.storable(res) {
-		buf := copyBuffers.Get().(*[]byte)
-		defer copyBuffers.Put(buf)
-		if _, err := io.CopyBuffer(w, res.Body, *buf); err != nil {
-			abortIfBackend(r.Context(), err)
-		}
-		return
+// streamResponse relays a backend response that is not cached, through a
+// pooled buffer in constant memory.
+func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
+	defer res.Body.Close()
+	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	if _, err := io.CopyBuffer(w, res.Body, *buf); err != nil {
+		abortIfBackend(r.Context(), err)
 	}
-
-	// Read straight into the entry's buffer and write each piece on, so a
-	// cached body is copied exactly once.
-	body := make([]byte, res.ContentLength)
-	for off := 0; off < len(body); {
-		end := min(off+32<<10, len(body))
-		n, err := io.ReadFull(res.Body, body[off:end])
-		if n > 0 {
-			if _, werr := w.Write(body[off : off+n]); werr != nil {
-				return // client gone; the fill dies with it
-			}
-		}
-		if err != nil {
-			abortIfBackend(r.Context(), err)
-			return
-		}
-		off += n
-	}
-	// The backend must end the body exactly at Content-Length.
-	var one [1]byte
-	if n, err := res.Body.Read(one[:]); n != 0 || err != io.EOF && err != nil {
-		p.log.LogAttrs(r.Context(), slog.LevelWarn, "backend body longer than its Content-Length or broken; not cached",
-			slog.String("bucket", rq.bucket), slog.Any("cause", err))
-		return
-	}
-	p.cache.Commit(ticket, ckey, &cache.Entry{Header: stored, Body: body})
 }
 
 // storable reports whether a backend response may be cached.

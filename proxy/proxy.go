@@ -34,6 +34,11 @@ type Proxy struct {
 	minio    *minio.Client
 	ops      *http.ServeMux
 	ready    readiness
+	flights  flights
+
+	// skipInvalidation is for tests only: writes leave the cache alone. It
+	// is the mutation the linearizability test must catch.
+	skipInvalidation bool
 
 	reqPrefix string
 	reqSeq    atomic.Uint64

@@ -147,14 +147,7 @@ func send(t *testing.T, method, url string, body []byte, secret string) (*http.R
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	req.Header.Set("X-Amz-Content-Sha256", hash)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	err = signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret},
-		req, hash, "s3", "us-east-1", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	signRequest(t, req, hex.EncodeToString(sum[:]), secret)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -449,3 +442,18 @@ func TestClientStallsMidBody(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// emptySHA256 is the payload hash of an empty body.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// signRequest signs req for the proxy as aws-sdk-go-v2 would.
+func signRequest(t testing.TB, req *http.Request, payloadHash, secret string) {
+	t.Helper()
+	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret},
+		req, payloadHash, "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/s3cache/s3cache/cache"
+)
+
+// flight is one backend GET shared by every concurrent miss on the same
+// object version. The first miss (the leader) sends the request; misses
+// that arrive while it is in flight (followers) wait for its headers and
+// then stream the body from the shared buffer as it arrives, not after it
+// finished. The body is read by a goroutine of the flight's own, detached
+// from every client, so a client that goes away never cuts the fill short
+// for the others; each per-read wait is still bounded by BackendTimeout.
+//
+// Only bodies of a known length no larger than CacheMaxObjectBytes are
+// shared, so memory never follows object size. Other responses go to the
+// leader alone, and each follower fetches for itself.
+type flight struct {
+	ticket  cache.Ticket
+	ready   chan struct{} // closed once the fields below are set
+	waiters atomic.Int64  // followers that joined
+
+	// Set before ready is closed, read-only afterwards.
+	err    error       // the round trip failed
+	status int         // backend status
+	header http.Header // headers to send, as stored
+	shared bool        // body is shared through buf
+	buf    []byte      // the whole body when shared
+
+	mu       sync.Mutex
+	filled   int           // bytes of buf received
+	bodyErr  error         // the body failed; buf is incomplete
+	done     bool          // no more bytes will come
+	progress chan struct{} // closed and replaced when filled, bodyErr or done change
+}
+
+// flights holds the fills in flight by cache key. The zero value is ready.
+type flights struct {
+	mu     sync.Mutex
+	m      map[string]*flight
+	joined atomic.Int64 // misses served by another miss's backend request
+}
+
+// join returns the flight for ckey that a new miss may share, or starts a
+// new one, in which case the caller is its leader. A flight whose ticket
+// is no longer current began before a write to the key returned: a miss
+// arriving now must not get its bytes, so it starts a new flight.
+func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, leader bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[ckey]; f != nil && c.Current(f.ticket) {
+		f.waiters.Add(1)
+		fs.joined.Add(1)
+		return f, false
+	}
+	f = &flight{ticket: c.Begin(bucket, key), ready: make(chan struct{}), progress: make(chan struct{})}
+	if fs.m == nil {
+		fs.m = make(map[string]*flight)
+	}
+	fs.m[ckey] = f
+	return f, true
+}
+
+// leave forgets f if it is still the flight for ckey.
+func (fs *flights) leave(ckey string, f *flight) {
+	fs.mu.Lock()
+	if fs.m[ckey] == f {
+		delete(fs.m, ckey)
+	}
+	fs.mu.Unlock()
+}
+
+// advance publishes bytes received, an error, or the end of the body.
+func (f *flight) advance(filled int, err error, done bool) {
+	f.mu.Lock()
+	f.filled = filled
+	if err != nil && f.bodyErr == nil {
+		f.bodyErr = err
+	}
+	f.done = f.done || done
+	close(f.progress)
+	f.progress = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// state returns what has been published so far, and a channel closed at
+// the next change.
+func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.filled, f.bodyErr, f.done, f.progress
+}
+
+// fill answers a GET miss through a flight: the leader fetches, everyone
+// (leader included) streams the shared body.
+func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, versionID string) {
+	f, leader := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	if leader {
+		res, cancel := p.lead(r, f, rq, ckey, versionID)
+		if res != nil {
+			// Not shareable: the leader streams it alone, and stops when its
+			// client goes away.
+			defer cancel()
+			stop := context.AfterFunc(r.Context(), cancel)
+			defer stop()
+			p.streamResponse(w, r, res)
+			return
+		}
+	} else {
+		select {
+		case <-f.ready:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case f.err != nil:
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(f.err))
+		}
+	case !f.shared:
+		p.fetchAlone(w, r, rq, versionID)
+	default:
+		p.serveFlight(w, r, f)
+	}
+}
+
+// lead sends the flight's backend GET, detached from the leader's client,
+// and publishes its outcome. A shareable body is then read into the
+// flight's buffer by a goroutine of its own, and lead returns nil. Else
+// lead returns the response, for the leader alone, and the function that
+// cancels its request.
+func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID string) (*http.Response, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	res, err := p.fetch(ctx, rq, versionID, cancel)
+	if err != nil {
+		cancel()
+		f.err = err
+		p.flights.leave(ckey, f)
+		close(f.ready)
+		return nil, nil
+	}
+	f.status = res.StatusCode
+	f.header = storedHeader(res.Header)
+	if res.ContentLength < 0 || res.ContentLength > p.cfg.CacheMaxObjectBytes {
+		p.flights.leave(ckey, f)
+		close(f.ready)
+		return res, cancel
+	}
+	f.shared = true
+	f.buf = make([]byte, res.ContentLength)
+	close(f.ready)
+	go p.pump(f, res, cancel, ckey)
+	return nil, nil
+}
+
+// pump reads the shared body into the flight's buffer and, if it is a
+// complete cacheable response and no write to the key happened since the
+// flight began, stores it. It owns res and cancel.
+func (p *Proxy) pump(f *flight, res *http.Response, cancel context.CancelFunc, ckey string) {
+	defer cancel()
+	defer res.Body.Close()
+	defer p.flights.leave(ckey, f) // after the Commit: newcomers find the flight or the entry
+	off := 0
+	for off < len(f.buf) {
+		n, err := res.Body.Read(f.buf[off:min(off+32<<10, len(f.buf))])
+		off += n
+		if err == io.EOF && off < len(f.buf) {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			f.advance(off, err, true)
+			return
+		}
+		f.advance(off, nil, false)
+	}
+	// The backend must end the body exactly at its Content-Length.
+	var one [1]byte
+	if n, err := res.Body.Read(one[:]); n != 0 || err != nil && err != io.EOF {
+		f.advance(off, nil, true)
+		p.log.Warn("backend body longer than its Content-Length or broken; not cached")
+		return
+	}
+	if p.storable(res) {
+		p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf})
+	}
+	f.advance(off, nil, true)
+}
+
+// serveFlight streams a shared body to one client as the bytes arrive.
+func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) {
+	writeHeaders(w, f.status, f.header, int64(len(f.buf)), xCacheMiss)
+	sent := 0
+	for {
+		filled, err, done, next := f.state()
+		if filled > sent {
+			if _, werr := w.Write(f.buf[sent:filled]); werr != nil {
+				return // client gone; the flight goes on for the others
+			}
+			sent = filled
+			continue
+		}
+		if err != nil {
+			abortIfBackend(r.Context(), err)
+			return
+		}
+		if done {
+			return
+		}
+		select {
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// fetchAlone answers one GET miss with a backend request of its own, for a
+// follower of a flight whose body could not be shared.
+func (p *Proxy) fetchAlone(w http.ResponseWriter, r *http.Request, rq *request, versionID string) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	res, err := p.fetch(ctx, rq, versionID, cancel)
+	if err != nil {
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(err))
+		}
+		return
+	}
+	p.streamResponse(w, r, res)
+}

@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds, failing the test after a generous
+// bound. It waits on an observable state, not a guessed duration.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdingBackend returns a fake S3 whose first GET of the object sends
+// the first half of the body, then waits for release before the rest.
+// release is safe to call more than once; the test's cleanup calls it too,
+// so a failing test never leaves the backend handler blocked.
+func holdingBackend(t *testing.T, body []byte) (fake *fakeS3, backend *httptest.Server, firstHalf chan struct{}, release func()) {
+	fake, backend = newFakeS3(t)
+	fake.objects["/bkt/k"] = body
+	firstHalf = make(chan struct{})
+	released := make(chan struct{})
+	var releaseOnce sync.Once
+	release = func() { releaseOnce.Do(func() { close(released) }) }
+	t.Cleanup(release)
+	var once sync.Once
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		close(firstHalf)
+		<-released
+		w.Write(body[len(body)/2:])
+		return true
+	}
+	return fake, backend, firstHalf, release
+}
+
+// TestCoalescing sends N concurrent misses for one object: the backend
+// sees one GET, every client gets the whole body, and the followers get
+// the first bytes before the backend sent the rest.
+func TestCoalescing(t *testing.T) {
+	const n = 50
+	body := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	fake, backend, firstHalf, release := holdingBackend(t, body)
+	p, srv := newTestProxy(t, backend, nil)
+
+	type result struct {
+		body   []byte
+		xcache string
+		err    error
+	}
+	results := make(chan result, n)
+	get := func(gotFirstHalf chan<- struct{}) {
+		res, err := send(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+		if err != nil {
+			results <- result{err: err}
+			return
+		}
+		half := make([]byte, len(body)/2)
+		if _, err := io.ReadFull(res.Body, half); err != nil {
+			results <- result{err: err}
+			return
+		}
+		if gotFirstHalf != nil {
+			close(gotFirstHalf)
+		}
+		rest, err := io.ReadAll(res.Body)
+		results <- result{append(half, rest...), res.Header.Get("X-Cache"), err}
+	}
+	go get(nil)
+	<-firstHalf // the leader's request is in the backend, half sent
+	followerHalf := make(chan struct{})
+	go get(followerHalf)
+	for range n - 2 {
+		go get(nil)
+	}
+	waitFor(t, "followers to join", func() bool { return p.flights.joined.Load() == n-1 })
+	// A follower reads the first half while the backend still holds the
+	// second: the body is streamed as it arrives.
+	<-followerHalf
+	release()
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("GET: %v", r.err)
+		}
+		if !bytes.Equal(r.body, body) || r.xcache != xCacheMiss {
+			t.Errorf("GET: %d bytes X-Cache %q, want %d bytes MISS", len(r.body), r.xcache, len(body))
+		}
+	}
+	if got := fake.getCount("/bkt/k"); got != 1 {
+		t.Errorf("backend GETs = %d, want 1", got)
+	}
+	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); got != string(body) || res.Header.Get("X-Cache") != xCacheHit {
+		t.Errorf("GET after the fill: X-Cache %q, want HIT with the body", res.Header.Get("X-Cache"))
+	}
+}
+
+// TestLeaderLeaves: the client whose miss started the fill goes away; the
+// fill completes for a follower and is cached.
+func TestLeaderLeaves(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	fake, backend, firstHalf, release := holdingBackend(t, body)
+	p, srv := newTestProxy(t, backend, nil)
+
+	ctx, cancelLeader := context.WithCancel(context.Background())
+	leaderDone := make(chan struct{})
+	go func() {
+		defer close(leaderDone)
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/bkt/k", nil)
+		signRequest(t, req, emptySHA256, testSecret)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}()
+	<-firstHalf
+	follower := make(chan []byte)
+	go func() {
+		res, err := send(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+		if err != nil {
+			follower <- nil
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		follower <- b
+	}()
+	waitFor(t, "the follower to join", func() bool { return p.flights.joined.Load() == 1 })
+	cancelLeader()
+	<-leaderDone
+	release()
+	if got := <-follower; !bytes.Equal(got, body) {
+		t.Fatalf("follower got %d bytes, want %d", len(got), len(body))
+	}
+	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); got != string(body) || res.Header.Get("X-Cache") != xCacheHit {
+		t.Errorf("GET after the leader left: X-Cache %q, want HIT", res.Header.Get("X-Cache"))
+	}
+	if got := fake.getCount("/bkt/k"); got != 1 {
+		t.Errorf("backend GETs = %d, want 1", got)
+	}
+}
+
+// TestNoJoinAfterWrite: a miss that arrives after a PUT returned must not
+// join a fill that began before the PUT; it fetches the new bytes.
+func TestNoJoinAfterWrite(t *testing.T) {
+	old := bytes.Repeat([]byte("o"), 64<<10)
+	fake, backend, firstHalf, release := holdingBackend(t, old)
+	_, srv := newTestProxy(t, backend, nil)
+
+	leader := make(chan []byte, 1)
+	go func() {
+		res, err := send(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+		if err != nil {
+			leader <- nil
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		leader <- b
+	}()
+	<-firstHalf
+	if res := do(t, "PUT", srv.URL+"/bkt/k", []byte("new"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT: %d", res.StatusCode)
+	}
+	after := make(chan string, 1)
+	go func() {
+		res, err := send(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+		if err != nil {
+			after <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		after <- string(b)
+	}()
+	select {
+	case got := <-after:
+		if got != "new" {
+			t.Errorf("GET after PUT = %.20q, want new", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("GET after PUT waited for the fill that began before the PUT")
+	}
+	release()
+	if got := <-leader; !bytes.Equal(got, old) {
+		t.Errorf("the GET that raced the PUT got %d bytes, want the %d old ones", len(got), len(old))
+	}
+	if got := fake.getCount("/bkt/k"); got != 2 {
+		t.Errorf("backend GETs = %d, want 2", got)
+	}
+}
