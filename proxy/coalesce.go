@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -27,11 +28,13 @@ type flight struct {
 	waiters atomic.Int64  // followers that joined
 
 	// Set before ready is closed, read-only afterwards.
-	err    error       // the round trip failed
-	status int         // backend status
-	header http.Header // headers to send, as stored
-	shared bool        // body is shared through buf
-	buf    []byte      // the whole body when shared
+	entry  *cache.Entry // answer from this cached entry (revalidated or stale)
+	xcache string       // X-Cache value for entry
+	err    error        // the round trip failed
+	status int          // backend status
+	header http.Header  // headers to send, as stored
+	shared bool         // body is shared through buf
+	buf    []byte       // the whole body when shared
 
 	mu       sync.Mutex
 	filled   int           // bytes of buf received
@@ -120,6 +123,11 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 		}
 	}
 	switch {
+	case f.entry != nil:
+		if f.xcache == xCacheStale {
+			w.Header().Set("Warning", `110 - "Response is Stale"`)
+		}
+		p.serveEntry(w, r, f.entry, &readRequest{}, f.xcache)
 	case f.err != nil:
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(f.err))
@@ -132,16 +140,42 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 }
 
 // lead sends the flight's backend GET, detached from the leader's client,
-// and publishes its outcome. A shareable body is then read into the
-// flight's buffer by a goroutine of its own, and lead returns nil. Else
-// lead returns the response, for the leader alone, and the function that
-// cancels its request.
+// and publishes its outcome. When an expired entry of the object is
+// retained, the GET revalidates it: a 304 refreshes the entry without
+// moving the body, and a backend failure within CACHE_STALE_IF_ERROR
+// serves it stale. A shareable body is read into the flight's buffer by a
+// goroutine of its own, and lead returns nil. Else lead returns the
+// response, for the leader alone, and the function that cancels its
+// request.
 func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID string) (*http.Response, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	res, err := p.fetch(ctx, rq, versionID, cancel)
-	if err != nil {
-		cancel()
+	expired, _ := p.cache.GetExpired(rq.bucket, rq.key, ckey)
+	etag := ""
+	if expired != nil {
+		etag = firstValue(expired.Header, "Etag")
+	}
+	res, err := p.fetch(ctx, rq, versionID, etag, cancel)
+	switch {
+	case err != nil && p.usableStale(expired):
+		f.entry, f.xcache = expired, xCacheStale
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "backend failed; serving a stale entry", slog.Any("cause", err))
+	case err != nil:
 		f.err = err
+	case res.StatusCode == http.StatusNotModified && expired != nil:
+		// Same ETag, same bytes: a new entry shares the stored body and
+		// headers, with a new lifetime.
+		refreshed := &cache.Entry{Header: expired.Header, Body: expired.Body}
+		p.cache.Commit(f.ticket, ckey, refreshed)
+		f.entry, f.xcache = refreshed, xCacheRevalidated
+	case res.StatusCode >= 500 && p.usableStale(expired):
+		f.entry, f.xcache = expired, xCacheStale
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "backend failed; serving a stale entry", slog.Int("status", res.StatusCode))
+	}
+	if f.entry != nil || f.err != nil {
+		if res != nil {
+			res.Body.Close()
+		}
+		cancel()
 		p.flights.leave(ckey, f)
 		close(f.ready)
 		return nil, nil
@@ -158,6 +192,12 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	close(f.ready)
 	go p.pump(f, res, cancel, ckey)
 	return nil, nil
+}
+
+// usableStale reports whether an expired entry may still be served when the
+// backend fails: it expired less than CACHE_STALE_IF_ERROR ago.
+func (p *Proxy) usableStale(e *cache.Entry) bool {
+	return e != nil && p.cfg.CacheStaleIfError > 0 && p.cfg.Now().Before(e.Expires.Add(p.cfg.CacheStaleIfError))
 }
 
 // pump reads the shared body into the flight's buffer and, if it is a
@@ -226,7 +266,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) {
 func (p *Proxy) fetchAlone(w http.ResponseWriter, r *http.Request, rq *request, versionID string) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, err := p.fetch(ctx, rq, versionID, cancel)
+	res, err := p.fetch(ctx, rq, versionID, "", cancel)
 	if err != nil {
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(err))

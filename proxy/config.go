@@ -24,6 +24,7 @@ type Config struct {
 	CacheTTL             time.Duration // lifetime of an entry; 0 means 5 minutes
 	CacheMaxObjectBytes  int64         // largest object stored; 0 means 16 MiB (capped at CacheMaxBytes)
 	CacheCleanupInterval time.Duration // sweep of expired entries; 0 means 1 minute
+	CacheStaleIfError    time.Duration // serve an entry expired less than this long ago when the backend fails; 0 means never
 	BackendTimeout       time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
 	ClientIdleTimeout    time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
 
@@ -111,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("proxy: cache cleanup interval %v: must be positive", c.CacheCleanupInterval))
+	}
+	if c.CacheStaleIfError < 0 {
+		errs = append(errs, fmt.Errorf("proxy: cache stale-if-error %v: must not be negative", c.CacheStaleIfError))
 	}
 	if c.BackendTimeout < 0 {
 		errs = append(errs, fmt.Errorf("proxy: backend timeout %v: must be positive", c.BackendTimeout))

@@ -16,6 +16,11 @@ const (
 	xCacheHit    = "HIT"
 	xCacheMiss   = "MISS"
 	xCacheBypass = "BYPASS"
+	// An expired entry the backend confirmed unchanged (304).
+	xCacheRevalidated = "REVALIDATED"
+	// An expired entry served because the backend failed
+	// (CACHE_STALE_IF_ERROR).
+	xCacheStale = "STALE"
 )
 
 // serveRead answers GetObject and HeadObject from either front end: from
@@ -31,7 +36,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	versionID := rr.versionID
 	ckey := cache.Key(rq.bucket, rq.key, versionID)
 	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
-		p.serveEntry(w, r, e, &rr)
+		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return
 	}
 	// Ranges, preconditions and overrides are answered from a hit; a miss
@@ -53,7 +58,9 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 // CancelFunc of ctx, when one is exceeded. The request asks for the
 // object's checksums so that an entry carries them for every client that
 // validates them (botocore and aws-sdk-go-v2 ask by default).
-func (p *Proxy) fetch(ctx context.Context, rq *request, versionID string, cancel context.CancelFunc) (*http.Response, error) {
+// A non-empty etag makes it a revalidation: If-None-Match asks for a 304
+// when the object is unchanged.
+func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
 	query := ""
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
@@ -65,6 +72,9 @@ func (p *Proxy) fetch(ctx context.Context, rq *request, versionID string, cancel
 	out.URL = p.backendURL(rq.bucket, rq.key, query)
 	out.Host = out.URL.Host
 	out.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
+	if etag != "" {
+		out.Header.Set("If-None-Match", etag)
+	}
 	res, err := p.backend.RoundTrip(out)
 	if err != nil {
 		return nil, err

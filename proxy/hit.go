@@ -107,13 +107,13 @@ var notModifiedHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Exp
 // S3 would: preconditions first (412, 304), then the range (206, 416), then
 // the response-* overrides on the reply's headers. The stored header map and
 // body are shared and never modified; the body is written as a slice of the
-// stored bytes, never copied.
-func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, rr *readRequest) {
+// stored bytes, never copied. xcache is the X-Cache value to send.
+func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, rr *readRequest, xcache string) {
 	h := w.Header()
 	if rr.conditional {
 		switch evalPreconditions(r.Header, e.Header, p.cfg.Now()) {
 		case preconditionFailed:
-			h.Set("X-Cache", xCacheHit)
+			h.Set("X-Cache", xcache)
 			p.writeError(w, r, errPreconditionFailed)
 			return
 		case notModified:
@@ -122,7 +122,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 					h[k] = v
 				}
 			}
-			h.Set("X-Cache", xCacheHit)
+			h.Set("X-Cache", xcache)
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -132,7 +132,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	if rr.rangeSpec != "" {
 		switch s, en, res := parseRange(rr.rangeSpec, size); res {
 		case rangeUnsatisfiable:
-			h.Set("X-Cache", xCacheHit)
+			h.Set("X-Cache", xcache)
 			h.Set("Content-Range", "bytes */"+strconv.Itoa(size))
 			p.writeError(w, r, errInvalidRange)
 			return
@@ -163,7 +163,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 			}
 		}
 	}
-	h.Set("X-Cache", xCacheHit)
+	h.Set("X-Cache", xcache)
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {

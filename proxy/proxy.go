@@ -53,8 +53,11 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	cfg = cfg.withDefaults()
 	c, err := cache.New(cache.Config{
-		MaxBytes:        cfg.CacheMaxBytes,
-		TTL:             cfg.CacheTTL,
+		MaxBytes: cfg.CacheMaxBytes,
+		TTL:      cfg.CacheTTL,
+		// Expired entries stay for one more TTL (or the stale-if-error
+		// window, if longer) so they can be revalidated with a 304.
+		Retain:          max(cfg.CacheTTL, cfg.CacheStaleIfError),
 		CleanupInterval: cfg.CacheCleanupInterval,
 		Now:             cfg.Now,
 	})

@@ -83,8 +83,14 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<Error><Code>NoSuchKey</Code></Error>")
 			return
 		}
+		sum := sha256.Sum256(obj)
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("ETag", `"`+hex.EncodeToString(sha256.New().Sum(obj))[:32]+`"`)
 		w.Header().Set("X-Amz-Meta-Color", "blue")
 		w.Header().Set("X-Amz-Request-Id", "BACKEND")
 		w.Header().Set("Content-Length", strconv.Itoa(len(obj)))

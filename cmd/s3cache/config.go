@@ -46,6 +46,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CACHE_TTL", "cache-ttl", "lifetime of a cache entry (default 5m)", duration(&c.CacheTTL)},
 		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
 		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
+		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "serve an entry expired less than this long ago when the backend fails (default 0: never)", duration(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
 		{"LOG_LEVEL", "log-level", "debug, info, warn or error (default info)", level(&o.logLevel)},

@@ -23,10 +23,12 @@ func TestParseOptions(t *testing.T) {
 		{name: "env values", env: map[string]string{
 			"S3_ENDPOINT": "127.0.0.1:7070", "CACHE_MAX_BYTES": "2MiB", "CACHE_TTL": "90s",
 			"CACHE_MAX_OBJECT_BYTES": "1000", "S3_USE_SSL": "true", "BACKEND_TIMEOUT": "3s",
+			"CACHE_STALE_IF_ERROR": "10m",
 		}, check: func(t *testing.T, o options) {
 			c := o.proxy
 			if c.Endpoint != "127.0.0.1:7070" || c.CacheMaxBytes != 2<<20 || c.CacheTTL != 90*time.Second ||
-				c.CacheMaxObjectBytes != 1000 || !c.UseSSL || c.BackendTimeout != 3*time.Second {
+				c.CacheMaxObjectBytes != 1000 || !c.UseSSL || c.BackendTimeout != 3*time.Second ||
+				c.CacheStaleIfError != 10*time.Minute {
 				t.Errorf("got %+v", c)
 			}
 		}},
