@@ -86,8 +86,9 @@ func (c *Cache) Begin(bucket, key string) Ticket {
 }
 
 // Current reports whether no invalidation of the key or bucket t was taken
-// for happened since. A fill in flight whose ticket is no longer current
-// holds bytes that may predate a write; nobody new should join it.
+// for happened since and no write to them is in flight. A fill in flight
+// whose ticket is not current may hold bytes that predate a write; nobody
+// new should join it.
 func (c *Cache) Current(t Ticket) bool {
 	return c != nil && c.gens.current(t)
 }
@@ -187,6 +188,69 @@ func (c *Cache) lookup(bucket, key, cacheKey string) (e *Entry, fresh bool) {
 	// costs a miss.
 	c.store.Del(cacheKey)
 	return nil, false
+}
+
+// Write is a write in flight through the proxy, from [Cache.BeginWrite] or
+// [Cache.BeginBucketWrite] to End. While it is in flight no fill of what it
+// touches is stored and [Cache.Current] is false for fills of it, so a
+// read that raced the write can neither be cached nor shared with readers
+// that come later. A Write is owned by one goroutine; a nil *Write is a
+// write that touches nothing.
+type Write struct {
+	c       *Cache
+	bucket  string
+	keys    []string
+	buckets bool // the whole bucket
+	ended   bool
+}
+
+// BeginWrite fences keys of bucket for a write about to be forwarded to the
+// backend: their entries (every version) become unservable at once, and
+// until End no fill of them may be stored or joined. Call End exactly when
+// the backend answered or failed, before the client sees the answer.
+func (c *Cache) BeginWrite(bucket string, keys ...string) *Write {
+	if c == nil {
+		return nil
+	}
+	for _, k := range keys {
+		ks, _ := c.gens.stripes(bucket, k)
+		c.gens.keysBusy[ks].Add(1)
+		c.Invalidate(bucket, k)
+	}
+	return &Write{c: c, bucket: bucket, keys: keys}
+}
+
+// BeginBucketWrite is BeginWrite for a write that may touch every key of
+// bucket (DeleteBucket, bucket configuration, unknown operations).
+func (c *Cache) BeginBucketWrite(bucket string) *Write {
+	if c == nil {
+		return nil
+	}
+	_, bs := c.gens.stripes(bucket, "")
+	c.gens.bucketBusy[bs].Add(1)
+	c.InvalidateBucket(bucket)
+	return &Write{c: c, bucket: bucket, buckets: true}
+}
+
+// End ends the write: fills that began while it was in flight are refused
+// for good, and new fills may be stored again. Later calls do nothing.
+func (w *Write) End() {
+	if w == nil || w.ended {
+		return
+	}
+	w.ended = true
+	g := w.c.gens
+	if w.buckets {
+		w.c.InvalidateBucket(w.bucket)
+		_, bs := g.stripes(w.bucket, "")
+		g.bucketBusy[bs].Add(-1)
+		return
+	}
+	for _, k := range w.keys {
+		w.c.Invalidate(w.bucket, k)
+		ks, _ := g.stripes(w.bucket, k)
+		g.keysBusy[ks].Add(-1)
+	}
 }
 
 // Invalidate makes every cached version of key in bucket unservable, and

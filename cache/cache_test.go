@@ -559,3 +559,51 @@ func TestRetain(t *testing.T) {
 		t.Error("entry past Retain: GetExpired hit, want miss")
 	}
 }
+
+// TestWriteFence: while a write is in flight nothing of what it touches is
+// stored or current; fills that began during it stay refused after End.
+func TestWriteFence(t *testing.T) {
+	tests := []struct {
+		name  string
+		begin func(c *Cache) *Write
+	}{
+		{"key", func(c *Cache) *Write { return c.BeginWrite("b", "k") }},
+		{"several keys", func(c *Cache) *Write { return c.BeginWrite("b", "x", "k", "y") }},
+		{"bucket", func(c *Cache) *Write { return c.BeginBucketWrite("b") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestCache(t, newTestClock())
+			ck := Key("b", "k", "")
+			if !c.Commit(c.Begin("b", "k"), ck, &Entry{Body: []byte("old")}) {
+				t.Fatal("Commit before the write refused")
+			}
+			w := tt.begin(c)
+			if _, ok := c.Get("b", "k", ck); ok {
+				t.Error("entry from before the write: Get hit during the write")
+			}
+			during := c.Begin("b", "k")
+			if c.Current(during) {
+				t.Error("ticket taken during the write is current")
+			}
+			if c.Commit(during, ck, &Entry{Body: []byte("raced")}) {
+				t.Error("Commit during the write accepted")
+			}
+			w.End()
+			w.End() // idempotent
+			if c.Current(during) || c.Commit(during, ck, &Entry{Body: []byte("raced")}) {
+				t.Error("fill that began during the write accepted after End")
+			}
+			after := c.Begin("b", "k")
+			if !c.Commit(after, ck, &Entry{Body: []byte("new")}) {
+				t.Fatal("Commit after End refused")
+			}
+			if e, ok := c.Get("b", "k", ck); !ok || string(e.Body) != "new" {
+				t.Errorf("after End: Get = %v, %v; want the new entry", e, ok)
+			}
+		})
+	}
+	var nilCache *Cache
+	nilCache.BeginWrite("b", "k").End()
+	nilCache.BeginBucketWrite("b").End()
+}

@@ -30,6 +30,10 @@ type generations struct {
 	global atomic.Uint64
 	keys   [keyStripes]atomic.Uint64
 	bucket [bucketStripes]atomic.Uint64
+	// Writes in flight per stripe: while one is, no ticket of the stripe is
+	// current, so no fill of it is stored or joined.
+	keysBusy   [keyStripes]atomic.Int32
+	bucketBusy [bucketStripes]atomic.Int32
 }
 
 // stripes returns the key stripe of (bucket, key) and the bucket stripe of
@@ -65,9 +69,11 @@ func (g *generations) snapshotStripes(ks, bs uint32) Ticket {
 }
 
 // current reports whether no invalidation touching t's stripes has happened
-// since t was taken.
+// since t was taken and no write to them is in flight.
 func (g *generations) current(t Ticket) bool {
 	return t.valid &&
+		g.keysBusy[t.keyStripe].Load() == 0 &&
+		g.bucketBusy[t.bucketStripe].Load() == 0 &&
 		g.keys[t.keyStripe].Load() == t.keyGen &&
 		g.bucket[t.bucketStripe].Load() == t.bucketGen &&
 		g.global.Load() == t.globalGen

@@ -23,10 +23,10 @@
 //     under the size cap and no write fenced the key meanwhile
 //     (X-Cache: MISS). What the cache cannot answer goes to the backend
 //     (X-Cache: BYPASS).
-//  5. Everything else (passthrough.go, objects.go): writes invalidate the
-//     keys they touch, are forwarded re-signed through
-//     httputil.ReverseProxy with bodies streamed, and invalidate again when
-//     the backend answered, before the client sees the answer.
+//  5. Everything else (passthrough.go, objects.go): a write fences the keys
+//     it touches (cache.Write) from before it is forwarded until the backend
+//     answered, before the client sees the answer; requests are forwarded
+//     re-signed through httputil.ReverseProxy with bodies streamed.
 //
 // Errors are S3 XML, written by one writer (errors.go); backend S3 errors
 // are relayed as received and never cached.

@@ -6,11 +6,13 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/s3cache/s3cache/cache"
 )
 
 // serveObjects is the simple object API, /objects/{bucket}/{key...}:
 // GET and HEAD share the cache with the S3 front end; PUT and DELETE go to
-// the backend through minio-go and invalidate the key before and after.
+// the backend through minio-go, fencing the key while they are in flight.
 func (p *Proxy) serveObjects(w http.ResponseWriter, r *http.Request, rq *request) {
 	switch r.Method {
 	case http.MethodGet:
@@ -55,9 +57,9 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 		opts.ContentType = "application/octet-stream"
 	}
 	body := &errRecorder{ReadCloser: rq.auth.Body}
-	p.cache.Invalidate(rq.bucket, rq.key)
+	write := p.beginKeyWrite(rq)
 	info, err := p.minio.PutObject(r.Context(), rq.bucket, rq.key, body, size, opts)
-	p.cache.Invalidate(rq.bucket, rq.key)
+	write.End()
 	if err != nil {
 		if berr := body.Err(); berr != nil {
 			p.writeError(w, r, clientBodyError(berr))
@@ -76,16 +78,24 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 
 // deleteObject removes the object (or the version named by ?versionId).
 func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
-	p.cache.Invalidate(rq.bucket, rq.key)
+	write := p.beginKeyWrite(rq)
 	err := p.minio.RemoveObject(r.Context(), rq.bucket, rq.key, minio.RemoveObjectOptions{
 		VersionID: r.URL.Query().Get("versionId"),
 	})
-	p.cache.Invalidate(rq.bucket, rq.key)
+	write.End()
 	if err != nil {
 		p.writeError(w, r, p.minioError(r, err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// beginKeyWrite fences the request's key for an /objects write.
+func (p *Proxy) beginKeyWrite(rq *request) *cache.Write {
+	if p.skipInvalidation {
+		return nil
+	}
+	return p.cache.BeginWrite(rq.bucket, rq.key)
 }
 
 // minioError relays an S3 error the backend returned as received, and maps

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -25,11 +26,12 @@ type outbound struct {
 	rq     *request
 	body   *errRecorder
 	length int64
-	// invalidate runs once the backend answered or failed, before the client
-	// sees the response: a fill that raced the write cannot survive it.
-	invalidate func()
-	xcache     string // X-Cache value to add, if any
-	cancel     context.CancelFunc
+	// write fences what a write touches from before it is forwarded until
+	// the backend answered or failed, before the client sees the answer:
+	// no read that raced it is stored or shared. Nil for reads.
+	write  *cache.Write
+	xcache string // X-Cache value to add, if any
+	cancel context.CancelFunc
 }
 
 type outboundKey struct{}
@@ -62,9 +64,9 @@ func (e *errRecorder) Err() error {
 }
 
 // passThrough forwards a request to the backend, re-signed, bodies streamed
-// both ways. Writes invalidate what they touch before they are forwarded
-// (so no fill started later can use old bytes) and again when the backend
-// answered (so no fill that raced the write survives it).
+// both ways. A write fences what it touches (cache.Write) from before it is
+// forwarded until the backend answered: cached entries die at once, and no
+// fill that raced the write is stored or shared with later readers.
 func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, rq *request) {
 	p.forward(w, r, rq, "")
 }
@@ -72,31 +74,27 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, rq *request)
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xcache string) {
 	ob := &outbound{rq: rq, length: rq.auth.ContentLength, xcache: xcache}
 	body := rq.auth.Body
+	var keys []string
 	switch rq.op.effect {
 	case effectKey:
-		ob.invalidate = func() { p.cache.Invalidate(rq.bucket, rq.key) }
-	case effectBucket:
-		ob.invalidate = func() { p.cache.InvalidateBucket(rq.bucket) }
+		keys = []string{rq.key}
 	case effectDeleteMulti:
-		keys, replay, err := readDeleteKeys(body)
+		var err error
+		keys, body, err = readDeleteKeys(body)
 		if err != nil {
 			p.writeError(w, r, clientBodyError(err))
 			return
 		}
-		body = replay
-		if keys == nil {
-			ob.invalidate = func() { p.cache.InvalidateBucket(rq.bucket) }
-		} else {
-			ob.invalidate = func() {
-				for _, k := range keys {
-					p.cache.Invalidate(rq.bucket, k)
-				}
-			}
-		}
 	}
-	if ob.invalidate != nil {
-		ob.invalidate()
+	switch {
+	case p.skipInvalidation:
+	case rq.op.effect == effectBucket || rq.op.effect == effectDeleteMulti && keys == nil:
+		ob.write = p.cache.BeginBucketWrite(rq.bucket)
+	case keys != nil:
+		ob.write = p.cache.BeginWrite(rq.bucket, keys...)
 	}
+	// In case the ReverseProxy called neither hook; End is idempotent.
+	defer ob.write.End()
 	ob.body = &errRecorder{ReadCloser: body}
 	ctx := sigv4.WithPayloadHash(r.Context(), rq.auth.PayloadHash)
 	ctx = context.WithValue(ctx, outboundKey{}, ob)
@@ -157,9 +155,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse runs when the backend answered, before the client sees it.
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
-	if ob.invalidate != nil {
-		ob.invalidate()
-	}
+	ob.write.End()
 	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
 	stripBackendHeaders(res.Header)
 	if ob.xcache != "" {
@@ -179,9 +175,7 @@ func stripBackendHeaders(h http.Header) {
 // the client went away (nothing written), or the backend failed (5xx).
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	ob := r.Context().Value(outboundKey{}).(*outbound)
-	if ob.invalidate != nil {
-		ob.invalidate()
-	}
+	ob.write.End()
 	if berr := ob.body.Err(); berr != nil {
 		p.writeError(w, r, clientBodyError(berr))
 		return
