@@ -111,9 +111,13 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 		c.tooLarge.Add(1)
 		return false
 	}
+	ttl := c.ttl
+	if e.TTL > 0 {
+		ttl = e.TTL
+	}
 	now := c.now()
 	e.Stored = now
-	e.Expires = now.Add(c.ttl)
+	e.Expires = now.Add(ttl)
 	e.ticket = t
 	if c.testHookBeforeSet != nil {
 		c.testHookBeforeSet()
@@ -124,7 +128,7 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	c.store.Del(cacheKey)
 	// An invalidation landing between the ticket check above and this Set
 	// is harmless: the entry carries t, and Get will find it stale.
-	if !c.store.SetWithTTL(cacheKey, e, cost, c.ttl+c.retain) {
+	if !c.store.SetWithTTL(cacheKey, e, cost, ttl+c.retain) {
 		return false
 	}
 	// Ristretto applies Sets asynchronously. Waiting for this one makes a

@@ -607,3 +607,19 @@ func TestWriteFence(t *testing.T) {
 	nilCache.BeginWrite("b", "k").End()
 	nilCache.BeginBucketWrite("b").End()
 }
+
+// TestEntryTTL: an entry's own TTL replaces Config.TTL.
+func TestEntryTTL(t *testing.T) {
+	clk := newTestClock()
+	c := newTestCache(t, clk)
+	long, short := Key("b", "long", ""), Key("b", "short", "")
+	c.Commit(c.Begin("b", "long"), long, &Entry{Body: []byte("l"), TTL: 10 * c.ttl})
+	c.Commit(c.Begin("b", "short"), short, &Entry{Body: []byte("s")})
+	clk.Advance(2 * c.ttl)
+	if _, ok := c.Get("b", "long", long); !ok {
+		t.Error("entry with 10×TTL: miss after 2×TTL, want hit")
+	}
+	if _, ok := c.Get("b", "short", short); ok {
+		t.Error("entry with the default TTL: hit after 2×TTL, want miss")
+	}
+}

@@ -35,11 +35,14 @@ type Entry struct {
 	// Body is the complete object body.
 	Body []byte
 
+	// TTL is the entry's lifetime. If zero, [Config.TTL] is used.
+	TTL time.Duration
+
 	// Stored is when the entry was committed, on the cache's clock. Commit
 	// sets it; any value set before is overwritten.
 	Stored time.Time
 
-	// Expires is Stored plus the cache's TTL. Commit sets it; the entry is not
+	// Expires is Stored plus the entry's TTL. Commit sets it; the entry is not
 	// served at or after this instant.
 	Expires time.Time
 

@@ -164,7 +164,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	case res.StatusCode == http.StatusNotModified && expired != nil:
 		// Same ETag, same bytes: a new entry shares the stored body and
 		// headers, with a new lifetime.
-		refreshed := &cache.Entry{Header: expired.Header, Body: expired.Body}
+		refreshed := &cache.Entry{Header: expired.Header, Body: expired.Body, TTL: entryTTL(rq)}
 		p.cache.Commit(f.ticket, ckey, refreshed)
 		f.entry, f.xcache = refreshed, xCacheRevalidated
 	case res.StatusCode >= 500 && p.usableStale(expired):
@@ -182,7 +182,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	}
 	f.status = res.StatusCode
 	f.header = storedHeader(res.Header)
-	if res.ContentLength < 0 || res.ContentLength > p.cfg.CacheMaxObjectBytes {
+	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) {
 		p.flights.leave(ckey, f)
 		close(f.ready)
 		return res, cancel
@@ -190,7 +190,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	f.shared = true
 	f.buf = make([]byte, res.ContentLength)
 	close(f.ready)
-	go p.pump(f, res, cancel, ckey)
+	go p.pump(f, rq, res, cancel, ckey)
 	return nil, nil
 }
 
@@ -203,7 +203,7 @@ func (p *Proxy) usableStale(e *cache.Entry) bool {
 // pump reads the shared body into the flight's buffer and, if it is a
 // complete cacheable response and no write to the key happened since the
 // flight began, stores it. It owns res and cancel.
-func (p *Proxy) pump(f *flight, res *http.Response, cancel context.CancelFunc, ckey string) {
+func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey string) {
 	defer cancel()
 	defer res.Body.Close()
 	defer p.flights.leave(ckey, f) // after the Commit: newcomers find the flight or the entry
@@ -227,8 +227,8 @@ func (p *Proxy) pump(f *flight, res *http.Response, cancel context.CancelFunc, c
 		p.log.Warn("backend body longer than its Content-Length or broken; not cached")
 		return
 	}
-	if p.storable(res) {
-		p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf})
+	if p.storable(rq, res) {
+		p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
 	}
 	f.advance(off, nil, true)
 }

@@ -25,6 +25,7 @@ type Config struct {
 	CacheMaxObjectBytes  int64         // largest object stored; 0 means 16 MiB (capped at CacheMaxBytes)
 	CacheCleanupInterval time.Duration // sweep of expired entries; 0 means 1 minute
 	CacheStaleIfError    time.Duration // serve an entry expired less than this long ago when the backend fails; 0 means never
+	CachePolicy          *Policy       // per-bucket and per-prefix rules; nil means none
 	BackendTimeout       time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
 	ClientIdleTimeout    time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
 
@@ -112,6 +113,13 @@ func (c Config) Validate() error {
 	}
 	if c.CacheCleanupInterval < 0 {
 		errs = append(errs, fmt.Errorf("proxy: cache cleanup interval %v: must be positive", c.CacheCleanupInterval))
+	}
+	if c.CachePolicy != nil {
+		for _, r := range c.CachePolicy.Rules {
+			if r.MaxObjectBytes > c.CacheMaxBytes {
+				errs = append(errs, fmt.Errorf("proxy: cache policy: rule for %s/%s: max_object_bytes %d exceeds the cache size %d", r.Bucket, r.Prefix, r.MaxObjectBytes, c.CacheMaxBytes))
+			}
+		}
 	}
 	if c.CacheStaleIfError < 0 {
 		errs = append(errs, fmt.Errorf("proxy: cache stale-if-error %v: must not be negative", c.CacheStaleIfError))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/s3cache/s3cache/cache"
 )
@@ -30,6 +31,11 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	rr, reason := parseRead(r)
 	if reason != "" {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", reason))
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
+	rq.rule = p.cfg.CachePolicy.match(rq.bucket, rq.key)
+	if rq.rule != nil && rq.rule.Bypass {
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
@@ -108,10 +114,26 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 	}
 }
 
-// storable reports whether a backend response may be cached.
-func (p *Proxy) storable(res *http.Response) bool {
+// maxObjectBytes is the largest object stored for rq.
+func (p *Proxy) maxObjectBytes(rq *request) int64 {
+	if rq.rule != nil && rq.rule.MaxObjectBytes > 0 {
+		return rq.rule.MaxObjectBytes
+	}
+	return p.cfg.CacheMaxObjectBytes
+}
+
+// entryTTL is the lifetime of an entry for rq; 0 means CACHE_TTL.
+func entryTTL(rq *request) time.Duration {
+	if rq.rule != nil {
+		return rq.rule.TTL
+	}
+	return 0
+}
+
+// storable reports whether a backend response for rq may be cached.
+func (p *Proxy) storable(rq *request, res *http.Response) bool {
 	h := res.Header
-	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || res.ContentLength > p.cfg.CacheMaxObjectBytes {
+	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) {
 		return false
 	}
 	if h.Get("Content-Range") != "" || h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" {
@@ -119,6 +141,9 @@ func (p *Proxy) storable(res *http.Response) bool {
 	}
 	if sse := h.Get("X-Amz-Server-Side-Encryption"); strings.HasPrefix(sse, "aws:kms") {
 		return false
+	}
+	if rq.rule != nil && rq.rule.IgnoreCacheControl {
+		return true
 	}
 	cc := strings.ToLower(h.Get("Cache-Control"))
 	return !strings.Contains(cc, "no-store") && !strings.Contains(cc, "private")

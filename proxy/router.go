@@ -29,6 +29,7 @@ type request struct {
 	key    string // exactly as sent: never cleaned
 	op     Operation
 	auth   *sigv4.Result
+	rule   *Rule // the cache policy rule for bucket and key; nil if none
 }
 
 // ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and

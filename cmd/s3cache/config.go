@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CACHE_TTL", "cache-ttl", "lifetime of a cache entry (default 5m)", duration(&c.CacheTTL)},
 		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
 		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
+		{"CACHE_POLICY_FILE", "cache-policy-file", "YAML file of per-bucket and per-prefix cache rules (see README)", policyFile(&c.CachePolicy)},
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "serve an entry expired less than this long ago when the backend fails (default 0: never)", duration(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
@@ -129,29 +131,31 @@ func oneOf(p *string, allowed ...string) func(string) error {
 	}
 }
 
-// size parses a byte count: plain bytes, or a number with a unit
-// (KiB, MiB, GiB, TiB are powers of 1024; KB, MB, GB, TB of 1000).
-func size(p *int64) func(string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+// policyFile reads and parses a cache policy file.
+func policyFile(p **proxy.Policy) func(string) error {
+	return func(path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pol, err := proxy.ParsePolicy(f, path)
+		if err != nil {
+			return err
+		}
+		*p = pol
+		return nil
 	}
+}
+
+// size parses a byte count with proxy.ParseSize.
+func size(p *int64) func(string) error {
 	return func(v string) error {
-		num, mult := strings.TrimSpace(v), int64(1)
-		for _, u := range units {
-			if n, ok := strings.CutSuffix(num, u.suffix); ok {
-				num, mult = strings.TrimSpace(n), u.mult
-				break
-			}
+		n, err := proxy.ParseSize(v)
+		if err != nil {
+			return err
 		}
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || n <= 0 || n > (1<<62)/mult {
-			return errors.New("want a positive size such as 104857600, 100MiB or 1GB")
-		}
-		*p = n * mult
+		*p = n
 		return nil
 	}
 }

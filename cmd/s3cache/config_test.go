@@ -2,10 +2,22 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// writeFile writes a policy.yaml in a temporary directory and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 func TestParseOptions(t *testing.T) {
 	tests := []struct {
@@ -47,6 +59,14 @@ func TestParseOptions(t *testing.T) {
 		{name: "endpoint with scheme", env: map[string]string{"S3_ENDPOINT": "http://x:9000"}, wantErr: "endpoint"},
 		{name: "object larger than cache", env: map[string]string{"CACHE_MAX_BYTES": "1MiB", "CACHE_MAX_OBJECT_BYTES": "2MiB"}, wantErr: "max object"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
+		{name: "missing policy file", env: map[string]string{"CACHE_POLICY_FILE": "/nonexistent/policy.yaml"}, wantErr: "CACHE_POLICY_FILE"},
+		{name: "bad policy file", env: map[string]string{"CACHE_POLICY_FILE": writeFile(t, "rules:\n  - bucket: abc\n    ttl: soon\n")}, wantErr: "policy.yaml: line 3"},
+		{name: "policy file", env: map[string]string{"CACHE_POLICY_FILE": writeFile(t, "rules:\n  - bucket: abc\n    bypass: true\n")},
+			check: func(t *testing.T, o options) {
+				if p := o.proxy.CachePolicy; p == nil || len(p.Rules) != 1 || !p.Rules[0].Bypass {
+					t.Errorf("policy = %+v, want one bypass rule", p)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
