@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log"
@@ -25,6 +26,9 @@ type relay struct {
 	cutPath  atomic.Value  // string: GET 200 bodies for this path are cut halfway
 	closing  chan struct{} // closed when the relay shuts down, releasing hung requests
 
+	held atomic.Pointer[relayHold] // set by holdGETs
+	fail sync.Map                  // path → struct{}: GETs answered 503 (failGETs)
+
 	mu   sync.Mutex
 	reqs []relayRecord
 }
@@ -32,9 +36,100 @@ type relay struct {
 // relayRecord is one request seen by the relay.
 type relayRecord struct {
 	Method string
-	Path   string // decoded, e.g. "/bucket/a b"
-	Query  string // raw query
+	Path   string      // decoded, e.g. "/bucket/a b"
+	Query  string      // raw query
+	Header http.Header // the request's headers, as the proxy sent them
+	Status int         // final status sent back to the proxy; 0 before (or without) one
 }
+
+// relayHold keeps backend answers to GETs of one path from the proxy until
+// it is released. It is safe for concurrent use.
+type relayHold struct {
+	path     string
+	once     sync.Once
+	released chan struct{}
+	waiting  atomic.Int64 // answers held right now
+}
+
+// release lets every held answer, and every later one, go to the proxy.
+// It may be called more than once.
+func (h *relayHold) release() { h.once.Do(func() { close(h.released) }) }
+
+// holding returns how many answers are held right now.
+func (h *relayHold) holding() int { return int(h.waiting.Load()) }
+
+// holdGETs makes the relay hold the backend's answers to GETs of path:
+// each is read whole from the backend (the first 64 MiB), so that it is
+// the object as it was when the backend answered, and kept from the proxy
+// until release. Only one hold is active; the hold is released when the
+// test ends, so a failing test leaves nothing hanging.
+func (r *relay) holdGETs(t *testing.T, path string) *relayHold {
+	t.Helper()
+	h := &relayHold{path: path, released: make(chan struct{})}
+	if old := r.held.Swap(h); old != nil {
+		old.release()
+	}
+	t.Cleanup(h.release)
+	return h
+}
+
+// failGETs makes the relay answer every later GET of path with
+// 503 ServiceUnavailable (S3 XML) without asking the backend.
+func (r *relay) failGETs(path string) { r.fail.Store(path, struct{}{}) }
+
+// holdResponse reads resp's body whole and waits until h is released, the
+// relay closes or the proxy gives up; the proxy then gets the bytes read.
+func (r *relay) holdResponse(h *relayHold, resp *http.Response) error {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	select {
+	case <-h.released:
+	case <-r.closing:
+	case <-resp.Request.Context().Done():
+		return resp.Request.Context().Err()
+	}
+	return nil
+}
+
+// unavailableXML is the relay's 503 body in failGETs mode.
+const unavailableXML = `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>ServiceUnavailable</Code><Message>relay: failing on purpose</Message><RequestId>relay-503</RequestId></Error>`
+
+// statusWriter records the final status of a response in the relay's
+// record of its request.
+type statusWriter struct {
+	http.ResponseWriter
+	r     *relay
+	index int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if code >= 200 && !w.wrote {
+		w.wrote = true
+		w.r.mu.Lock()
+		w.r.reqs[w.index].Status = code
+		w.r.mu.Unlock()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap gives http.ResponseController (ReverseProxy's flushes) the
+// underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newRelay starts a relay to the backend at host:port target; it is closed
 // when the test ends.
@@ -62,6 +157,14 @@ func newRelay(t *testing.T, target string) *relay {
 				resp.ContentLength > 1 && resp.Request.URL.Path == r.cutPath.Load().(string) {
 				resp.Body = &cutReader{rc: resp.Body, left: resp.ContentLength / 2}
 			}
+			if h := r.held.Load(); h != nil && resp.Request.Method == http.MethodGet &&
+				resp.Request.URL.Path == h.path {
+				select {
+				case <-h.released:
+				default:
+					return r.holdResponse(h, resp)
+				}
+			}
 			return nil
 		},
 	}
@@ -69,8 +172,16 @@ func newRelay(t *testing.T, target string) *relay {
 		r.inflight.Add(1)
 		defer r.inflight.Add(-1)
 		r.mu.Lock()
-		r.reqs = append(r.reqs, relayRecord{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery})
+		r.reqs = append(r.reqs, relayRecord{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery,
+			Header: req.Header.Clone()})
+		w = &statusWriter{ResponseWriter: w, r: r, index: len(r.reqs) - 1}
 		r.mu.Unlock()
+		if _, failing := r.fail.Load(req.URL.Path); failing && req.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, unavailableXML)
+			return
+		}
 		if r.hang.Load() {
 			select {
 			case <-req.Context().Done():
@@ -115,7 +226,8 @@ func (r *relay) total() int {
 	return len(r.reqs)
 }
 
-// records returns a copy of what the relay has seen.
+// records returns a copy of what the relay has seen (the Header maps are
+// shared and must not be modified).
 func (r *relay) records() []relayRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
