@@ -471,3 +471,51 @@ func TestStaleIfError(t *testing.T) {
 		}
 	})
 }
+
+// TestRangeMissFills: a range GET of an uncached object the cache keeps
+// costs one whole-object GET at the backend, answers the range, and leaves
+// the object cached; a range of a larger object is relayed as it is.
+func TestRangeMissFills(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"CACHE_MAX_OBJECT_BYTES": "64KiB"})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	small, large := randomBytes(t, 32<<10), randomBytes(t, 256<<10)
+	putBytes(t, e, bucket, "range/small", small)
+	putBytes(t, e, bucket, "range/large", large)
+
+	rangeGet := func(key, spec string) httpResult {
+		t.Helper()
+		req := signedRequest(t, e, http.MethodGet, objectURL(e, bucket, key), nil)
+		req.Header.Set("Range", spec) // unsigned, like most clients' Range
+		r, err := httpDo(t, req)
+		if err != nil {
+			t.Fatalf("GET %s Range %s: %v", key, spec, err)
+		}
+		return r
+	}
+	r := rangeGet("range/small", "bytes=100-1123")
+	if r.Status != 206 || !bytes.Equal(r.Body, small[100:1124]) || r.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-1123/%d", len(small)) {
+		t.Errorf("range miss on a small object: %d, %d bytes, Content-Range %q; want 206 with bytes 100-1123", r.Status, len(r.Body), r.Header.Get("Content-Range"))
+	}
+	wantXCache(t, "range miss on a small object", r.Header, "MISS")
+	g := signedGet(t, e, bucket, "range/small")
+	if g.Status != 200 || !bytes.Equal(g.Body, small) {
+		t.Errorf("GET after the range miss: %d, %d bytes", g.Status, len(g.Body))
+	}
+	wantXCache(t, "GET after the range miss", g.Header, "HIT")
+	for _, rec := range h.relay.records() {
+		if rec.Path == "/"+bucket+"/range/small" && rec.Method == http.MethodGet && rec.Header.Get("Range") != "" {
+			t.Errorf("the backend was asked for Range %q; want the whole object", rec.Header.Get("Range"))
+		}
+	}
+	if n := h.relay.count(http.MethodGet, bucket, "range/small"); n != 1 {
+		t.Errorf("backend GETs of the small object = %d, want 1", n)
+	}
+
+	r = rangeGet("range/large", "bytes=1000-1999")
+	if r.Status != 206 || !bytes.Equal(r.Body, large[1000:2000]) {
+		t.Errorf("range miss on a large object: %d, %d bytes; want 206 with bytes 1000-1999", r.Status, len(r.Body))
+	}
+	wantXCache(t, "range miss on a large object", r.Header, "BYPASS")
+}

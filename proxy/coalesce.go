@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -102,14 +103,27 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 
 // fill answers a GET miss through a flight: the leader fetches, everyone
 // (leader included) streams the shared body.
-func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, versionID string) {
+//
+// A range miss fetches the whole object, not the range: when the object is
+// shareable (at most CACHE_MAX_OBJECT_BYTES, or the rule's size) one trip
+// then answers the range, as soon as its bytes arrived, and fills the cache
+// for the next reader, which costs little more than the range alone would.
+// When it is larger, the whole-object answer is dropped after its headers
+// and the range is relayed (X-Cache: BYPASS): one extra round trip, only
+// for objects the cache would not keep anyway.
+func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string) {
 	f, leader := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
 	if leader {
-		res, cancel := p.lead(r, f, rq, ckey, versionID)
+		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
 		if res != nil {
 			// Not shareable: the leader streams it alone, and stops when its
 			// client goes away.
 			defer cancel()
+			if rr.rangeSpec != "" {
+				res.Body.Close()
+				p.forward(w, r, rq, xCacheBypass)
+				return
+			}
 			stop := context.AfterFunc(r.Context(), cancel)
 			defer stop()
 			p.streamResponse(w, r, res)
@@ -127,15 +141,17 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, ckey, 
 		if f.xcache == xCacheStale {
 			w.Header().Set("Warning", `110 - "Response is Stale"`)
 		}
-		p.serveEntry(w, r, f.entry, &readRequest{}, f.xcache)
+		p.serveEntry(w, r, f.entry, rr, f.xcache)
 	case f.err != nil:
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(f.err))
 		}
+	case !f.shared && rr.rangeSpec != "":
+		p.forward(w, r, rq, xCacheBypass)
 	case !f.shared:
-		p.fetchAlone(w, r, rq, versionID)
+		p.fetchAlone(w, r, rq, rr.versionID)
 	default:
-		p.serveFlight(w, r, f)
+		p.serveFlight(w, r, f, rr)
 	}
 }
 
@@ -206,7 +222,13 @@ func (p *Proxy) usableStale(e *cache.Entry) bool {
 func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey string) {
 	defer cancel()
 	defer res.Body.Close()
-	defer p.flights.leave(ckey, f) // after the Commit: newcomers find the flight or the entry
+	// The flight leaves the table before its end is published, so no miss
+	// joins a flight that has already failed, and after a Commit, so
+	// newcomers always find the flight or the entry.
+	finish := func(err error) {
+		p.flights.leave(ckey, f)
+		f.advance(len(f.buf), err, true)
+	}
 	off := 0
 	for off < len(f.buf) {
 		n, err := res.Body.Read(f.buf[off:min(off+32<<10, len(f.buf))])
@@ -215,6 +237,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil && err != io.EOF {
+			p.flights.leave(ckey, f)
 			f.advance(off, err, true)
 			return
 		}
@@ -223,27 +246,50 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 	// The backend must end the body exactly at its Content-Length.
 	var one [1]byte
 	if n, err := res.Body.Read(one[:]); n != 0 || err != nil && err != io.EOF {
-		f.advance(off, nil, true)
 		p.log.Warn("backend body longer than its Content-Length or broken; not cached")
+		finish(nil)
 		return
 	}
 	if p.storable(rq, res) {
 		p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
 	}
-	f.advance(off, nil, true)
+	finish(nil)
 }
 
-// serveFlight streams a shared body to one client as the bytes arrive.
-func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) {
-	writeHeaders(w, f.status, f.header, int64(len(f.buf)), xCacheMiss)
-	sent := 0
-	for {
+// serveFlight streams a shared body, or the range of it rr asks for, to
+// one client as the bytes arrive.
+func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, rr *readRequest) {
+	size := len(f.buf)
+	start, end, status := 0, size, f.status
+	if rr.rangeSpec != "" && f.status == http.StatusOK {
+		switch s, e, res := parseRange(rr.rangeSpec, size); res {
+		case rangeUnsatisfiable:
+			w.Header().Set("X-Cache", xCacheMiss)
+			w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(size))
+			p.writeError(w, r, errInvalidRange)
+			return
+		case rangeSatisfiable:
+			start, end, status = s, e, http.StatusPartialContent
+		}
+	}
+	h := w.Header()
+	for k, v := range f.header {
+		h[k] = v
+	}
+	if status == http.StatusPartialContent {
+		setRangeHeaders(h, start, end, size)
+	}
+	h.Set("X-Cache", xCacheMiss)
+	h.Set("Content-Length", strconv.Itoa(end-start))
+	w.WriteHeader(status)
+	sent := start
+	for sent < end {
 		filled, err, done, next := f.state()
 		if filled > sent {
-			if _, werr := w.Write(f.buf[sent:filled]); werr != nil {
+			if _, werr := w.Write(f.buf[sent:min(filled, end)]); werr != nil {
 				return // client gone; the flight goes on for the others
 			}
-			sent = filled
+			sent = min(filled, end)
 			continue
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,5 +208,74 @@ func TestNoJoinAfterWrite(t *testing.T) {
 	}
 	if got := fake.getCount("/bkt/k"); got != 2 {
 		t.Errorf("backend GETs = %d, want 2", got)
+	}
+}
+
+// TestRangeMiss: a range miss on an object the cache keeps fetches the
+// whole object once, answers the range from it and fills the cache; on a
+// larger object the range is relayed.
+func TestRangeMiss(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	small := []byte("0123456789abcdef")
+	large := bytes.Repeat([]byte("L"), 4096)
+	fake.objects["/bkt/small"] = small
+	fake.objects["/bkt/large"] = large
+	var mu sync.Mutex
+	var ranges []string // Range headers the backend saw
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		ranges = append(ranges, r.URL.Path+" "+r.Header.Get("Range"))
+		mu.Unlock()
+		if r.URL.Path == "/bkt/large" && r.Header.Get("Range") == "bytes=10-19" {
+			w.Header().Set("Content-Range", "bytes 10-19/4096")
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(large[10:20])
+			return true
+		}
+		return false
+	}
+	_, srv := newTestProxy(t, backend, func(c *Config) { c.CacheMaxObjectBytes = 1024 })
+	get := func(path, rangeSpec string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rangeSpec != "" {
+			req.Header.Set("Range", rangeSpec)
+		}
+		signRequest(t, req, emptySHA256, testSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { res.Body.Close() })
+		return res, readBody(t, res)
+	}
+
+	res, body := get("/bkt/small", "bytes=2-5")
+	if res.StatusCode != 206 || body != "2345" || res.Header.Get("Content-Range") != "bytes 2-5/16" || res.Header.Get("X-Cache") != xCacheMiss {
+		t.Errorf("range miss on a small object: %d %q %q X-Cache %q, want 206 2345 bytes 2-5/16 MISS",
+			res.StatusCode, body, res.Header.Get("Content-Range"), res.Header.Get("X-Cache"))
+	}
+	res, body = get("/bkt/small", "")
+	if body != string(small) || res.Header.Get("X-Cache") != xCacheHit {
+		t.Errorf("GET after the range miss: %q X-Cache %q, want the object, HIT", body, res.Header.Get("X-Cache"))
+	}
+	res, _ = get("/bkt/small", "bytes=99-")
+	if res.StatusCode != 416 {
+		t.Errorf("unsatisfiable range on a hit: %d, want 416", res.StatusCode)
+	}
+
+	res, body = get("/bkt/large", "bytes=10-19")
+	if res.StatusCode != 206 || body != string(large[10:20]) || res.Header.Get("X-Cache") != xCacheBypass {
+		t.Errorf("range miss on a large object: %d %q X-Cache %q, want 206, 10 bytes, BYPASS", res.StatusCode, body, res.Header.Get("X-Cache"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"/bkt/small ", "/bkt/large ", "/bkt/large bytes=10-19"}
+	if strings.Join(ranges, "|") != strings.Join(want, "|") {
+		t.Errorf("backend GETs %q, want %q", ranges, want)
 	}
 }

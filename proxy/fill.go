@@ -45,8 +45,9 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return
 	}
-	// Ranges, preconditions and overrides are answered from a hit; a miss
-	// relays them, as their answer is not the whole object to store.
+	// Preconditions and overrides are answered from a hit; a miss relays
+	// them, as their answer is not the whole object to store. A range miss
+	// fills the whole object (see fill).
 	if rr.variant() {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
 		p.forward(w, r, rq, xCacheBypass)
@@ -56,7 +57,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.forward(w, r, rq, xCacheMiss)
 		return
 	}
-	p.fill(w, r, rq, ckey, versionID)
+	p.fill(w, r, rq, &rr, ckey)
 }
 
 // fetch sends the backend GET of a whole object (or of versionID) and

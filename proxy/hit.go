@@ -34,9 +34,10 @@ type readRequest struct {
 }
 
 // variant reports whether the request asks for more than the plain whole
-// object, so that a miss cannot fill the cache with its answer.
+// object or a range of it: a miss of such a request is relayed, as its
+// answer is not the whole object to store.
 func (rr *readRequest) variant() bool {
-	return rr.rangeSpec != "" || rr.conditional || rr.overridden
+	return rr.conditional || rr.overridden
 }
 
 // parseRead reads what a GetObject/HeadObject asks for and says why it
@@ -145,16 +146,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 		h[k] = v
 	}
 	if status == http.StatusPartialContent {
-		h.Set("Content-Range", "bytes "+strconv.Itoa(start)+"-"+strconv.Itoa(end-1)+"/"+strconv.Itoa(size))
-		if start != 0 || end != size {
-			// The stored checksums are of the whole object; like S3, send
-			// none with a part of it.
-			for k := range h {
-				if strings.HasPrefix(k, "X-Amz-Checksum-") {
-					delete(h, k)
-				}
-			}
-		}
+		setRangeHeaders(h, start, end, size)
 	}
 	if rr.overridden {
 		for i, o := range responseOverrides {
@@ -168,6 +160,21 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		w.Write(e.Body[start:end])
+	}
+}
+
+// setRangeHeaders turns the whole object's headers into those of the part
+// [start, end) of size bytes.
+func setRangeHeaders(h http.Header, start, end, size int) {
+	h.Set("Content-Range", "bytes "+strconv.Itoa(start)+"-"+strconv.Itoa(end-1)+"/"+strconv.Itoa(size))
+	if start != 0 || end != size {
+		// The stored checksums are of the whole object; like S3, send none
+		// with a part of it.
+		for k := range h {
+			if strings.HasPrefix(k, "X-Amz-Checksum-") {
+				delete(h, k)
+			}
+		}
 	}
 }
 
