@@ -503,7 +503,12 @@ func TestRangeMissFills(t *testing.T) {
 	if g.Status != 200 || !bytes.Equal(g.Body, small) {
 		t.Errorf("GET after the range miss: %d, %d bytes", g.Status, len(g.Body))
 	}
-	wantXCache(t, "GET after the range miss", g.Header, "HIT")
+	// The range was answered as soon as its bytes arrived, perhaps before
+	// the rest of the object: this GET is a HIT, or joins the fill still in
+	// flight (MISS). Either way the backend saw one GET (below).
+	if xc := g.Header.Get("X-Cache"); xc != "HIT" && xc != "MISS" {
+		t.Errorf("GET after the range miss: X-Cache = %q, want HIT or MISS", xc)
+	}
 	for _, rec := range h.relay.records() {
 		if rec.Path == "/"+bucket+"/range/small" && rec.Method == http.MethodGet && rec.Header.Get("Range") != "" {
 			t.Errorf("the backend was asked for Range %q; want the whole object", rec.Header.Get("Range"))

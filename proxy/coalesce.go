@@ -241,7 +241,12 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 			f.advance(off, err, true)
 			return
 		}
-		f.advance(off, nil, false)
+		if off < len(f.buf) {
+			// The last bytes are published only by finish, after the
+			// Commit: a client that read the whole object and asks again
+			// gets a hit.
+			f.advance(off, nil, false)
+		}
 	}
 	// The backend must end the body exactly at its Content-Length.
 	var one [1]byte

@@ -259,10 +259,16 @@ func TestRangeMiss(t *testing.T) {
 		t.Errorf("range miss on a small object: %d %q %q X-Cache %q, want 206 2345 bytes 2-5/16 MISS",
 			res.StatusCode, body, res.Header.Get("Content-Range"), res.Header.Get("X-Cache"))
 	}
+	// The range may be answered before the fill is stored; this GET then
+	// joins the fill. The backend GETs checked below stay at one.
 	res, body = get("/bkt/small", "")
-	if body != string(small) || res.Header.Get("X-Cache") != xCacheHit {
-		t.Errorf("GET after the range miss: %q X-Cache %q, want the object, HIT", body, res.Header.Get("X-Cache"))
+	if xc := res.Header.Get("X-Cache"); body != string(small) || xc != xCacheHit && xc != xCacheMiss {
+		t.Errorf("GET after the range miss: %q X-Cache %q, want the object", body, xc)
 	}
+	waitFor(t, "the fill to be stored", func() bool {
+		res, _ := get("/bkt/small", "")
+		return res.Header.Get("X-Cache") == xCacheHit
+	})
 	res, _ = get("/bkt/small", "bytes=99-")
 	if res.StatusCode != 416 {
 		t.Errorf("unsatisfiable range on a hit: %d, want 416", res.StatusCode)
