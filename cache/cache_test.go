@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -621,5 +622,33 @@ func TestEntryTTL(t *testing.T) {
 	}
 	if _, ok := c.Get("b", "short", short); ok {
 		t.Error("entry with the default TTL: hit after 2×TTL, want miss")
+	}
+}
+
+// TestCleanupReturnsMemory: expired entries that nobody asks for again are
+// swept by the cleanup ticker, so the bytes they held come back. Ristretto's
+// sweep runs on the wall clock, so this polls (bounded) for the held bytes
+// to reach zero.
+func TestCleanupReturnsMemory(t *testing.T) {
+	c, err := New(Config{MaxBytes: 1 << 20, TTL: 50 * time.Millisecond, CleanupInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	for i := range 10 {
+		k := fmt.Sprint("k", i)
+		if !c.Commit(c.Begin("b", k), Key("b", k, ""), &Entry{Body: make([]byte, 10<<10)}) {
+			t.Fatalf("Commit %s refused", k)
+		}
+	}
+	if held := c.Stats().Bytes; held < 10*10<<10 {
+		t.Fatalf("held %d bytes after 10 commits of 10 KiB, want at least %d", held, 10*10<<10)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for c.Stats().Bytes != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("held %d bytes 15s after the entries expired, want 0", c.Stats().Bytes)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -524,3 +524,41 @@ func TestRangeMissFills(t *testing.T) {
 	}
 	wantXCache(t, "range miss on a large object", r.Header, "BYPASS")
 }
+
+// TestCacheBound writes and reads far more than CACHE_MAX_BYTES through the
+// proxy and checks, from the outside, that the cache never held more than
+// fits: in a second pass over the keys, each read once, a hit can only be
+// an entry held when the pass began, so at most what fits (3 entries of
+// 256 KiB in 1 MiB) can hit. Every read returns the right bytes.
+func TestCacheBound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"CACHE_MAX_BYTES": "1MiB", "CACHE_MAX_OBJECT_BYTES": "512KiB"})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	const n, size, fits = 24, 256 << 10, 3 // 24 × 256 KiB = 6 MiB through a 1 MiB cache
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = randomBytes(t, size)
+		putBytes(t, e, bucket, fmt.Sprintf("bound/%02d", i), bodies[i])
+	}
+	hits := 0
+	for pass := range 2 {
+		for i := range bodies {
+			r := signedGet(t, e, bucket, fmt.Sprintf("bound/%02d", i))
+			if r.Status != 200 || !bytes.Equal(r.Body, bodies[i]) {
+				t.Fatalf("pass %d, GET %02d: status %d, %d bytes; want 200 with the %d stored", pass, i, r.Status, len(r.Body), size)
+			}
+			if pass == 1 && r.Header.Get("X-Cache") == "HIT" {
+				hits++
+			}
+		}
+	}
+	t.Logf("second pass: %d hits of %d", hits, n)
+	if hits > fits {
+		t.Errorf("second pass: %d hits; a 1 MiB cache holds at most %d objects of 256 KiB", hits, fits)
+	}
+	// And the cache does cache: a small object read twice is a hit.
+	putBytes(t, e, bucket, "bound/small", []byte("small"))
+	signedGet(t, e, bucket, "bound/small")
+	wantXCache(t, "second GET of a small object", signedGet(t, e, bucket, "bound/small").Header, "HIT")
+}

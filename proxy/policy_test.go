@@ -162,3 +162,35 @@ func TestPolicyApplied(t *testing.T) {
 		t.Errorf("bypassed object: backend GETs = %d, want 2", n)
 	}
 }
+
+// TestEncryptedObjectsNotStored: objects the backend says are encrypted
+// with SSE-KMS or SSE-C are relayed, never stored, whatever the policy.
+func TestEncryptedObjectsNotStored(t *testing.T) {
+	for _, tc := range []struct{ name, header, value string }{
+		{"SSE-KMS", "X-Amz-Server-Side-Encryption", "aws:kms"},
+		{"SSE-KMS-DSSE", "X-Amz-Server-Side-Encryption", "aws:kms:dsse"},
+		{"SSE-C", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, backend := newFakeS3(t)
+			fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set(tc.header, tc.value)
+				w.Header().Set("Content-Length", "6")
+				w.Write([]byte("secret"))
+				return true
+			}
+			_, srv := newTestProxy(t, backend, func(c *Config) {
+				c.CachePolicy = &Policy{Rules: []Rule{{Bucket: "*", IgnoreCacheControl: true}}}
+			})
+			for i := range 2 {
+				res := do(t, "GET", srv.URL+"/bkt/enc", nil, testSecret)
+				if got := readBody(t, res); got != "secret" || res.Header.Get("X-Cache") != xCacheMiss {
+					t.Errorf("GET %d: %q X-Cache %q, want secret MISS", i, got, res.Header.Get("X-Cache"))
+				}
+			}
+			if n := fake.getCount("/bkt/enc"); n != 2 {
+				t.Errorf("backend GETs = %d, want 2", n)
+			}
+		})
+	}
+}
