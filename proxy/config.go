@@ -16,7 +16,7 @@ import (
 type Config struct {
 	Endpoint  string // backend host:port; "" means "localhost:9000"
 	UseSSL    bool   // talk HTTPS to the backend; false means plain HTTP
-	AccessKey string // backend access key, also accepted from clients; "" means "minioadmin"
+	AccessKey string // backend access key, also the clients' key when Auth is nil; "" means "minioadmin"
 	SecretKey string // backend secret key; "" means "minioadmin"
 	Region    string // region clients sign for and the backend is signed for; "" means "us-east-1"
 
@@ -28,6 +28,11 @@ type Config struct {
 	CachePolicy          *Policy       // per-bucket and per-prefix rules; nil means none
 	BackendTimeout       time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
 	ClientIdleTimeout    time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
+
+	// Auth is the clients' credentials and bucket grants (AUTH_CONFIG); nil
+	// means the single user AccessKey/SecretKey with access to everything.
+	// Proxy.SetAuth replaces it while running.
+	Auth *AuthConfig
 
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.

@@ -8,12 +8,17 @@
 //     "/objects/{bucket}/{key...}" is the simple object API. Everything else
 //     is path-style S3: "/{bucket}/{key}" plus query subresources. Paths are
 //     split by hand and never cleaned, so "a//b" and "a/../b" are keys.
-//  2. Authenticate (sigv4.Verifier): header, presigned and streaming
-//     signatures. The result carries the verified, decoded body; nothing
+//  2. Authenticate (sigv4.Verifier, its keys from the AuthConfig in force):
+//     header, presigned and streaming signatures; an unsigned request is
+//     anonymous if the AuthConfig allows any anonymous reads. The result carries the verified, decoded body; nothing
 //     happens before this step, the cache included.
 //  3. Classify (operation.go): one table maps method, path level, query
 //     subresource and header to the S3 operation name and what it does to
-//     cached objects.
+//     cached objects. Then authorize (authz.go): the principal (a user of
+//     the AuthConfig in force, or anonymous) needs read or write on the
+//     bucket, as the operation says, before the cache is looked at; else
+//     403 AccessDenied. ListBuckets answers are filtered to the user's
+//     buckets.
 //  4. Reads (fill.go, hit.go, coalesce.go): GetObject and HeadObject are
 //     answered from the cache when the object is there (X-Cache: HIT),
 //     ranges, preconditions and response overrides included. A GET miss

@@ -15,22 +15,32 @@ import (
 // the backend through minio-go, fencing the key while they are in flight.
 func (p *Proxy) serveObjects(w http.ResponseWriter, r *http.Request, rq *request) {
 	switch r.Method {
-	case http.MethodGet:
-		rq.op = Operation{Name: "GetObject"}
-		p.serveRead(w, r, rq)
-	case http.MethodHead:
-		rq.op = Operation{Name: "HeadObject"}
+	case http.MethodGet, http.MethodHead:
 		p.serveRead(w, r, rq)
 	case http.MethodPut:
-		rq.op = Operation{Name: "PutObject", Write: true, effect: effectKey}
 		p.putObject(w, r, rq)
 	case http.MethodDelete:
-		rq.op = Operation{Name: "DeleteObject", Write: true, effect: effectKey}
 		p.deleteObject(w, r, rq)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		p.writeError(w, r, errMethodNotAllowed)
 	}
+}
+
+// objectsOperation is the S3 operation of an /objects request; a method
+// the API does not have is "Unknown", a write.
+func objectsOperation(method string) Operation {
+	switch method {
+	case http.MethodGet:
+		return Operation{Name: "GetObject"}
+	case http.MethodHead:
+		return Operation{Name: "HeadObject"}
+	case http.MethodPut:
+		return Operation{Name: "PutObject", Write: true, effect: effectKey}
+	case http.MethodDelete:
+		return Operation{Name: "DeleteObject", Write: true, effect: effectKey}
+	}
+	return Operation{Name: "Unknown", Write: true, effect: effectKey}
 }
 
 // putObject stores the request body with its Content-Type, Content-*

@@ -150,6 +150,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// would make the backend conversation wait for a 100 Continue.
 	pr.Out.Header.Del("Content-Length")
 	pr.Out.Header.Del("Expect")
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
+		// The answer is filtered: it must come as plain XML.
+		pr.Out.Header.Del("Accept-Encoding")
+	}
 }
 
 // modifyResponse runs when the backend answered, before the client sees it.
@@ -158,6 +162,11 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob.write.End()
 	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
 	stripBackendHeaders(res.Header)
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
+		if err := filterListBuckets(res, ob.rq.who); err != nil {
+			return err
+		}
+	}
 	if ob.xcache != "" {
 		res.Header.Set("X-Cache", ob.xcache)
 	}

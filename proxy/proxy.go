@@ -35,6 +35,9 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
+	// auth is who may do what; replaced whole by SetAuth, read once per
+	// request.
+	auth atomic.Pointer[AuthConfig]
 
 	// skipInvalidation is for tests only: writes leave the cache alone. It
 	// is the mutation the linearizability test must catch.
@@ -72,7 +75,7 @@ func New(cfg Config) (*Proxy, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		verifier: &sigv4.Verifier{
-			Credentials: sigv4.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
+			Credentials: nil, // set below: the current AuthConfig
 			Region:      cfg.Region,
 			Now:         cfg.Now,
 		},
@@ -89,6 +92,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.UseSSL {
 		p.scheme = "https"
 	}
+	p.verifier.Credentials = currentCredentials{p}
+	p.SetAuth(cfg.Auth)
 	p.minio, err = minio.New(cfg.Endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:    cfg.UseSSL,
@@ -115,6 +120,25 @@ func New(cfg Config) (*Proxy, error) {
 	rand.Read(b[:])
 	p.reqPrefix = hex.EncodeToString(b[:])
 	return p, nil
+}
+
+// SetAuth replaces who may use the proxy and what they may do, at once for
+// every request that starts afterwards; requests in flight finish under the
+// configuration they started with. nil means the single user
+// Config.AccessKey/Config.SecretKey with full access. It is safe to call
+// concurrently with requests.
+func (p *Proxy) SetAuth(a *AuthConfig) {
+	if a == nil {
+		a = singleUser(p.cfg.AccessKey, p.cfg.SecretKey)
+	}
+	p.auth.Store(a)
+}
+
+// currentCredentials is the verifier's view of the current AuthConfig.
+type currentCredentials struct{ p *Proxy }
+
+func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
+	return c.p.auth.Load().SecretKey(accessKey)
 }
 
 // Close releases the cache. Requests in flight must have finished.

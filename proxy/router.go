@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -29,7 +30,8 @@ type request struct {
 	key    string // exactly as sent: never cleaned
 	op     Operation
 	auth   *sigv4.Result
-	rule   *Rule // the cache policy rule for bucket and key; nil if none
+	who    *principal // who auth says sent the request; never nil after authentication
+	rule   *Rule      // the cache policy rule for bucket and key; nil if none
 }
 
 // ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
@@ -61,8 +63,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &clientBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: p.cfg.ClientIdleTimeout}
 	}
 	// Authenticate before anything else, the cache included.
+	ac := p.auth.Load()
 	auth, err := p.verifier.Verify(r)
-	if err != nil {
+	switch {
+	case err == nil:
+		rq.who = ac.user(auth.AccessKey)
+		if rq.who == nil { // removed by a reload since Verify looked it up
+			p.writeError(w, r, errAccessDenied)
+			return
+		}
+	case errors.Is(err, sigv4.ErrMissingAuth) && ac.anon != nil:
+		rq.who = ac.anon
+		auth = &sigv4.Result{Body: http.NoBody, ContentLength: 0, PayloadHash: emptyPayloadHash}
+	default:
 		p.writeError(w, r, err)
 		return
 	}
@@ -82,16 +95,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rq.front == frontObjects {
+		rq.op = objectsOperation(r.Method)
+	} else {
+		rq.op = classify(r.Method, rq.bucket, rq.key, r.URL.Query(), r.Header)
+	}
+	// Authorize before anything else, the cache included.
+	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	if rq.front == frontObjects {
 		p.serveObjects(w, r, rq)
 		return
 	}
-	rq.op = classify(r.Method, rq.bucket, rq.key, r.URL.Query(), r.Header)
 	if rq.op.Name == "GetObject" || rq.op.Name == "HeadObject" {
 		p.serveRead(w, r, rq)
 		return
 	}
 	p.passThrough(w, r, rq)
 }
+
+// emptyPayloadHash is the hex SHA-256 of an empty payload.
+const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // validBucketName reports whether name follows the S3 bucket naming rules:
 // 3 to 63 characters of lower-case letters, digits, dots and hyphens,

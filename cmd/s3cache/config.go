@@ -22,6 +22,7 @@ type options struct {
 	logFormat string
 	dev       bool
 	devDir    string
+	authPath  string // AUTH_CONFIG, reloaded on SIGHUP and on change; "" if none
 }
 
 // setting is one configuration value: its environment variable, the flag
@@ -48,6 +49,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
 		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
 		{"CACHE_POLICY_FILE", "cache-policy-file", "YAML file of per-bucket and per-prefix cache rules (see README)", policyFile(&c.CachePolicy)},
+		{"AUTH_CONFIG", "auth-config", "YAML file of client credentials and bucket grants, reloaded on SIGHUP and on change (see README; default: S3_ACCESS_KEY with full access)", authFile(&c.Auth, &o.authPath)},
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "serve an entry expired less than this long ago when the backend fails (default 0: never)", duration(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
@@ -146,6 +148,27 @@ func policyFile(p **proxy.Policy) func(string) error {
 		*p = pol
 		return nil
 	}
+}
+
+// authFile reads and parses an auth config file and remembers its path.
+func authFile(a **proxy.AuthConfig, path *string) func(string) error {
+	return func(p string) error {
+		cfg, err := readAuthConfig(p)
+		if err != nil {
+			return err
+		}
+		*a, *path = cfg, p
+		return nil
+	}
+}
+
+func readAuthConfig(path string) (*proxy.AuthConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return proxy.ParseAuthConfig(f, path)
 }
 
 // size parses a byte count with proxy.ParseSize.

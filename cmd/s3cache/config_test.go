@@ -67,6 +67,18 @@ func TestParseOptions(t *testing.T) {
 					t.Errorf("policy = %+v, want one bypass rule", p)
 				}
 			}},
+		{name: "missing auth file", env: map[string]string{"AUTH_CONFIG": "/nonexistent/auth.yaml"}, wantErr: "AUTH_CONFIG"},
+		{name: "bad auth file", env: map[string]string{"AUTH_CONFIG": writeFile(t, "users:\n  - access_key: a\n    secret_key: s\n    buckets:\n      photos: admin\n")},
+			wantErr: "policy.yaml: line 5"},
+		{name: "auth file without secret", env: map[string]string{"AUTH_CONFIG": writeFile(t, "users:\n  - access_key: a\n")}, wantErr: "AUTH_CONFIG"},
+		{name: "auth file duplicate key", args: []string{"-auth-config", writeFile(t, "users:\n  - {access_key: a, secret_key: s}\n  - {access_key: a, secret_key: t}\n")},
+			wantErr: "line 3"},
+		{name: "auth file", env: map[string]string{"AUTH_CONFIG": writeFile(t, "users:\n  - access_key: a\n    secret_key: s\n")},
+			check: func(t *testing.T, o options) {
+				if a := o.proxy.Auth; a == nil || a.Users() != 1 || o.authPath == "" {
+					t.Errorf("auth = %+v, path %q; want one user", a, o.authPath)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer p.Close()
 
+	if o.authPath != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		tick := time.NewTicker(authPollInterval)
+		defer tick.Stop()
+		rl := newAuthReloader(o.authPath, p.SetAuth, log)
+		rctx, stopReload := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rl.run(rctx, hup, tick.C)
+		}()
+		defer func() { stopReload(); <-done }()
+	}
+
 	srv := &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 30 * time.Second,
