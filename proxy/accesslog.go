@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// loggingWriter records what a handler sent, for the request log. Unwrap
+// loggingWriter records what a handler sent, for the debug request log and
+// the audit log. Unwrap
 // lets http.ResponseController reach the underlying writer's flushing.
 type loggingWriter struct {
 	http.ResponseWriter
@@ -31,6 +32,17 @@ func (lw *loggingWriter) Write(b []byte) (int, error) {
 }
 
 func (lw *loggingWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
+
+// finishRequest writes the debug line (if debug) and the audit line (if
+// there is an audit log) of a request that started at start.
+func (p *Proxy) finishRequest(r *http.Request, lw *loggingWriter, rq *request, debug bool, start time.Time) {
+	if debug {
+		p.logRequest(r, lw, rq, start)
+	}
+	if p.auditLog != nil {
+		p.audit(r, lw, rq, start)
+	}
+}
 
 // logRequest writes one debug line per request, named by its S3 operation.
 // Only the path is logged, never the query (presigned URLs carry their

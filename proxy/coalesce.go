@@ -55,20 +55,28 @@ type flights struct {
 // new one, in which case the caller is its leader. A flight whose ticket
 // is no longer current began before a write to the key returned: a miss
 // arriving now must not get its bytes, so it starts a new flight.
-func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, leader bool) {
+//
+// The cache is checked again here, under the table's lock: the miss that
+// brought the caller here may have raced a flight that stored the object
+// and left the table since, and a flight leaves only after its Commit, so
+// this look finds the entry. hit is that entry, if any.
+func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, leader bool, hit *cache.Entry) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f := fs.m[ckey]; f != nil && c.Current(f.ticket) {
 		f.waiters.Add(1)
 		fs.joined.Add(1)
-		return f, false
+		return f, false, nil
+	}
+	if e, ok := c.Get(bucket, key, ckey); ok {
+		return nil, false, e
 	}
 	f = &flight{ticket: c.Begin(bucket, key), ready: make(chan struct{}), progress: make(chan struct{})}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}
 	fs.m[ckey] = f
-	return f, true
+	return f, true, nil
 }
 
 // leave forgets f if it is still the flight for ckey.
@@ -112,7 +120,11 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // and the range is relayed (X-Cache: BYPASS): one extra round trip, only
 // for objects the cache would not keep anyway.
 func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string) {
-	f, leader := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	if hit != nil {
+		p.serveEntry(w, r, hit, rr, xCacheHit)
+		return
+	}
 	if leader {
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
 		if res != nil {

@@ -3,7 +3,9 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -25,14 +27,33 @@ type Config struct {
 	CacheMaxObjectBytes  int64         // largest object stored; 0 means 16 MiB (capped at CacheMaxBytes)
 	CacheCleanupInterval time.Duration // sweep of expired entries; 0 means 1 minute
 	CacheStaleIfError    time.Duration // serve an entry expired less than this long ago when the backend fails; 0 means never
-	CachePolicy          *Policy       // per-bucket and per-prefix rules; nil means none
-	BackendTimeout       time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
-	ClientIdleTimeout    time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
+	// VirtualHostDomains are the domains under which a Host header of
+	// "bucket.<domain>" names the bucket (virtual-hosted style). Nil means
+	// path style only.
+	VirtualHostDomains []string
+	CachePolicy        *Policy       // per-bucket and per-prefix rules; nil means none
+	BackendTimeout     time.Duration // bound on connecting to the backend, waiting for its response headers and each wait for body bytes; 0 means 30 seconds
+	ClientIdleTimeout  time.Duration // bound on each wait for a client's request body bytes; 0 means 1 minute
 
 	// Auth is the clients' credentials and bucket grants (AUTH_CONFIG); nil
 	// means the single user AccessKey/SecretKey with access to everything.
 	// Proxy.SetAuth replaces it while running.
 	Auth *AuthConfig
+
+	// RateLimit is how many requests per second each principal may make:
+	// each user (access key), and each client IP for anonymous requests.
+	// Requests over it get 503 SlowDown with Retry-After and never reach
+	// the cache or the backend. 0 means no limit.
+	RateLimit float64
+	// RateBurst is how many requests a principal may make at once before
+	// RateLimit applies. 0 means max(1, RateLimit).
+	RateBurst int
+
+	// AuditLog receives one JSON line per request (ops endpoints
+	// excluded), each written with a single Write, never two at once. A
+	// failing Write is logged, not seen by clients. The proxy does not
+	// close it. If nil, there is no audit log.
+	AuditLog io.Writer
 
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.
@@ -89,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.ClientIdleTimeout == 0 {
 		c.ClientIdleTimeout = DefaultClientIdleTimeout
 	}
+	if c.RateBurst == 0 && c.RateLimit > 0 {
+		c.RateBurst = max(1, int(math.Ceil(c.RateLimit)))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -134,6 +158,12 @@ func (c Config) Validate() error {
 	}
 	if c.ClientIdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("proxy: client idle timeout %v: must be positive", c.ClientIdleTimeout))
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		errs = append(errs, fmt.Errorf("proxy: rate limit %v: must be a positive number of requests per second, or 0 for none", c.RateLimit))
+	}
+	if c.RateBurst < 0 {
+		errs = append(errs, fmt.Errorf("proxy: rate burst %d: must be positive", c.RateBurst))
 	}
 	return errors.Join(errs...)
 }

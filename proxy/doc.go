@@ -14,9 +14,12 @@
 //     happens before this step, the cache included.
 //  3. Classify (operation.go): one table maps method, path level, query
 //     subresource and header to the S3 operation name and what it does to
-//     cached objects. Then authorize (authz.go): the principal (a user of
-//     the AuthConfig in force, or anonymous) needs read or write on the
-//     bucket, as the operation says, before the cache is looked at; else
+//     cached objects. Then rate limit (ratelimit.go): with
+//     Config.RateLimit, a user (or, for anonymous requests, a client IP)
+//     without a token left gets 503 SlowDown and nothing else happens.
+//     Then authorize (authz.go): the principal (a user of the AuthConfig
+//     in force, or anonymous) needs read or write on the bucket, as the
+//     operation says, before the cache is looked at; else
 //     403 AccessDenied. ListBuckets answers are filtered to the user's
 //     buckets.
 //  4. Reads (fill.go, hit.go, coalesce.go): GetObject and HeadObject are
@@ -32,6 +35,9 @@
 //     it touches (cache.Write) from before it is forwarded until the backend
 //     answered, before the client sees the answer; requests are forwarded
 //     re-signed through httputil.ReverseProxy with bodies streamed.
+//
+// With Config.AuditLog, each request ends with one JSON line (audit.go)
+// written from the same response wrapper as the debug log (accesslog.go).
 //
 // Errors are S3 XML, written by one writer (errors.go); backend S3 errors
 // are relayed as received and never cached.

@@ -135,7 +135,7 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toS3Error(err)
 	reqID := w.Header().Get("X-Amz-Request-Id")
 	level := slog.LevelDebug
-	if e.Status >= 500 {
+	if e.Status >= 500 && e != errSlowDown { // refusing a busy client is no server failure
 		level = slog.LevelWarn
 	}
 	p.log.LogAttrs(r.Context(), level, "request failed",

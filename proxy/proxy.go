@@ -35,6 +35,9 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
+	domains  []string      // virtual-host domains, normalised
+	limiters *rateLimiters // nil without a rate limit
+	auditLog *auditLog     // nil without an audit log
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -113,9 +116,16 @@ func New(cfg Config) (*Proxy, error) {
 		BufferPool:     bufferPool{},
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	p.domains = parseDomains(cfg.VirtualHostDomains)
 	p.ops = http.NewServeMux()
 	p.ops.HandleFunc("GET /-/healthz", p.healthz)
 	p.ops.HandleFunc("GET /-/readyz", p.readyz)
+	if cfg.AuditLog != nil {
+		p.auditLog = newAuditLog(cfg.AuditLog, cfg.Logger, cfg.Now)
+	}
+	if cfg.RateLimit > 0 {
+		p.limiters = newRateLimiters(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+	}
 	var b [4]byte
 	rand.Read(b[:])
 	p.reqPrefix = hex.EncodeToString(b[:])
@@ -141,8 +151,14 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 	return c.p.auth.Load().SecretKey(accessKey)
 }
 
-// Close releases the cache. Requests in flight must have finished.
-func (p *Proxy) Close() { p.cache.Close() }
+// Close releases the cache and stops the rate limiters' sweeper. Requests
+// in flight must have finished. It does not close Config.AuditLog.
+func (p *Proxy) Close() {
+	p.cache.Close()
+	if p.limiters != nil {
+		p.limiters.close()
+	}
+}
 
 // newBackendTransport returns the transport to one backend host: many idle
 // connections, bounded dial and response-header waits, no transparent

@@ -30,8 +30,10 @@ type request struct {
 	key    string // exactly as sent: never cleaned
 	op     Operation
 	auth   *sigv4.Result
-	who    *principal // who auth says sent the request; never nil after authentication
-	rule   *Rule      // the cache policy rule for bucket and key; nil if none
+	vhost  bool        // the bucket came from the Host header (virtual-hosted style)
+	who    *principal  // who auth says sent the request; never nil after authentication
+	body   *clientBody // the client's body as read off the wire; nil without one
+	rule   *Rule       // the cache policy rule for bucket and key; nil if none
 }
 
 // ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
@@ -41,17 +43,25 @@ type request struct {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amz-Request-Id", p.newRequestID())
 	path := r.URL.Path
-	if strings.HasPrefix(path, "/-/") {
+	// On a virtual host (bucket.<domain>) the whole path is the key, even
+	// "/-/…" or "/objects/…": both are valid keys.
+	vbucket, vhost := vhostBucket(r.Host, p.domains)
+	if !vhost && strings.HasPrefix(path, "/-/") {
 		p.ops.ServeHTTP(w, r)
 		return
 	}
 	rq := &request{}
-	if p.log.Enabled(r.Context(), slog.LevelDebug) {
+	// One wrapper records status and bytes for the debug log and the audit
+	// log; without either, nothing is allocated for them.
+	if debug := p.log.Enabled(r.Context(), slog.LevelDebug); debug || p.auditLog != nil {
 		lw := &loggingWriter{ResponseWriter: w}
-		defer p.logRequest(r, lw, rq, time.Now())
+		defer p.finishRequest(r, lw, rq, debug, time.Now())
 		w = lw
 	}
 	switch {
+	case vhost:
+		rq.vhost = true
+		rq.bucket, rq.key = vbucket, strings.TrimPrefix(path, "/")
 	case path == "/objects" || strings.HasPrefix(path, objectsPrefix):
 		rq.front = frontObjects
 		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path[len("/objects"):], "/"), "/")
@@ -60,7 +70,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &clientBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: p.cfg.ClientIdleTimeout}
+		rq.body = &clientBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: p.cfg.ClientIdleTimeout}
+		r.Body = rq.body
 	}
 	// Authenticate before anything else, the cache included.
 	ac := p.auth.Load()
@@ -86,11 +97,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, newError(http.StatusBadRequest, "InvalidRequest", "Use /objects/{bucket}/{key}."))
 		return
 	}
-	if rq.front == frontS3 && rq.bucket == "objects" {
+	if rq.front == frontS3 && !rq.vhost && rq.bucket == "objects" {
 		p.writeError(w, r, errReservedBucket)
 		return
 	}
-	if rq.bucket != "" && !validBucketName(rq.bucket) {
+	if rq.vhost && rq.bucket == "" || rq.bucket != "" && !validBucketName(rq.bucket) {
 		p.writeError(w, r, errInvalidBucketName)
 		return
 	}
@@ -98,6 +109,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.op = objectsOperation(r.Method)
 	} else {
 		rq.op = classify(r.Method, rq.bucket, rq.key, r.URL.Query(), r.Header)
+	}
+	// Rate limit the principal before anything costs more than this.
+	if p.limiters != nil {
+		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			p.writeError(w, r, errSlowDown)
+			return
+		}
 	}
 	// Authorize before anything else, the cache included.
 	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {

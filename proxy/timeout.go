@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,16 +39,20 @@ func (b *backendBody) Close() error {
 
 // clientBody bounds each Read of a client's request body: a client that
 // stops sending for d gets 400 RequestTimeout instead of holding a
-// connection and a backend upload open forever.
+// connection and a backend upload open forever. It counts the bytes read,
+// for the audit log.
 type clientBody struct {
 	io.ReadCloser
 	rc *http.ResponseController
 	d  time.Duration
+	n  atomic.Int64 // bytes read so far
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	// An error means the connection cannot take deadlines (HTTP/2 test
 	// servers, for one); the read is then unbounded, as without this.
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }

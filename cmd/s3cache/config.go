@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ type options struct {
 	dev       bool
 	devDir    string
 	authPath  string // AUTH_CONFIG, reloaded on SIGHUP and on change; "" if none
+	auditLog  string // AUDIT_LOG: "stdout", a file path, or "" for none
 }
 
 // setting is one configuration value: its environment variable, the flag
@@ -43,6 +45,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"S3_SECRET_KEY", "secret-key", "backend secret key (default minioadmin)", str(&c.SecretKey)},
 		{"S3_USE_SSL", "use-ssl", "use HTTPS to the backend (default false)", boolean(&c.UseSSL)},
 		{"S3_REGION", "region", "signing region (default us-east-1)", str(&c.Region)},
+		{"S3_VIRTUAL_HOST_DOMAINS", "virtual-host-domains", "comma-separated domains for virtual-hosted style: bucket.<domain>/key (default none: path style only)", list(&c.VirtualHostDomains)},
 		{"LISTEN_ADDR", "listen", "address to listen on (default :8080)", str(&o.listen)},
 		{"CACHE_MAX_BYTES", "cache-max-bytes", "bytes the cache may hold, e.g. 100MiB (default 100MiB)", size(&c.CacheMaxBytes)},
 		{"CACHE_TTL", "cache-ttl", "lifetime of a cache entry (default 5m)", duration(&c.CacheTTL)},
@@ -53,6 +56,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "serve an entry expired less than this long ago when the backend fails (default 0: never)", duration(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
+		{"RATE_LIMIT", "rate-limit", "requests per second per user, and per client IP for anonymous requests; over it: 503 SlowDown (default 0: no limit)", rate(&c.RateLimit)},
+		{"RATE_BURST", "rate-burst", "requests a user may make at once before RATE_LIMIT applies (default RATE_LIMIT, at least 1)", count(&c.RateBurst)},
+		{"AUDIT_LOG", "audit-log", "one JSON line per request to \"stdout\" or appended to this file (default: none)", str(&o.auditLog)},
 		{"LOG_LEVEL", "log-level", "debug, info, warn or error (default info)", level(&o.logLevel)},
 		{"LOG_FORMAT", "log-format", "text or json (default text)", oneOf(&o.logFormat, "text", "json")},
 		{"DEV_DATA_DIR", "dev-dir", "with -dev: data directory of the embedded backend (default $TMPDIR/s3cache-dev)", str(&o.devDir)},
@@ -112,6 +118,28 @@ func duration(p *time.Duration) func(string) error {
 	}
 }
 
+func rate(p *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return errors.New("want requests per second: a number such as 50 or 0.5, or 0 for no limit")
+		}
+		*p = f
+		return nil
+	}
+}
+
+func count(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return errors.New("want a positive whole number")
+		}
+		*p = n
+		return nil
+	}
+}
+
 func level(p *slog.Level) func(string) error {
 	return func(v string) error {
 		if err := p.UnmarshalText([]byte(v)); err != nil {
@@ -133,6 +161,19 @@ func oneOf(p *string, allowed ...string) func(string) error {
 	}
 }
 
+// list parses a comma-separated list.
+func list(p *[]string) func(string) error {
+	return func(v string) error {
+		*p = nil
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*p = append(*p, item)
+			}
+		}
+		return nil
+	}
+}
+
 // policyFile reads and parses a cache policy file.
 func policyFile(p **proxy.Policy) func(string) error {
 	return func(path string) error {
@@ -148,6 +189,19 @@ func policyFile(p **proxy.Policy) func(string) error {
 		*p = pol
 		return nil
 	}
+}
+
+// openAuditLog opens the AUDIT_LOG destination: stdout, or path opened
+// for appending (created 0600). close is a no-op for stdout.
+func openAuditLog(path string, stdout io.Writer) (w io.Writer, close func() error, err error) {
+	if path == "stdout" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AUDIT_LOG=%q: %w", path, err)
+	}
+	return f, f.Close, nil
 }
 
 // authFile reads and parses an auth config file and remembers its path.

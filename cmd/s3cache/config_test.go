@@ -79,6 +79,22 @@ func TestParseOptions(t *testing.T) {
 					t.Errorf("auth = %+v, path %q; want one user", a, o.authPath)
 				}
 			}},
+		{name: "rate limit", env: map[string]string{"RATE_LIMIT": "2.5", "RATE_BURST": "10", "AUDIT_LOG": "stdout"},
+			check: func(t *testing.T, o options) {
+				if o.proxy.RateLimit != 2.5 || o.proxy.RateBurst != 10 || o.auditLog != "stdout" {
+					t.Errorf("rate %v burst %d audit %q", o.proxy.RateLimit, o.proxy.RateBurst, o.auditLog)
+				}
+			}},
+		{name: "rate limit off by default", check: func(t *testing.T, o options) {
+			if o.proxy.RateLimit != 0 || o.proxy.RateBurst != 0 || o.auditLog != "" {
+				t.Errorf("rate %v burst %d audit %q", o.proxy.RateLimit, o.proxy.RateBurst, o.auditLog)
+			}
+		}},
+		{name: "bad rate limit", env: map[string]string{"RATE_LIMIT": "fast"}, wantErr: "RATE_LIMIT"},
+		{name: "negative rate limit", env: map[string]string{"RATE_LIMIT": "-1"}, wantErr: "RATE_LIMIT"},
+		{name: "infinite rate limit", args: []string{"-rate-limit", "Inf"}, wantErr: "want requests per second"},
+		{name: "zero burst", env: map[string]string{"RATE_LIMIT": "5", "RATE_BURST": "0"}, wantErr: "RATE_BURST"},
+		{name: "fractional burst", env: map[string]string{"RATE_BURST": "1.5"}, wantErr: "RATE_BURST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +110,40 @@ func TestParseOptions(t *testing.T) {
 			}
 			tt.check(t, o)
 		})
+	}
+}
+
+func TestOpenAuditLog(t *testing.T) {
+	var stdout strings.Builder
+	w, closeFn, err := openAuditLog("stdout", &stdout)
+	if err != nil || w != &stdout {
+		t.Fatalf("stdout: %v, %v", w, err)
+	}
+	if err := closeFn(); err != nil {
+		t.Error(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "audit.log")
+	for _, line := range []string{"one\n", "two\n"} { // appended, not truncated
+		w, closeFn, err := openAuditLog(path, &stdout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, line); err != nil {
+			t.Fatal(err)
+		}
+		if err := closeFn(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "one\ntwo\n" {
+		t.Errorf("audit file %q, %v; want both lines", b, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("audit file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	if _, _, err := openAuditLog(filepath.Join(t.TempDir(), "no", "such", "dir"), &stdout); err == nil || !strings.Contains(err.Error(), "AUDIT_LOG") {
+		t.Errorf("missing directory: %v, want an error naming AUDIT_LOG", err)
 	}
 }

@@ -63,6 +63,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printDevBanner(stdout, o, ln.Addr())
 	}
 
+	if o.auditLog != "" {
+		w, closeAudit, err := openAuditLog(o.auditLog, stdout)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := closeAudit(); err != nil {
+				log.Error("closing the audit log", "err", err)
+			}
+		}()
+		o.proxy.AuditLog = w
+	}
+
 	p, err := proxy.New(o.proxy)
 	if err != nil {
 		return err
