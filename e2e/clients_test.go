@@ -126,7 +126,7 @@ func minioClient(t *testing.T, e endpoint) (*minio.Client, *recorder) {
 // op is one S3 operation in a client-independent script; it is also the
 // input format of testdata/s3ops.py (Body is base64 in JSON).
 type op struct {
-	Op          string `json:"op"` // put, get, head, delete, list
+	Op          string `json:"op"` // put, get, head, delete, list; presign_get, presign_put (boto3 only)
 	Bucket      string `json:"bucket"`
 	Key         string `json:"key,omitempty"`
 	Body        []byte `json:"body,omitempty"`
@@ -141,6 +141,7 @@ type opResult struct {
 	Body   []byte   `json:"body"`    // get: the object
 	Code   string   `json:"code"`    // S3 error code
 	Keys   []string `json:"keys"`    // list: the keys under Prefix
+	URL    string   `json:"url"`     // presign_*: the presigned URL
 	Err    string   `json:"error"`   // any failure, as text
 }
 

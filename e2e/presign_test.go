@@ -78,6 +78,27 @@ func TestSigV4Completeness(t *testing.T) {
 		}
 	})
 
+	t.Run("presigned PUT and GET made by boto3", func(t *testing.T) {
+		const key = "presigned/boto3.bin"
+		body := randomBytes(t, 4<<10)
+		urls := (boto3Ops{}).run(t, e, []op{{Op: "presign_put", Bucket: bucket, Key: key}, {Op: "presign_get", Bucket: bucket, Key: key}})
+		for _, u := range urls {
+			if u.URL == "" || !strings.Contains(u.URL, "X-Amz-Signature=") {
+				t.Fatalf("boto3 presign: %v, want a SigV4 URL", u)
+			}
+		}
+		if r := do(t, http.MethodPut, urls[0].URL, body); r.Status != 200 {
+			t.Fatalf("boto3-presigned PUT: %d %s", r.Status, r.Body)
+		}
+		for _, want := range []string{"MISS", "HIT"} {
+			r := do(t, http.MethodGet, urls[1].URL, nil)
+			if r.Status != 200 || !bytes.Equal(r.Body, body) {
+				t.Fatalf("boto3-presigned GET: %d, %d bytes", r.Status, len(r.Body))
+			}
+			wantXCache(t, "boto3-presigned GET", r.Header, want)
+		}
+	})
+
 	const key = "presigned/kept.txt"
 	putBytes(t, e, bucket, key, []byte("kept"))
 	objURL := objectURL(e, bucket, key)

@@ -74,6 +74,11 @@ func TestUsers(t *testing.T) {
 		if g.Status != http.StatusForbidden || g.Code != "AccessDenied" || string(g.Body) != "" {
 			t.Errorf("bob SDK GET: %d %s %q, want 403 AccessDenied", g.Status, g.Code, g.Body)
 		}
+		for _, res := range (boto3Ops{}).run(t, bob, []op{{Op: "get", Bucket: photos, Key: "cat.jpg"}, {Op: "put", Bucket: photos, Key: "bob.txt", Body: []byte("x")}}) {
+			if res.Status != http.StatusForbidden || res.Code != "AccessDenied" || len(res.Body) != 0 {
+				t.Errorf("bob boto3: %v, want 403 AccessDenied", res)
+			}
+		}
 		out, err := awsCLI(t, bob, "s3", "cp", "--no-progress", "s3://"+photos+"/cat.jpg", "-")
 		if err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(out, string(secret)) {
 			t.Errorf("bob aws s3 cp: err %v, out %q; want a 403 and nothing served", err, out)

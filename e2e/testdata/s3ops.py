@@ -1,9 +1,10 @@
 """Run a script of S3 operations with boto3 and print the results as JSON.
 
-Input (stdin): a JSON list of {"op": put|get|head|delete|list, "bucket",
-"key", "body" (base64), "content_type", "prefix"}.
+Input (stdin): a JSON list of {"op": put|get|head|delete|list|presign_get|
+presign_put, "bucket", "key", "body" (base64), "content_type", "prefix"}.
 Output (stdout): a JSON list of {"status", "x_cache", "body" (base64),
-"code", "keys", "error"}, one per op. The endpoint comes from
+"code", "keys", "url", "error"}, one per op; presign_* only make a SigV4
+presigned URL (in "url") for the endpoint, valid for 10 minutes. The endpoint comes from
 S3_E2E_ENDPOINT, the keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 """
 
@@ -26,6 +27,7 @@ def client():
         aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         config=Config(
             s3={"addressing_style": "path"},
+            signature_version="s3v4",
             retries={"max_attempts": 1, "mode": "standard"},
             connect_timeout=10,
             read_timeout=60,
@@ -38,7 +40,7 @@ def headers_of(resp):
 
 
 def run(s3, op):
-    res = {"status": 0, "x_cache": "", "body": None, "code": "", "keys": None, "error": ""}
+    res = {"status": 0, "x_cache": "", "body": None, "code": "", "keys": None, "url": "", "error": ""}
     kind, bucket, key = op["op"], op["bucket"], op.get("key", "")
     try:
         if kind == "put":
@@ -54,6 +56,11 @@ def run(s3, op):
             resp = s3.head_object(Bucket=bucket, Key=key)
         elif kind == "delete":
             resp = s3.delete_object(Bucket=bucket, Key=key)
+        elif kind in ("presign_get", "presign_put"):
+            method = "get_object" if kind == "presign_get" else "put_object"
+            res["url"] = s3.generate_presigned_url(
+                method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=600)
+            return res
         elif kind == "list":
             keys, resp = [], {}
             token = None
