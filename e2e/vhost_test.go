@@ -3,9 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -100,6 +105,67 @@ func TestVirtualHost(t *testing.T) {
 			}
 		})
 	}
+	t.Run("boto3 and the aws CLI", func(t *testing.T) {
+		// The bucket named "objects" (created above) is reserved in path
+		// style, so these only pass if the clients really address it
+		// virtual-hosted style.
+		const bucket = "objects"
+		ve := e
+		ve.URL = "http://" + vhostDomain + ":" + port(e)
+		env := append(awsEnv(t, ve), "S3_E2E_ADDRESSING=virtual", "S3_E2E_VHOST_DOMAIN="+vhostDomain)
+		python := func(stdin []byte, args ...string) []byte {
+			t.Helper()
+			cctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(cctx, "python3", append([]string{"testdata/with_hosts.py"}, args...)...)
+			cmd.Env = env
+			cmd.Stdin = bytes.NewReader(stdin)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("python3 %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+			}
+			return out
+		}
+
+		body := []byte("put and read by boto3, virtual-hosted")
+		in, _ := json.Marshal([]op{
+			{Op: "put", Bucket: bucket, Key: "boto3.txt", Body: body},
+			{Op: "get", Bucket: bucket, Key: "boto3.txt"},
+			{Op: "get", Bucket: bucket, Key: "boto3.txt"},
+			{Op: "list", Bucket: bucket},
+		})
+		var res []opResult
+		if err := json.Unmarshal(python(in, "testdata/s3ops.py"), &res); err != nil || len(res) != 4 {
+			t.Fatalf("s3ops.py: %v, %v", err, res)
+		}
+		if res[0].Status != 200 || res[1].Status != 200 || !bytes.Equal(res[2].Body, body) || res[1].XCache != "MISS" || res[2].XCache != "HIT" {
+			t.Errorf("boto3 virtual-hosted put, get, get: %v", res[:3])
+		}
+		if !slices.Equal(res[3].Keys, []string{"boto3.txt"}) {
+			t.Errorf("boto3 virtual-hosted list: %v", res[3])
+		}
+
+		// The aws CLI, configured for virtual-hosted addressing.
+		for _, kv := range env {
+			if path, ok := strings.CutPrefix(kv, "AWS_CONFIG_FILE="); ok {
+				if err := os.WriteFile(path, []byte("[default]\ns3 =\n    addressing_style = virtual\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got := python(nil, "-m", "awscli", "--endpoint-url", ve.URL, "s3", "cp", "s3://"+bucket+"/boto3.txt", "-")
+		if !bytes.Equal(got, body) {
+			t.Errorf("aws s3 cp virtual-hosted: %q, want %q", got, body)
+		}
+		if ls := python(nil, "-m", "awscli", "--endpoint-url", ve.URL, "s3", "ls", "s3://"+bucket+"/"); !bytes.Contains(ls, []byte("boto3.txt")) {
+			t.Errorf("aws s3 ls virtual-hosted: %q", ls)
+		}
+		if n := h.relay.count(http.MethodGet, bucket, "boto3.txt"); n != 1 {
+			t.Errorf("backend GETs of the object = %d, want 1 (one fill, then hits)", n)
+		}
+	})
 	t.Run("invalid bucket name in the host", func(t *testing.T) {
 		r := curl(t, append(sigv4(e), "--connect-to", "Bad_Name."+vhostDomain+":"+port(e)+":"+e.Host(),
 			"http://Bad_Name."+vhostDomain+":"+port(e)+"/k")...)

@@ -5,7 +5,9 @@ presign_put, "bucket", "key", "body" (base64), "content_type", "prefix"}.
 Output (stdout): a JSON list of {"status", "x_cache", "body" (base64),
 "code", "keys", "url", "error"}, one per op; presign_* only make a SigV4
 presigned URL (in "url") for the endpoint, valid for 10 minutes. The endpoint comes from
-S3_E2E_ENDPOINT, the keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+S3_E2E_ENDPOINT, the keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+the addressing style from S3_E2E_ADDRESSING (path, the default, or
+virtual).
 """
 
 import base64
@@ -26,7 +28,7 @@ def client():
         aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         config=Config(
-            s3={"addressing_style": "path"},
+            s3={"addressing_style": os.environ.get("S3_E2E_ADDRESSING", "path")},
             signature_version="s3v4",
             retries={"max_attempts": 1, "mode": "standard"},
             connect_timeout=10,
