@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
@@ -72,7 +71,6 @@ func serveAs(t *testing.T, p *Proxy, method, target, access, secret string, body
 	t.Helper()
 	req := httptest.NewRequest(method, target, bytes.NewReader(body))
 	req.RemoteAddr = "192.0.2.7:51234"
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
 	switch {
 	case access == "":
@@ -80,7 +78,7 @@ func serveAs(t *testing.T, p *Proxy, method, target, access, secret string, body
 		q := req.URL.Query()
 		q.Set("X-Amz-Expires", "300")
 		req.URL.RawQuery = q.Encode()
-		u, _, err := signer.PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+		u, _, err := newTestSigner().PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,11 +88,7 @@ func serveAs(t *testing.T, p *Proxy, method, target, access, secret string, body
 		req.RequestURI = req.URL.RequestURI()
 	default:
 		sum := sha256.Sum256(body)
-		hash := hex.EncodeToString(sum[:])
-		req.Header.Set("X-Amz-Content-Sha256", hash)
-		if err := signer.SignHTTP(context.Background(), creds, req, hash, "s3", "us-east-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		signAs(t, req, hex.EncodeToString(sum[:]), access, secret)
 	}
 	w := httptest.NewRecorder()
 	p.ServeHTTP(w, req)

@@ -12,10 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // testAuth is the configuration of the authorization tests: alice owns
@@ -300,13 +296,7 @@ func doAs(t *testing.T, method, url, access, secret string, body []byte, hdr map
 	}
 	if access != "" {
 		sum := sha256.Sum256(body)
-		hash := hex.EncodeToString(sum[:])
-		req.Header.Set("X-Amz-Content-Sha256", hash)
-		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-		if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: access, SecretAccessKey: secret},
-			req, hash, "s3", "us-east-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		signAs(t, req, hex.EncodeToString(sum[:]), access, secret)
 	}
 	res, err := rawClient.Do(req)
 	if err != nil {

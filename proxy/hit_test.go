@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3cache/s3cache/cache"
 )
@@ -74,13 +70,7 @@ func doSigned(t *testing.T, method, url string, header map[string]string) *http.
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	const hash = "UNSIGNED-PAYLOAD"
-	req.Header.Set("X-Amz-Content-Sha256", hash)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
-		req, hash, "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	signRequest(t, req, "UNSIGNED-PAYLOAD", testSecret)
 	res, err := rawClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -375,12 +365,7 @@ func newBenchHit(tb testing.TB, size int, query string, header map[string]string
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
-		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-		if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
-			req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
-			tb.Fatal(err)
-		}
+		signRequest(tb, req, "UNSIGNED-PAYLOAD", testSecret)
 		return req
 	}
 	p.ServeHTTP(&discardWriter{h: http.Header{}}, sign("", nil)) // fill

@@ -25,7 +25,6 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 var (
@@ -471,8 +470,7 @@ func (c *linClient) do(method, path string, body []byte, hdr http.Header) (*http
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
 	req.Header.Set("X-Amz-Content-Sha256", hash)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(ctx, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
+	if err := newTestSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
 		req, hash, "s3", "us-east-1", time.Now()); err != nil {
 		return nil, nil, err
 	}

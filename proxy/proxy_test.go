@@ -421,12 +421,7 @@ func TestClientStallsMidBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.ContentLength = 100
-	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret},
-		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	signRequest(t, req, "UNSIGNED-PAYLOAD", testSecret)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
 	req.Body = pr
@@ -452,12 +447,26 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // emptySHA256 is the payload hash of an empty body.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// signRequest signs req for the proxy as aws-sdk-go-v2 would.
+// signRequest signs req for the proxy as testKey with secret, as
+// aws-sdk-go-v2 would.
 func signRequest(t testing.TB, req *http.Request, payloadHash, secret string) {
 	t.Helper()
+	signAs(t, req, payloadHash, testKey, secret)
+}
+
+// newTestSigner returns a signer that signs the way S3 clients do (no
+// double escaping of the path). Each signature gets a fresh one: the SDK
+// signer caches derived keys by access key, so a shared one would sign a
+// "wrong secret" request with the right key.
+func newTestSigner() *v4.Signer {
+	return v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+}
+
+// signAs signs req for the proxy with access and secret.
+func signAs(t testing.TB, req *http.Request, payloadHash, access, secret string) {
+	t.Helper()
 	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret},
+	err := newTestSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: access, SecretAccessKey: secret},
 		req, payloadHash, "s3", "us-east-1", time.Now())
 	if err != nil {
 		t.Fatal(err)
