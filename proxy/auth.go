@@ -161,29 +161,12 @@ func (a *AuthConfig) Users() int { return len(a.users) }
 // messages, which say the line of every unknown field and bad value; they
 // never contain a secret.
 func ParseAuthConfig(r io.Reader, name string) (*AuthConfig, error) {
-	fail := func(err error) error {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")
-		return fmt.Errorf("%w: %s: %s", ErrAuthConfig, name, msg)
+	top, fail, err := yamlFile(r, name, ErrAuthConfig, `"users" and "anonymous"`)
+	if err != nil {
+		return nil, err
 	}
-	dec := yaml.NewDecoder(r)
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fail(errors.New("the file is empty: want \"users\""))
-		}
-		return nil, fail(err)
-	}
-	var rest yaml.Node
-	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
-		return nil, fail(fmt.Errorf("line %d: only one YAML document is allowed", rest.Line))
-	}
-	top := &root
-	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
-		top = top.Content[0]
-	}
-	if top.Kind != yaml.MappingNode {
-		return nil, fail(fmt.Errorf("line %d: want a mapping with \"users\" and \"anonymous\"", top.Line))
+	if top == nil {
+		return nil, fail(errors.New("the file is empty: want \"users\""))
 	}
 	var users []User
 	var anonymous map[string]Permission

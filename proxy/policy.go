@@ -61,29 +61,12 @@ var ErrPolicy = errors.New("proxy: bad cache policy")
 // ParsePolicy reads a policy file. name is used in error messages, which
 // say the line of every unknown field and bad value.
 func ParsePolicy(r io.Reader, name string) (*Policy, error) {
-	fail := func(err error) error {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")
-		return fmt.Errorf("%w: %s: %s", ErrPolicy, name, msg)
+	top, fail, err := yamlFile(r, name, ErrPolicy, `"rules"`)
+	if err != nil {
+		return nil, err
 	}
-	dec := yaml.NewDecoder(r)
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &Policy{}, nil // an empty file: no rules
-		}
-		return nil, fail(err)
-	}
-	var rest yaml.Node
-	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
-		return nil, fail(fmt.Errorf("line %d: only one YAML document is allowed", rest.Line))
-	}
-	top := &root
-	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
-		top = top.Content[0]
-	}
-	if top.Kind != yaml.MappingNode {
-		return nil, fail(fmt.Errorf("line %d: want a mapping with \"rules\"", top.Line))
+	if top == nil {
+		return &Policy{}, nil // an empty file: no rules
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		if k := top.Content[i]; k.Value != "rules" {
