@@ -28,7 +28,7 @@ const (
 // the cache when it can, else from the backend, filling the cache on a
 // GET miss.
 func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
-	rr, reason := parseRead(r)
+	rr, reason := parseRead(r, rq.query, rq.badQuery)
 	if reason != "" {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", reason))
 		p.forward(w, r, rq, xCacheBypass)

@@ -44,8 +44,9 @@ func (rr *readRequest) variant() bool {
 // cannot be answered from the cache, or "" when it can. Multiple ranges,
 // If-Range, parts, customer-key encryption and query parameters the proxy
 // does not know are relayed to the backend, which answers them exactly as
-// it would without the proxy.
-func parseRead(r *http.Request) (rr readRequest, bypass string) {
+// it would without the proxy. q is the request's parsed query (nil when it
+// has none); badQuery says it did not parse.
+func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, bypass string) {
 	h := r.Header
 	rr.rangeSpec = h.Get("Range")
 	rr.conditional = h.Get("If-Match") != "" || h.Get("If-None-Match") != "" ||
@@ -61,11 +62,7 @@ func parseRead(r *http.Request) (rr readRequest, bypass string) {
 	if m := h.Get("X-Amz-Checksum-Mode"); m != "" && !strings.EqualFold(m, "ENABLED") {
 		return rr, "checksum-mode" // the backend's error to send
 	}
-	if r.URL.RawQuery == "" {
-		return rr, ""
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
+	if badQuery {
 		return rr, "query syntax"
 	}
 	for name, vs := range q {

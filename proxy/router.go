@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,15 +26,17 @@ const objectsPrefix = "/objects/"
 // request is the one description of a client request that every later step
 // works from.
 type request struct {
-	front  frontEnd
-	bucket string
-	key    string // exactly as sent: never cleaned
-	op     Operation
-	auth   *sigv4.Result
-	vhost  bool        // the bucket came from the Host header (virtual-hosted style)
-	who    *principal  // who auth says sent the request; never nil after authentication
-	body   *clientBody // the client's body as read off the wire; nil without one
-	rule   *Rule       // the cache policy rule for bucket and key; nil if none
+	front    frontEnd
+	bucket   string
+	key      string // exactly as sent: never cleaned
+	op       Operation
+	auth     *sigv4.Result
+	vhost    bool        // the bucket came from the Host header (virtual-hosted style)
+	who      *principal  // who auth says sent the request; never nil after authentication
+	body     *clientBody // the client's body as read off the wire; nil without one
+	query    url.Values  // the parsed query; nil when there is none
+	badQuery bool        // the query did not parse; query holds what did
+	rule     *Rule       // the cache policy rule for bucket and key; nil if none
 }
 
 // ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
@@ -105,10 +108,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errInvalidBucketName)
 		return
 	}
+	// The query is parsed once, here, for classification and for reads;
+	// most object requests have none, and then nothing is allocated.
+	if r.URL.RawQuery != "" {
+		var err error
+		rq.query, err = url.ParseQuery(r.URL.RawQuery)
+		rq.badQuery = err != nil
+	}
 	if rq.front == frontObjects {
 		rq.op = objectsOperation(r.Method)
 	} else {
-		rq.op = classify(r.Method, rq.bucket, rq.key, r.URL.Query(), r.Header)
+		rq.op = classify(r.Method, rq.bucket, rq.key, rq.query, r.Header)
 	}
 	// Rate limit the principal before anything costs more than this.
 	if p.limiters != nil {
