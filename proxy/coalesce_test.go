@@ -130,7 +130,7 @@ func TestLeaderLeaves(t *testing.T) {
 	go func() {
 		defer close(leaderDone)
 		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/bkt/k", nil)
-		signRequest(t, req, emptySHA256, testSecret)
+		signRequest(t, req, emptyPayloadHash, testSecret)
 		if res, err := http.DefaultClient.Do(req); err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
@@ -245,7 +245,7 @@ func TestRangeMiss(t *testing.T) {
 		if rangeSpec != "" {
 			req.Header.Set("Range", rangeSpec)
 		}
-		signRequest(t, req, emptySHA256, testSecret)
+		signRequest(t, req, emptyPayloadHash, testSecret)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -444,8 +444,6 @@ func TestClientStallsMidBody(t *testing.T) {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// emptySHA256 is the payload hash of an empty body.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // signRequest signs req for the proxy as testKey with secret, as
 // aws-sdk-go-v2 would.
