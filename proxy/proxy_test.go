@@ -444,7 +444,6 @@ func TestClientStallsMidBody(t *testing.T) {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-
 // signRequest signs req for the proxy as testKey with secret, as
 // aws-sdk-go-v2 would.
 func signRequest(t testing.TB, req *http.Request, payloadHash, secret string) {
