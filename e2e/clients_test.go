@@ -47,7 +47,7 @@ func sdkClient(e endpoint) *s3.Client {
 		UsePathStyle:     true,
 		Credentials:      awscreds.NewStaticCredentialsProvider(e.Access, e.Secret, ""),
 		RetryMaxAttempts: 1,
-		HTTPClient:       httpClient,
+		HTTPClient:       e.client(),
 	})
 }
 
@@ -104,18 +104,21 @@ func (r *recorder) lastHeader() http.Header {
 	return r.last
 }
 
-// minioClient returns a minio-go client for e (plain HTTP, path style)
+// minioClient returns a minio-go client for e (path style)
 // and the recorder of its responses.
 func minioClient(t *testing.T, e endpoint) (*minio.Client, *recorder) {
 	t.Helper()
-	rec := &recorder{base: httpClient.Transport}
+	rec := &recorder{base: e.client().Transport}
 	c, err := minio.New(e.Host(), &minio.Options{
 		Creds:        miniocreds.NewStaticV4(e.Access, e.Secret, ""),
-		Secure:       false,
+		Secure:       e.TLS != nil,
 		Region:       testRegion,
 		BucketLookup: minio.BucketLookupPath,
 		Transport:    rec,
 		MaxRetries:   1,
+		// Checksums go in trailers, as aws-chunked bodies: signed ones
+		// over HTTP, unsigned over HTTPS.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		t.Fatalf("minio.New: %v", err)
@@ -322,7 +325,7 @@ func (boto3Ops) run(t *testing.T, e endpoint, ops []op) []opResult {
 // and endpoint from e, isolated from any configuration on the machine.
 func awsEnv(t *testing.T, e endpoint) []string {
 	dir := t.TempDir()
-	return cleanEnv(map[string]string{
+	env := map[string]string{
 		"AWS_ACCESS_KEY_ID":           e.Access,
 		"AWS_SECRET_ACCESS_KEY":       e.Secret,
 		"AWS_DEFAULT_REGION":          testRegion,
@@ -332,7 +335,11 @@ func awsEnv(t *testing.T, e endpoint) []string {
 		"AWS_MAX_ATTEMPTS":            "1",
 		"S3_E2E_ENDPOINT":             e.URL,
 		"PYTHONDONTWRITEBYTECODE":     "1",
-	})
+	}
+	if e.TLS != nil {
+		env["AWS_CA_BUNDLE"] = e.TLS.caFile
+	}
+	return cleanEnv(env)
 }
 
 // awsCLI runs `python3 -m awscli --endpoint-url e.URL args...` and returns

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,13 +13,25 @@ import (
 
 // endpoint is where a client sends requests and with which keys.
 type endpoint struct {
-	URL    string // http://host:port
+	URL    string // http://host:port or https://host:port
 	Access string
 	Secret string
+	TLS    *testCA // the CA behind an https URL's certificate; nil for http
 }
 
 // Host returns host:port of the endpoint.
-func (e endpoint) Host() string { return strings.TrimPrefix(e.URL, "http://") }
+func (e endpoint) Host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(e.URL, "http://"), "https://")
+}
+
+// client returns the suite's HTTP client for e: the plain one, or one
+// that trusts e's CA.
+func (e endpoint) client() *http.Client {
+	if e.TLS == nil {
+		return httpClient
+	}
+	return e.TLS.client
+}
 
 // withKeys returns e with other credentials.
 func (e endpoint) withKeys(access, secret string) endpoint {
@@ -33,6 +46,7 @@ type proxyOptions struct {
 	Args    []string          // command-line arguments
 	Ready   string            // path polled until it answers 200; "" means /-/readyz
 	Bare    bool              // start from an empty configuration, not defaultProxyEnv
+	TLS     *testCA           // serve HTTPS with a certificate from this CA
 }
 
 // defaultProxyEnv is the configuration of a test proxy: small enough to
@@ -52,11 +66,15 @@ var defaultProxyEnv = map[string]string{
 // proxyProc is a running s3cache binary.
 type proxyProc struct {
 	*process
-	Addr string // host:port it listens on
+	Addr string  // host:port it listens on
+	TLS  *testCA // non-nil when it serves HTTPS
 }
 
 // endpoint returns the proxy's endpoint with the test credentials.
 func (p *proxyProc) endpoint() endpoint {
+	if p.TLS != nil {
+		return endpoint{URL: "https://" + p.Addr, Access: testAccess, Secret: testSecret, TLS: p.TLS}
+	}
 	return endpoint{URL: "http://" + p.Addr, Access: testAccess, Secret: testSecret}
 }
 
@@ -85,6 +103,14 @@ func startProxy(t *testing.T, o proxyOptions) *proxyProc {
 	if ready == "" {
 		ready = "/-/readyz"
 	}
+	if o.TLS != nil {
+		cert, key := o.TLS.issue(t, "s3cache")
+		o.Env = maps.Clone(o.Env)
+		if o.Env == nil {
+			o.Env = map[string]string{}
+		}
+		o.Env["TLS_CERT_FILE"], o.Env["TLS_KEY_FILE"] = cert, key
+	}
 	var lastOut string
 	for attempt := range 3 {
 		addr, err := freeAddr()
@@ -95,14 +121,14 @@ func startProxy(t *testing.T, o proxyOptions) *proxyProc {
 		if err != nil {
 			t.Fatal(err)
 		}
+		pp := &proxyProc{process: p, Addr: addr, TLS: o.TLS}
 		err = poll(t.Context(), startTimeout, func(ctx context.Context) error {
 			if p.exited() {
 				return errExited
 			}
-			return wantStatus("http://"+addr+ready, 200)(ctx)
+			return wantStatusWith(pp.endpoint().client(), pp.endpoint().URL+ready, 200)(ctx)
 		})
 		if err == nil {
-			pp := &proxyProc{process: p, Addr: addr}
 			t.Cleanup(func() {
 				if err := p.stop(stopTimeout); err != nil {
 					t.Errorf("stopping s3cache on %s with SIGTERM: %v", addr, err)

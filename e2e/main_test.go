@@ -43,6 +43,13 @@ var suite struct {
 	backendAddr string
 	backendErr  error
 
+	// A second versitygw serving HTTPS with a certificate from tlsCA.
+	tlsOnce    sync.Once
+	tlsCA      *testCA
+	tlsBackend *process
+	tlsAddr    string
+	tlsErr     error
+
 	binOnce sync.Once
 	bin     string
 	binErr  error
@@ -56,9 +63,11 @@ func TestMain(m *testing.M) {
 	}
 	suite.dir = dir
 	code := m.Run()
-	if suite.backend != nil {
-		if err := suite.backend.stop(stopTimeout); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: stopping versitygw:", err)
+	for _, p := range []*process{suite.backend, suite.tlsBackend} {
+		if p != nil {
+			if err := p.stop(stopTimeout); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: stopping %s: %v\n", p.name, err)
+			}
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -72,7 +81,7 @@ func TestMain(m *testing.M) {
 func backendAddr(t *testing.T) string {
 	t.Helper()
 	suite.backendOnce.Do(func() {
-		suite.backend, suite.backendAddr, suite.backendErr = startVersity()
+		suite.backend, suite.backendAddr, suite.backendErr = startVersity("versitygw", nil)
 	})
 	if suite.backendErr != nil {
 		t.Fatalf("versitygw (the real S3 backend) did not start: %v", suite.backendErr)
@@ -106,12 +115,12 @@ func versityPath() (string, error) {
 // startVersity starts versitygw's posix backend on a free loopback port and
 // waits until it answers HTTP. It retries a few times in case another
 // process takes the port between probe and bind.
-func startVersity() (*process, string, error) {
+func startVersity(name string, ca *testCA) (*process, string, error) {
 	bin, err := versityPath()
 	if err != nil {
 		return nil, "", err
 	}
-	root := filepath.Join(suite.dir, "versitygw")
+	root := filepath.Join(suite.dir, name)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, "", err
 	}
@@ -119,7 +128,7 @@ func startVersity() (*process, string, error) {
 	if !xattrSupported(root) {
 		// The posix backend keeps metadata in xattrs; where the filesystem
 		// has none, a sidecar directory holds it instead.
-		side := filepath.Join(suite.dir, "versitygw-meta")
+		side := filepath.Join(suite.dir, name+"-meta")
 		if err := os.MkdirAll(side, 0o755); err != nil {
 			return nil, "", err
 		}
@@ -133,9 +142,19 @@ func startVersity() (*process, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		args := append([]string{"--access", testAccess, "--secret", testSecret,
-			"--region", testRegion, "--port", addr, "--quiet"}, posixArgs...)
-		p, err := startProcess("versitygw", cleanEnv(nil), bin, args...)
+		args := []string{"--access", testAccess, "--secret", testSecret,
+			"--region", testRegion, "--port", addr, "--quiet"}
+		url, client := "http://"+addr+"/", probeClient
+		if ca != nil {
+			cert, key, err := ca.issueFiles(name)
+			if err != nil {
+				return nil, "", err
+			}
+			args = append(args, "--cert", cert, "--key", key)
+			url, client = "https://"+addr+"/", ca.client
+		}
+		args = append(args, posixArgs...)
+		p, err := startProcess(name, cleanEnv(nil), bin, args...)
 		if err != nil {
 			return nil, "", err
 		}
@@ -143,13 +162,14 @@ func startVersity() (*process, string, error) {
 			if p.exited() {
 				return errExited
 			}
-			return answersHTTP(ctx, "http://"+addr+"/")
+			_, err := statusWith(ctx, client, url)
+			return err
 		})
 		if err == nil {
 			return p, addr, nil
 		}
 		_ = p.stop(stopTimeout)
-		lastErr = fmt.Errorf("versitygw on %s: %w\n%s", addr, err, p.output())
+		lastErr = fmt.Errorf("%s on %s: %w\n%s", name, addr, err, p.output())
 	}
 	return nil, "", lastErr
 }
@@ -228,18 +248,16 @@ func poll(ctx context.Context, timeout time.Duration, check func(context.Context
 // by its context as well.
 var probeClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 
-// answersHTTP reports whether url answers with any HTTP response.
-func answersHTTP(ctx context.Context, url string) error {
-	_, err := statusOf(ctx, url)
-	return err
+func statusOf(ctx context.Context, url string) (int, error) {
+	return statusWith(ctx, probeClient, url)
 }
 
-func statusOf(ctx context.Context, url string) (int, error) {
+func statusWith(ctx context.Context, c *http.Client, url string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := probeClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -249,8 +267,13 @@ func statusOf(ctx context.Context, url string) (int, error) {
 
 // wantStatus is a poll check: url answers with status want.
 func wantStatus(url string, want int) func(context.Context) error {
+	return wantStatusWith(probeClient, url, want)
+}
+
+// wantStatusWith is wantStatus asking with client c.
+func wantStatusWith(c *http.Client, url string, want int) func(context.Context) error {
 	return func(ctx context.Context) error {
-		got, err := statusOf(ctx, url)
+		got, err := statusWith(ctx, c, url)
 		if err != nil {
 			return err
 		}

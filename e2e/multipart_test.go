@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -116,5 +117,62 @@ func TestMultipart(t *testing.T) {
 				t.Errorf("SDK GET after upload: status %d, %d bytes, want the %d uploaded", g.Status, len(g.Body), len(data))
 			}
 		})
+	}
+}
+
+// TestChecksumTrailersReachBackend uploads with minio-go, which over plain
+// HTTP sends its CRC32C as a signed trailer of an aws-chunked body, once
+// whole and once in parts. The proxy verifies the trailer and must pass it
+// on: the backend receives aws-chunked bodies with the same trailer and
+// reports the client's checksum afterwards.
+func TestChecksumTrailersReachBackend(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	c, _ := minioClient(t, e)
+	for _, tc := range []struct {
+		key  string
+		size int
+	}{{"single.bin", 300 << 10}, {"parts.bin", 6 << 20}} {
+		data := randomBytes(t, tc.size)
+		ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
+		defer cancel()
+		if _, err := c.PutObject(ctx, bucket, tc.key, bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{Checksum: minio.ChecksumCRC32C, PartSize: 5 << 20}); err != nil {
+			t.Fatalf("minio PutObject %s with CRC32C: %v", tc.key, err)
+		}
+		uploads := 0
+		for _, rec := range h.relay.records() {
+			if rec.Method != http.MethodPut || rec.Path != "/"+bucket+"/"+tc.key {
+				continue
+			}
+			uploads++
+			if got := rec.Header.Get("X-Amz-Trailer"); got != "x-amz-checksum-crc32c" {
+				t.Errorf("%s: backend PUT %s?%s: X-Amz-Trailer %q, want x-amz-checksum-crc32c", tc.key, rec.Path, rec.Query, got)
+			}
+			if got := rec.Header.Get("X-Amz-Content-Sha256"); got != "STREAMING-UNSIGNED-PAYLOAD-TRAILER" {
+				t.Errorf("%s: backend PUT: X-Amz-Content-Sha256 %q", tc.key, got)
+			}
+		}
+		if uploads == 0 {
+			t.Fatalf("%s: the backend saw no upload", tc.key)
+		}
+		info, err := c.StatObject(ctx, bucket, tc.key, minio.StatObjectOptions{Checksum: true})
+		if err != nil {
+			t.Fatalf("StatObject %s: %v", tc.key, err)
+		}
+		if info.ChecksumCRC32C == "" {
+			t.Errorf("%s: the backend reports no CRC32C: the client's checksum was lost", tc.key)
+		}
+		obj, err := c.GetObject(ctx, bucket, tc.key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: GetObject: %d bytes, %v; want the %d uploaded", tc.key, len(got), err, len(data))
+		}
 	}
 }

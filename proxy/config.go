@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +17,15 @@ import (
 // listed beside them, applied in one place (withDefaults); Validate reports
 // values that cannot work.
 type Config struct {
-	Endpoint  string // backend host:port; "" means "localhost:9000"
-	UseSSL    bool   // talk HTTPS to the backend; false means plain HTTP
-	AccessKey string // backend access key, also the clients' key when Auth is nil; "" means "minioadmin"
-	SecretKey string // backend secret key; "" means "minioadmin"
-	Region    string // region clients sign for and the backend is signed for; "" means "us-east-1"
+	Endpoint string // backend host:port; "" means "localhost:9000"
+	UseSSL   bool   // talk HTTPS to the backend; false means plain HTTP
+	// BackendRootCAs are the certificate authorities trusted for the
+	// backend's HTTPS certificate. Nil means the system's roots. Unused
+	// when Transport is set.
+	BackendRootCAs *x509.CertPool
+	AccessKey      string // backend access key, also the clients' key when Auth is nil; "" means "minioadmin"
+	SecretKey      string // backend secret key; "" means "minioadmin"
+	Region         string // region clients sign for and the backend is signed for; "" means "us-east-1"
 
 	CacheMaxBytes        int64         // bytes the cache may hold; 0 means 100 MiB
 	CacheTTL             time.Duration // lifetime of an entry; 0 means 5 minutes

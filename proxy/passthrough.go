@@ -74,6 +74,15 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, rq *request)
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xcache string) {
 	ob := &outbound{rq: rq, length: rq.auth.ContentLength, xcache: xcache}
 	body := rq.auth.Body
+	if ob.length == 0 && body != http.NoBody {
+		// An empty aws-chunked payload still has framing, signatures and
+		// trailers to verify; it is read here, because an empty body is
+		// sent to the backend as no body at all.
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			p.writeError(w, r, clientBodyError(err))
+			return
+		}
+	}
 	var keys []string
 	switch rq.op.effect {
 	case effectKey:
@@ -97,6 +106,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	defer ob.write.End()
 	ob.body = &errRecorder{ReadCloser: body}
 	ctx := sigv4.WithPayloadHash(r.Context(), rq.auth.PayloadHash)
+	// A client's checksum trailers go on to the backend with the payload,
+	// so it records the checksum the client asked for.
+	ctx = sigv4.WithTrailers(ctx, rq.auth.Trailers)
 	ctx = context.WithValue(ctx, outboundKey{}, ob)
 	ctx, ob.cancel = context.WithCancel(ctx)
 	defer ob.cancel()
@@ -143,6 +155,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = ""
 	pr.Out.Body = ob.body
 	pr.Out.ContentLength = ob.length
+	if ob.length >= 0 {
+		// A length is known (the client's, or the decoded length of an
+		// aws-chunked body it sent with HTTP chunking): send it, since S3
+		// wants a Content-Length and the signature covers it.
+		pr.Out.TransferEncoding = nil
+	}
 	if ob.length == 0 {
 		pr.Out.Body = http.NoBody
 	}

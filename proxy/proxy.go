@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -72,7 +74,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	base := cfg.Transport
 	if base == nil {
-		base = newBackendTransport(cfg.BackendTimeout)
+		base = newBackendTransport(cfg.BackendTimeout, cfg.BackendRootCAs)
 	}
 	p := &Proxy{
 		cfg: cfg,
@@ -162,9 +164,11 @@ func (p *Proxy) Close() {
 
 // newBackendTransport returns the transport to one backend host: many idle
 // connections, bounded dial and response-header waits, no transparent
-// decompression (bytes are relayed and cached as the backend sent them).
-func newBackendTransport(timeout time.Duration) *http.Transport {
+// decompression (bytes are relayed and cached as the backend sent them),
+// HTTPS verified against roots (nil: the system's).
+func newBackendTransport(timeout time.Duration, roots *x509.CertPool) *http.Transport {
 	return &http.Transport{
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          512,

@@ -39,11 +39,12 @@ var (
 // chunkedConfig describes one aws-chunked body.
 type chunkedConfig struct {
 	decodedLength int64
-	signed        bool     // chunk-signature on every chunk
-	trailer       bool     // a trailer section follows the final chunk
-	signedTrailer bool     // the trailer ends with x-amz-trailer-signature
-	trailers      []string // declared trailer names, x-amz-checksum-<alg>
-	key           []byte   // signing key (signed forms)
+	signed        bool      // chunk-signature on every chunk
+	trailer       bool      // a trailer section follows the final chunk
+	signedTrailer bool      // the trailer ends with x-amz-trailer-signature
+	trailers      []string  // declared trailer names, x-amz-checksum-<alg>
+	verified      *Trailers // receives the trailer values once verified; may be nil
+	key           []byte    // signing key (signed forms)
 	amzDate       string
 	scope         string
 	seed          string // request signature, lowercase hex
@@ -564,6 +565,7 @@ func (c *chunkedBody) readTrailers() error {
 			return fmt.Errorf("sigv4: trailer signature: %w", ErrSignatureMismatch)
 		}
 	}
+	verified := make([]string, len(values))
 	for i, v := range values {
 		var sum [64]byte
 		got := c.sums[i].Sum(sum[:0])
@@ -571,6 +573,10 @@ func (c *chunkedBody) readTrailers() error {
 		if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
 			return fmt.Errorf("sigv4: trailer %s: %w", c.cfg.trailers[i], ErrChecksumMismatch)
 		}
+		verified[i] = base64.StdEncoding.EncodeToString(got)
+	}
+	if c.cfg.verified != nil {
+		c.cfg.verified.values = verified
 	}
 	return nil
 }

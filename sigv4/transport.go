@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	stripClientAuth(out)
 	hash := payloadHash(ctx)
+	if tr := trailersFrom(ctx); tr != nil && out.ContentLength >= 0 {
+		hash = streamingUnsignedTrailer
+		encodeTrailers(out, tr)
+	}
 	out.Header.Set(headerContentSHA256, hash)
 
 	// Sign a shallow copy carrying only the signable headers, then copy the
@@ -139,6 +144,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return base.RoundTrip(out)
 }
 
+// encodeTrailers makes out's body (the decoded payload of out.ContentLength
+// bytes) an aws-chunked body that ends with the client's checksum trailers.
+func encodeTrailers(out *http.Request, tr *Trailers) {
+	src := out.Body
+	if src == nil {
+		src = http.NoBody
+	}
+	out.Body = newTrailerBody(src, out.ContentLength, tr)
+	out.GetBody = nil
+	out.Header.Set(headerDecodedLength, strconv.FormatInt(out.ContentLength, 10))
+	out.Header.Set(headerTrailer, strings.Join(tr.names, ","))
+	if ce := out.Header.Get("Content-Encoding"); ce != "" {
+		out.Header.Set("Content-Encoding", "aws-chunked,"+ce)
+	} else {
+		out.Header.Set("Content-Encoding", "aws-chunked")
+	}
+	out.ContentLength = encodedLength(out.ContentLength, tr.names)
+}
+
 // closeBody honours the RoundTripper contract of closing the body on error.
 func closeBody(req *http.Request) {
 	if req.Body != nil {
@@ -168,7 +192,7 @@ func stripClientAuth(r *http.Request) {
 			r.Header.Set("Content-Encoding", strings.Join(keep, ","))
 		}
 	}
-	if r.Header.Get("X-Amz-Sdk-Checksum-Algorithm") != "" && !hasChecksumHeader(r.Header) {
+	if r.Header.Get("X-Amz-Sdk-Checksum-Algorithm") != "" && !hasChecksumHeader(r.Header) && trailersFrom(r.Context()) == nil {
 		r.Header.Del("X-Amz-Sdk-Checksum-Algorithm")
 	}
 	if r.URL != nil && r.URL.RawQuery != "" {

@@ -66,6 +66,10 @@ type Result struct {
 	// client's hex SHA-256 when it signed the payload, else
 	// "UNSIGNED-PAYLOAD".
 	PayloadHash string
+	// Trailers are the checksum trailers that follow an aws-chunked
+	// payload; their values are known once Body returned io.EOF. Nil when
+	// the client sent none. Pass them on with [WithTrailers].
+	Trailers *Trailers
 }
 
 func (v *Verifier) region() string {
@@ -403,11 +407,16 @@ func (v *Verifier) payload(r *http.Request, hash string, key []byte, amzDate, sc
 			}
 			cfg.trailers = names
 		}
+		var trailers *Trailers
+		if len(cfg.trailers) > 0 {
+			trailers = &Trailers{names: cfg.trailers}
+			cfg.verified = trailers
+		}
 		src := r.Body
 		if src == nil {
 			src = http.NoBody
 		}
-		return &Result{Body: newChunkedBody(src, cfg), ContentLength: n, PayloadHash: unsignedPayload}, nil
+		return &Result{Body: newChunkedBody(src, cfg), ContentLength: n, PayloadHash: unsignedPayload, Trailers: trailers}, nil
 	}
 	return nil, fmt.Errorf("sigv4: x-amz-content-sha256 %q: %w", truncate(hash), ErrUnsupportedPayload)
 }

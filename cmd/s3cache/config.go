@@ -25,6 +25,8 @@ type options struct {
 	devDir    string
 	authPath  string // AUTH_CONFIG, reloaded on SIGHUP and on change; "" if none
 	auditLog  string // AUDIT_LOG: "stdout", a file path, or "" for none
+	tlsCert   string // TLS_CERT_FILE; "" serves plain HTTP
+	tlsKey    string // TLS_KEY_FILE
 }
 
 // setting is one configuration value: its environment variable, the flag
@@ -44,9 +46,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"S3_ACCESS_KEY", "access-key", "backend access key, also the key clients sign with (default minioadmin)", str(&c.AccessKey)},
 		{"S3_SECRET_KEY", "secret-key", "backend secret key (default minioadmin)", str(&c.SecretKey)},
 		{"S3_USE_SSL", "use-ssl", "use HTTPS to the backend (default false)", boolean(&c.UseSSL)},
+		{"S3_CA_FILE", "ca-file", "PEM file of CA certificates trusted for the backend's HTTPS certificate, besides the system's (default: system roots only)", caFile(&c.BackendRootCAs)},
 		{"S3_REGION", "region", "signing region (default us-east-1)", str(&c.Region)},
 		{"S3_VIRTUAL_HOST_DOMAINS", "virtual-host-domains", "comma-separated domains for virtual-hosted style: bucket.<domain>/key (default none: path style only)", list(&c.VirtualHostDomains)},
 		{"LISTEN_ADDR", "listen", "address to listen on (default :8080)", str(&o.listen)},
+		{"TLS_CERT_FILE", "tls-cert-file", "PEM certificate chain: serve HTTPS instead of HTTP (with TLS_KEY_FILE; reloaded on SIGHUP and on change)", str(&o.tlsCert)},
+		{"TLS_KEY_FILE", "tls-key-file", "PEM private key of TLS_CERT_FILE", str(&o.tlsKey)},
 		{"CACHE_MAX_BYTES", "cache-max-bytes", "bytes the cache may hold, e.g. 100MiB (default 100MiB)", size(&c.CacheMaxBytes)},
 		{"CACHE_TTL", "cache-ttl", "lifetime of a cache entry (default 5m)", duration(&c.CacheTTL)},
 		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
@@ -82,6 +87,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, err

@@ -95,6 +95,16 @@ func TestParseOptions(t *testing.T) {
 		{name: "infinite rate limit", args: []string{"-rate-limit", "Inf"}, wantErr: "want requests per second"},
 		{name: "zero burst", env: map[string]string{"RATE_LIMIT": "5", "RATE_BURST": "0"}, wantErr: "RATE_BURST"},
 		{name: "fractional burst", env: map[string]string{"RATE_BURST": "1.5"}, wantErr: "RATE_BURST"},
+		{name: "cert without key", env: map[string]string{"TLS_CERT_FILE": "/x/cert.pem"}, wantErr: "TLS_CERT_FILE and TLS_KEY_FILE"},
+		{name: "key without cert", args: []string{"-tls-key-file", "/x/key.pem"}, wantErr: "TLS_CERT_FILE and TLS_KEY_FILE"},
+		{name: "missing CA file", env: map[string]string{"S3_CA_FILE": "/nonexistent/ca.pem"}, wantErr: "S3_CA_FILE"},
+		{name: "CA file without PEM", env: map[string]string{"S3_CA_FILE": writeFile(t, "not a certificate\n")}, wantErr: "no PEM certificate"},
+		{name: "CA file", env: map[string]string{"S3_CA_FILE": testPKI(t).caFile, "TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": "k.pem"},
+			check: func(t *testing.T, o options) {
+				if o.proxy.BackendRootCAs == nil || o.tlsCert != "c.pem" || o.tlsKey != "k.pem" {
+					t.Errorf("roots %v cert %q key %q", o.proxy.BackendRootCAs, o.tlsCert, o.tlsKey)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

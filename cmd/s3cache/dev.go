@@ -70,7 +70,7 @@ func startDevBackend(ctx context.Context, o *options, log *slog.Logger) (stop fu
 }
 
 // printDevBanner tells a newcomer where the proxy is and how to use it.
-func printDevBanner(w io.Writer, o options, addr net.Addr) {
+func printDevBanner(w io.Writer, o options, scheme string, addr net.Addr) {
 	host := addr.String()
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
@@ -80,7 +80,7 @@ func printDevBanner(w io.Writer, o options, addr net.Addr) {
 		region = proxy.DefaultRegion
 	}
 	fmt.Fprintf(w, `s3cache dev mode: proxy with an embedded S3 backend
-  endpoint    http://%[1]s
+  endpoint    %[6]s://%[1]s
   access key  %[2]s
   secret key  %[3]s
   region      %[4]s
@@ -88,9 +88,9 @@ func printDevBanner(w io.Writer, o options, addr net.Addr) {
 
 Try it:
   export AWS_ACCESS_KEY_ID=%[2]s AWS_SECRET_ACCESS_KEY=%[3]s AWS_DEFAULT_REGION=%[4]s
-  aws --endpoint-url http://%[1]s s3 mb s3://demo
-  echo hello | aws --endpoint-url http://%[1]s s3 cp - s3://demo/hello.txt
-  curl -i --aws-sigv4 "aws:amz:%[4]s:s3" --user %[2]s:%[3]s http://%[1]s/objects/demo/hello.txt
+  aws --endpoint-url %[6]s://%[1]s s3 mb s3://demo
+  echo hello | aws --endpoint-url %[6]s://%[1]s s3 cp - s3://demo/hello.txt
+  curl -i --aws-sigv4 "aws:amz:%[4]s:s3" --user %[2]s:%[3]s %[6]s://%[1]s/objects/demo/hello.txt
 
-`, host, o.proxy.AccessKey, o.proxy.SecretKey, region, o.devDir)
+`, host, o.proxy.AccessKey, o.proxy.SecretKey, region, o.devDir, scheme)
 }

@@ -47,6 +47,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(handler)
 	o.proxy.Logger = log
+	var certs *certReloader
+	scheme := "http"
+	if o.tlsCert != "" {
+		if certs, err = newCertReloader(o.tlsCert, o.tlsKey, log); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -60,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer stopDev()
-		printDevBanner(stdout, o, ln.Addr())
+		printDevBanner(stdout, o, scheme, ln.Addr())
 	}
 
 	if o.auditLog != "" {
@@ -82,18 +90,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer p.Close()
 
+	var watched []reloader
 	if o.authPath != "" {
+		watched = append(watched, newAuthReloader(o.authPath, p.SetAuth, log))
+	}
+	if certs != nil {
+		watched = append(watched, certs)
+	}
+	if len(watched) > 0 {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		tick := time.NewTicker(authPollInterval)
+		tick := time.NewTicker(reloadPollInterval)
 		defer tick.Stop()
-		rl := newAuthReloader(o.authPath, p.SetAuth, log)
 		rctx, stopReload := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			rl.run(rctx, hup, tick.C)
+			watch(rctx, hup, tick.C, watched...)
 		}()
 		defer func() { stopReload(); <-done }()
 	}
@@ -106,8 +120,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("s3cache listening", "addr", ln.Addr().String(), "backend", o.proxy.Endpoint)
+	if certs != nil {
+		srv.TLSConfig = serverTLS(certs)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	log.Info("s3cache listening", "addr", ln.Addr().String(), "scheme", scheme, "backend", o.proxy.Endpoint)
 
 	select {
 	case err := <-errc:

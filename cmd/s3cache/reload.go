@@ -9,8 +9,9 @@ import (
 	"github.com/s3cache/s3cache/proxy"
 )
 
-// authPollInterval is how often the AUTH_CONFIG file is checked for a change.
-const authPollInterval = time.Second
+// reloadPollInterval is how often AUTH_CONFIG and the TLS files are checked
+// for a change.
+const reloadPollInterval = time.Second
 
 // authReloader re-reads the AUTH_CONFIG file when told to (SIGHUP) or when
 // its modification time or size changed, and hands a good configuration to
@@ -61,17 +62,28 @@ func (r *authReloader) check(force bool) bool {
 	return true
 }
 
-// run checks the file on every tick and reloads it on every hup until ctx
-// is done.
-func (r *authReloader) run(ctx context.Context, hup <-chan os.Signal, tick <-chan time.Time) {
+// reloader re-reads a file it watches when forced (SIGHUP) or when the file
+// changed, and reports whether it applied a new version.
+type reloader interface {
+	check(force bool) bool
+}
+
+// watch runs every reloader's check on each tick (unforced) and on each
+// hup (forced) until ctx is done. One goroutine runs it, so the reloaders
+// need no locking of their own state.
+func watch(ctx context.Context, hup <-chan os.Signal, tick <-chan time.Time, rs ...reloader) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			r.check(true)
+			for _, r := range rs {
+				r.check(true)
+			}
 		case <-tick:
-			r.check(false)
+			for _, r := range rs {
+				r.check(false)
+			}
 		}
 	}
 }

@@ -69,9 +69,9 @@ func TestAuthReloader(t *testing.T) {
 	}
 }
 
-// TestAuthReloaderRun checks the loop: a signal reloads, and it returns
+// TestWatch checks the loop: a signal reloads, and it returns
 // when its context ends.
-func TestAuthReloaderRun(t *testing.T) {
+func TestWatch(t *testing.T) {
 	path := writeFile(t, "users:\n  - access_key: a\n    secret_key: s1\n")
 	applied := make(chan *proxy.AuthConfig, 1)
 	rl := newAuthReloader(path, func(a *proxy.AuthConfig) { applied <- a },
@@ -79,7 +79,7 @@ func TestAuthReloaderRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal, 1)
 	done := make(chan struct{})
-	go func() { rl.run(ctx, hup, nil); close(done) }()
+	go func() { watch(ctx, hup, nil, rl); close(done) }()
 	hup <- os.Interrupt // any signal value: the channel is what matters
 	if a := <-applied; a.Users() != 1 {
 		t.Errorf("reloaded %d users, want 1", a.Users())
