@@ -27,6 +27,7 @@ type options struct {
 	auditLog  string // AUDIT_LOG: "stdout", a file path, or "" for none
 	tlsCert   string // TLS_CERT_FILE; "" serves plain HTTP
 	tlsKey    string // TLS_KEY_FILE
+	pprofAddr string // PPROF_ADDR: where to serve net/http/pprof; "" for nowhere
 }
 
 // setting is one configuration value: its environment variable, the flag
@@ -64,6 +65,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{"RATE_LIMIT", "rate-limit", "requests per second per user, and per client IP for anonymous requests; over it: 503 SlowDown (default 0: no limit)", rate(&c.RateLimit)},
 		{"RATE_BURST", "rate-burst", "requests a user may make at once before RATE_LIMIT applies (default RATE_LIMIT, at least 1)", count(&c.RateBurst)},
 		{"AUDIT_LOG", "audit-log", "one JSON line per request to \"stdout\" or appended to this file (default: none)", str(&o.auditLog)},
+		{"PPROF_ADDR", "pprof-addr", "serve Go's profiles (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; unauthenticated, keep it on loopback (default: off)", str(&o.pprofAddr)},
 		{"LOG_LEVEL", "log-level", "debug, info, warn or error (default info)", level(&o.logLevel)},
 		{"LOG_FORMAT", "log-format", "text or json (default text)", oneOf(&o.logFormat, "text", "json")},
 		{"DEV_DATA_DIR", "dev-dir", "with -dev: data directory of the embedded backend (default $TMPDIR/s3cache-dev)", str(&o.devDir)},

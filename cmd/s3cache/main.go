@@ -112,6 +112,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer func() { stopReload(); <-done }()
 	}
 
+	if o.pprofAddr != "" {
+		ps, err := startPprof(o.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer ps.Close()
+	}
+
 	srv := &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 30 * time.Second,

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// target is one thing measured: a kind of request to one server.
+type target struct {
+	Name   string // e.g. "s3cache hit"
+	method string
+	server func(*environment) *server
+	key    func(size int64) string
+	// cached is the X-Cache value a warm GET must show; "" for no check.
+	cached string
+}
+
+func objectKey(size int64) string { return "obj-" + formatSize(size) }
+func uploadKey(size int64) string { return "upload-" + formatSize(size) }
+
+// targets are measured in this order within a round, shuffled per round.
+var targets = []target{
+	{Name: "s3cache hit", method: http.MethodGet, server: func(e *environment) *server { return e.cached }, key: objectKey, cached: "HIT"},
+	{Name: "nginx hit", method: http.MethodGet, server: func(e *environment) *server { return e.nginx }, key: objectKey, cached: "HIT"},
+	{Name: "s3cache miss", method: http.MethodGet, server: func(e *environment) *server { return e.nocache }, key: objectKey, cached: "BYPASS"},
+	{Name: "backend GET", method: http.MethodGet, server: func(e *environment) *server { return e.backend }, key: objectKey},
+	{Name: "s3cache upload", method: http.MethodPut, server: func(e *environment) *server { return e.nocache }, key: uploadKey},
+	{Name: "backend upload", method: http.MethodPut, server: func(e *environment) *server { return e.backend }, key: uploadKey},
+}
+
+// presign returns a SigV4 presigned URL for method on key at s, valid for
+// two hours, made with the AWS SDK's signer as clients make them.
+func presign(ctx context.Context, s *server, method, key string) (string, error) {
+	return presignPath(ctx, s, method, "/"+bucket+"/"+key)
+}
+
+// presignPath presigns method on an already escaped path at s.
+func presignPath(ctx context.Context, s *server, method, path string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.addr+path+"?X-Amz-Expires=7200", nil)
+	if err != nil {
+		return "", err
+	}
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
+	u, _, err := v4.NewSigner().PresignHTTP(ctx, creds, req, "UNSIGNED-PAYLOAD", "s3", region, time.Now())
+	return u, err
+}
+
+// prepare creates the bucket and the objects on the backend, writes the
+// upload bodies, and warms both caches, checking that a second GET is a
+// hit.
+func (env *environment) prepare(ctx context.Context, sizes []int64) error {
+	do := func(method, url string, body []byte) (*http.Response, []byte, error) {
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		if body == nil {
+			req.Body = http.NoBody
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+	u, err := presignPath(ctx, env.backend, http.MethodPut, "/"+bucket)
+	if err != nil {
+		return err
+	}
+	if resp, b, err := do(http.MethodPut, u, nil); err != nil || resp.StatusCode != 200 {
+		return fmt.Errorf("CreateBucket: %v %s", err, b)
+	}
+	for _, size := range sizes {
+		body := make([]byte, size)
+		rand.NewChaCha8([32]byte{byte(size)}).Read(body)
+		if err := os.WriteFile(env.bodyFile(size), body, 0o644); err != nil {
+			return err
+		}
+		u, err := presign(ctx, env.backend, http.MethodPut, objectKey(size))
+		if err != nil {
+			return err
+		}
+		if resp, b, err := do(http.MethodPut, u, body); err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("PutObject %s: %v %s", objectKey(size), err, b)
+		}
+		for _, t := range targets {
+			if t.method != http.MethodGet {
+				continue
+			}
+			u, err := presign(ctx, t.server(env), http.MethodGet, objectKey(size))
+			if err != nil {
+				return err
+			}
+			for i := range 2 {
+				resp, b, err := do(http.MethodGet, u, nil)
+				if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, body) {
+					return fmt.Errorf("%s GET %s: %v, status %v, %d bytes", t.Name, objectKey(size), err, statusOf(resp), len(b))
+				}
+				if got := resp.Header.Get("X-Cache"); i == 1 && t.cached != "" && got != t.cached {
+					return fmt.Errorf("%s GET %s: X-Cache %q on the second GET, want %q", t.Name, objectKey(size), got, t.cached)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func statusOf(r *http.Response) any {
+	if r == nil {
+		return "none"
+	}
+	return r.StatusCode
+}
+
+func (env *environment) bodyFile(size int64) string {
+	return filepath.Join(env.work, "body-"+formatSize(size))
+}
+
+// wrkScript sets the method and body from the environment and prints
+// wrk's summary as one JSON line.
+const wrkScript = `
+wrk.method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_BODY")
+if path and path ~= "" then
+  local f = assert(io.open(path, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\n{"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"status_errors":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+`
+
+// wrkSummary is what wrkScript prints.
+type wrkSummary struct {
+	Requests     int64 `json:"requests"`
+	DurationUS   int64 `json:"duration_us"`
+	Bytes        int64 `json:"bytes"`
+	Errors       int64 `json:"errors"`
+	StatusErrors int64 `json:"status_errors"`
+	P50US        int64 `json:"p50_us"`
+	P99US        int64 `json:"p99_us"`
+}
+
+// sample is one measured wrk run.
+type sample struct {
+	RPS     float64 `json:"rps"`
+	P50ms   float64 `json:"p50_ms"`
+	P99ms   float64 `json:"p99_ms"`
+	CPUus   float64 `json:"cpu_us_per_req"` // server CPU time per request, microseconds
+	MBps    float64 `json:"mb_per_s"`
+	Connect int     `json:"connections"`
+}
+
+// connectionsFor bounds concurrency for large bodies: 64 uploads of
+// 16 MiB in flight would measure the disk, not the servers.
+func connectionsFor(t target, size int64, max int) int {
+	if t.method == http.MethodPut {
+		switch {
+		case size >= 16<<20:
+			return min(max, 4)
+		case size >= 1<<20:
+			return min(max, 16)
+		}
+	}
+	return max
+}
+
+// runWrk measures one target at one size for o.duration.
+func runWrk(ctx context.Context, env *environment, o options, t target, size int64) (sample, error) {
+	script := filepath.Join(env.work, "bench.lua")
+	if _, err := os.Stat(script); err != nil {
+		if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
+			return sample{}, err
+		}
+	}
+	u, err := presign(ctx, t.server(env), t.method, t.key(size))
+	if err != nil {
+		return sample{}, err
+	}
+	conns := connectionsFor(t, size, o.connections)
+	cmd := exec.CommandContext(ctx, "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+o.duration.String(),
+		"--timeout", "10s", "-s", script, u)
+	cmd.Env = append(os.Environ(), "BENCH_METHOD="+t.method)
+	if t.method == http.MethodPut {
+		cmd.Env = append(cmd.Env, "BENCH_BODY="+env.bodyFile(size))
+	}
+	before, err := env.cpu()
+	if err != nil {
+		return sample{}, err
+	}
+	var profiled chan error
+	if srv := t.server(env); o.profile != "" && srv.pprof != "" && t.method == http.MethodGet {
+		name := strings.ReplaceAll(t.Name, " ", "-") + "-" + formatSize(size) + ".pprof"
+		profiled = make(chan error, 1)
+		go func() { profiled <- fetchProfile(ctx, srv.pprof, o.duration, filepath.Join(o.profile, name)) }()
+	}
+	out, err := cmd.CombinedOutput()
+	if profiled != nil {
+		if perr := <-profiled; perr != nil {
+			return sample{}, perr
+		}
+	}
+	if err != nil {
+		return sample{}, fmt.Errorf("wrk %s %s: %w\n%s", t.Name, formatSize(size), err, out)
+	}
+	after, err := env.cpu()
+	if err != nil {
+		return sample{}, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var sum wrkSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		return sample{}, fmt.Errorf("wrk %s: parsing its summary: %w\n%s", t.Name, err, out)
+	}
+	if sum.Requests == 0 || sum.Errors > 0 || sum.StatusErrors > 0 {
+		return sample{}, fmt.Errorf("wrk %s %s: %d requests, %d socket errors, %d non-2xx answers\n%s",
+			t.Name, formatSize(size), sum.Requests, sum.Errors, sum.StatusErrors, out)
+	}
+	if t.method == http.MethodGet && sum.Bytes/sum.Requests < size {
+		return sample{}, fmt.Errorf("wrk %s %s: %d bytes per response, less than the object", t.Name, formatSize(size), sum.Bytes/sum.Requests)
+	}
+	secs := float64(sum.DurationUS) / 1e6
+	moved := sum.Bytes
+	if t.method == http.MethodPut {
+		moved = sum.Requests * size
+	}
+	return sample{
+		RPS:     float64(sum.Requests) / secs,
+		P50ms:   float64(sum.P50US) / 1e3,
+		P99ms:   float64(sum.P99US) / 1e3,
+		CPUus:   float64(after-before) / float64(time.Microsecond) / float64(sum.Requests),
+		MBps:    float64(moved) / secs / 1e6,
+		Connect: conns,
+	}, nil
+}
+
+// fetchProfile saves a CPU profile of the s3cache serving profiles at
+// addr, taken over most of a run of length d.
+func fetchProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	secs := max(1, int(d.Seconds())-1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("CPU profile: status %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// cpu is the CPU time used so far by every server process (s3cache,
+// nginx and its workers, versitygw): the server side of every request,
+// whoever answers it. wrk's own CPU is not included.
+func (env *environment) cpu() (time.Duration, error) {
+	var total time.Duration
+	for _, s := range env.all {
+		d, err := s.cpuTime()
+		if err != nil {
+			return 0, fmt.Errorf("%s CPU time: %w", s.name, err)
+		}
+		total += d
+	}
+	return total, nil
+}
+
+// result is the median of the rounds of one target at one size.
+type result struct {
+	Target  string   `json:"target"`
+	Size    int64    `json:"size"`
+	Median  sample   `json:"median"`
+	Samples []sample `json:"samples"`
+}
+
+// measure runs every target at every size, o.rounds times, interleaved:
+// each round visits every size and, within it, every target in a new
+// random order, so drift on a shared machine spreads over all of them.
+func measure(ctx context.Context, env *environment, o options, sizes []int64) ([]result, error) {
+	samples := map[string][]sample{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	total := o.rounds * len(sizes) * len(targets)
+	n := 0
+	for round := range o.rounds {
+		for _, size := range sizes {
+			order := slices.Clone(targets)
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, t := range order {
+				n++
+				s, err := runWrk(ctx, env, o, t, size)
+				if err != nil {
+					return nil, err
+				}
+				fmt.Printf("[%d/%d] round %d %-7s %-15s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %7.1f µs CPU/req\n",
+					n, total, round+1, formatSize(size), t.Name, s.RPS, s.P50ms, s.P99ms, s.CPUus)
+				k := t.Name + "|" + formatSize(size)
+				samples[k] = append(samples[k], s)
+			}
+		}
+	}
+	var out []result
+	for _, size := range sizes {
+		for _, t := range targets {
+			ss := samples[t.Name+"|"+formatSize(size)]
+			out = append(out, result{Target: t.Name, Size: size, Median: medianSample(ss), Samples: ss})
+		}
+	}
+	return out, nil
+}
+
+// medianSample takes the median of each measure separately.
+func medianSample(ss []sample) sample {
+	med := func(f func(sample) float64) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return sample{
+		RPS:     med(func(s sample) float64 { return s.RPS }),
+		P50ms:   med(func(s sample) float64 { return s.P50ms }),
+		P99ms:   med(func(s sample) float64 { return s.P99ms }),
+		CPUus:   med(func(s sample) float64 { return s.CPUus }),
+		MBps:    med(func(s sample) float64 { return s.MBps }),
+		Connect: ss[0].Connect,
+	}
+}
+
+// parseSizes parses a comma-separated list such as 4KiB,1MiB.
+func parseSizes(v string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		mult := int64(1)
+		for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20} {
+			if s, ok := strings.CutSuffix(f, suffix); ok {
+				f, mult = s, m
+			}
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad size %q: want e.g. 4KiB or 16MiB", f)
+		}
+		out = append(out, n*mult)
+	}
+	return out, nil
+}
+
+// formatSize renders a size as parseSizes reads it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}

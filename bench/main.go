@@ -1,0 +1,111 @@
+// Command bench measures s3cache against nginx proxy_cache and against the
+// S3 backend directly, on one machine, in one run: it starts versitygw,
+// two s3cache processes (cache on, and cache off so every GET is a
+// miss) and nginx with proxy_cache in front of the same backend, then
+// drives each with wrk, interleaved and repeated, and prints a table of
+// requests/s, latency percentiles and server CPU time per request, with
+// the ratios s3cache/nginx and s3cache/backend. The table is also
+// written as markdown, JSON and a PNG chart.
+//
+//	go run ./bench                # the full run, about 10 minutes
+//	go run ./bench -quick         # a smoke run, about one minute
+//
+// It installs nginx and wrk from the distribution's packages when they
+// are missing (as root), and versitygw with go install. Every server
+// listens on a loopback port; every load is bounded by -duration.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one measured wrk run")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the median round is reported")
+	flag.IntVar(&o.connections, "connections", 64, "wrk connections for GETs (uploads use fewer for large objects)")
+	flag.StringVar(&o.sizes, "sizes", "4KiB,64KiB,1MiB,16MiB", "object sizes")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md, latest.json and latest.png")
+	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
+	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each hit and miss run (pprof format)")
+	flag.Parse()
+	if o.quick {
+		o.duration, o.rounds = 2*time.Second, 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		log.Fatalf("bench: %v", err)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	duration    time.Duration
+	rounds      int
+	connections int
+	sizes       string
+	out         string
+	quick       bool
+	noInstall   bool
+	profile     string
+}
+
+func run(ctx context.Context, o options) error {
+	sizes, err := parseSizes(o.sizes)
+	if err != nil {
+		return err
+	}
+	if err := ensureTools(ctx, !o.noInstall); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "s3cache-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+	}
+	env, err := startEnvironment(ctx, work, o.profile != "")
+	if err != nil {
+		return err
+	}
+	defer env.stop()
+	if err := env.prepare(ctx, sizes); err != nil {
+		return fmt.Errorf("%w\n%s", err, env.logs())
+	}
+	results, err := measure(ctx, env, o, sizes)
+	if err != nil {
+		return err
+	}
+	rep := newReport(env.machine(), o, sizes, results)
+	fmt.Println(rep.markdown())
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(string) error{
+		"latest.md":   rep.writeMarkdown,
+		"latest.json": rep.writeJSON,
+		"latest.png":  rep.writePNG,
+	} {
+		if err := write(filepath.Join(o.out, name)); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	fmt.Printf("written to %s/latest.{md,json,png}\n", strings.TrimSuffix(o.out, "/"))
+	return nil
+}

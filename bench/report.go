@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// report is the outcome of one run.
+type report struct {
+	Machine machineInfo `json:"machine"`
+	Rounds  int         `json:"rounds"`
+	Seconds float64     `json:"seconds_per_run"`
+	Sizes   []int64     `json:"sizes"`
+	Results []result    `json:"results"`
+}
+
+func newReport(m machineInfo, o options, sizes []int64, rs []result) *report {
+	return &report{Machine: m, Rounds: o.rounds, Seconds: o.duration.Seconds(), Sizes: sizes, Results: rs}
+}
+
+// get returns the median sample of target at size.
+func (r *report) get(target string, size int64) sample {
+	for _, x := range r.Results {
+		if x.Target == target && x.Size == size {
+			return x.Median
+		}
+	}
+	return sample{}
+}
+
+// markdown renders the machine, the ratios and the full table.
+func (r *report) markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, %s; wrk -t1, %d rounds of %gs per cell, interleaved; medians.\n\n",
+		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, "nginx "+m.Nginx, r.Rounds, r.Seconds)
+	b.WriteString("| Size | hit req/s s3cache / nginx | hit p99 s3cache / nginx | hit CPU/req s3cache / nginx | miss req/s s3cache / backend | upload req/s s3cache / backend |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+	for _, size := range r.Sizes {
+		hit, ng := r.get("s3cache hit", size), r.get("nginx hit", size)
+		miss, be := r.get("s3cache miss", size), r.get("backend GET", size)
+		up, beUp := r.get("s3cache upload", size), r.get("backend upload", size)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", formatSize(size),
+			ratio(hit.RPS, ng.RPS), ratio(hit.P99ms, ng.P99ms), ratio(hit.CPUus, ng.CPUus),
+			ratio(miss.RPS, be.RPS), ratio(up.RPS, beUp.RPS))
+	}
+	b.WriteString("\n| Size | Target | Connections | req/s | MB/s | p50 ms | p99 ms | server CPU µs/req |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, size := range r.Sizes {
+		for _, t := range targets {
+			s := r.get(t.Name, size)
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
+				formatSize(size), t.Name, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
+		}
+	}
+	return b.String()
+}
+
+// ratio renders a/b as "1.23×".
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func (r *report) writeMarkdown(path string) error {
+	return os.WriteFile(path, []byte(r.markdown()), 0o644)
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
