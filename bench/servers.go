@@ -98,8 +98,8 @@ type server struct {
 	name  string
 	addr  string // host:port
 	pprof string // host:port of its profiles (s3cache with -profile); "" if none
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
 }
 
 // start runs bin with args and env in its own process group.
