@@ -78,7 +78,7 @@ func TestMain(m *testing.M) {
 
 // backendAddr returns host:port of the shared versitygw server, starting it
 // on first use. The test fails if it cannot start.
-func backendAddr(t *testing.T) string {
+func backendAddr(t testing.TB) string {
 	t.Helper()
 	suite.backendOnce.Do(func() {
 		suite.backend, suite.backendAddr, suite.backendErr = startVersity("versitygw", nil)
@@ -185,7 +185,7 @@ func xattrSupported(dir string) bool {
 
 // binary returns the path of the s3cache binary, building ./cmd/s3cache on
 // first use (with -race when S3CACHE_E2E_RACE=1).
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	suite.binOnce.Do(func() {
 		if p := os.Getenv("S3CACHE_E2E_BIN"); p != "" {

@@ -210,13 +210,13 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	}
 	f.status = res.StatusCode
 	f.header = storedHeader(res.Header)
-	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) {
+	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) || !p.filling.reserve(res.ContentLength) {
 		p.flights.leave(ckey, f)
 		close(f.ready)
 		return res, cancel
 	}
 	f.shared = true
-	f.buf = make([]byte, res.ContentLength)
+	f.buf = make([]byte, res.ContentLength) // released by pump
 	close(f.ready)
 	go p.pump(f, rq, res, cancel, ckey)
 	return nil, nil
@@ -232,6 +232,7 @@ func (p *Proxy) usableStale(e *cache.Entry) bool {
 // complete cacheable response and no write to the key happened since the
 // flight began, stores it. It owns res and cancel.
 func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey string) {
+	defer p.filling.release(int64(len(f.buf)))
 	defer cancel()
 	defer res.Body.Close()
 	// The flight leaves the table before its end is published, so no miss

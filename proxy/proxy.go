@@ -37,6 +37,7 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
+	filling  fillBudget    // bytes of fills in progress
 	domains  []string      // virtual-host domains, normalised
 	limiters *rateLimiters // nil without a rate limit
 	auditLog *auditLog     // nil without an audit log
@@ -97,6 +98,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.UseSSL {
 		p.scheme = "https"
 	}
+	p.filling.limit = cfg.fillLimit()
 	p.verifier.Credentials = currentCredentials{p}
 	p.SetAuth(cfg.Auth)
 	p.minio, err = minio.New(cfg.Endpoint, &minio.Options{

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -47,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(handler)
 	o.proxy.Logger = log
+	if getenv("GOMEMLIMIT") == "" {
+		// Keep the heap near what the cache may hold, not twice that.
+		debug.SetMemoryLimit(o.proxy.SoftMemoryLimit())
+	}
 	var certs *certReloader
 	scheme := "http"
 	if o.tlsCert != "" {
@@ -128,11 +133,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
+	// shutdown stops whichever server runs.
+	shutdown := srv.Shutdown
 	if certs != nil {
 		srv.TLSConfig = serverTLS(certs)
 		go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	} else {
-		go func() { errc <- srv.Serve(ln) }()
+		// Plain HTTP: GETs and HEADs take the lean HTTP/1.1 loop; other
+		// connections are handed to srv.
+		lean := &proxy.Server{Handler: p, Fallback: srv, Logger: log}
+		shutdown = lean.Shutdown
+		go func() { errc <- lean.Serve(ln) }()
 	}
 	log.Info("s3cache listening", "addr", ln.Addr().String(), "scheme", scheme, "backend", o.proxy.Endpoint)
 
@@ -144,7 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

@@ -1,0 +1,678 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves a handler over plain HTTP/1.1 with a lean loop for
+// requests without a body (GET and HEAD, the requests a cache answers), and
+// hands every connection that needs more to a standard net/http server.
+//
+// Why: net/http writes a response's header and its body with separate
+// system calls and spends as long again on per-request bookkeeping as a
+// cache hit costs; for small objects that is most of the work. Here a
+// response's header and its first body bytes leave in one writev, and a
+// request costs one small allocation set. The handler is the same, so
+// authentication, authorization, logging and the audit trail are the same.
+//
+// The lean loop reads a request only when it is HTTP/1.1, GET or HEAD,
+// with no body (no Transfer-Encoding, no Content-Length but 0), no
+// Expect or Upgrade, one Host, and headers that fit in its buffer.
+// Anything else — an upload, an HTTP/1.0 client, a malformed request — is
+// handed over with the bytes already read, and Fallback serves that
+// connection from then on, with its own limits and error answers.
+//
+// Unlike net/http, a request's context is not cancelled when the client
+// goes away mid-response; the response's writes fail instead, which ends
+// the handler's copy. The zero Server is not usable: set Handler and
+// Fallback.
+type Server struct {
+	// Handler answers requests on both paths.
+	Handler http.Handler
+	// Fallback serves handed-over connections. Its Handler should be
+	// Handler; its timeouts and limits apply to them.
+	Fallback *http.Server
+	// ReadHeaderTimeout bounds reading a request's header once its first
+	// byte arrived. If zero, Fallback's, or 30 seconds.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection. If zero, Fallback's, or 2 minutes.
+	IdleTimeout time.Duration
+	// Logger receives handler panics. If nil, slog.Default().
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[*leanConn]struct{}
+	closing atomic.Bool
+	handoff *handoffListener
+	lns     []net.Listener
+	active  sync.WaitGroup
+}
+
+// leanBufferSize is the read buffer of a connection: a request header must
+// fit in it to be read by the lean loop.
+const leanBufferSize = 8 << 10
+
+func (s *Server) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = map[*leanConn]struct{}{}
+		s.handoff = &handoffListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	}
+}
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	switch {
+	case s.ReadHeaderTimeout > 0:
+		return s.ReadHeaderTimeout
+	case s.Fallback != nil && s.Fallback.ReadHeaderTimeout > 0:
+		return s.Fallback.ReadHeaderTimeout
+	}
+	return 30 * time.Second
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	switch {
+	case s.IdleTimeout > 0:
+		return s.IdleTimeout
+	case s.Fallback != nil && s.Fallback.IdleTimeout > 0:
+		return s.Fallback.IdleTimeout
+	}
+	return 2 * time.Minute
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Serve accepts connections on ln until Shutdown, serving each with the
+// lean loop first. It returns http.ErrServerClosed after Shutdown, or the
+// listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.lns = append(s.lns, ln)
+	first := len(s.lns) == 1
+	s.mu.Unlock()
+	if first {
+		s.handoff.addr = ln.Addr()
+		go func() {
+			if err := s.Fallback.Serve(s.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logger().Error("fallback HTTP server stopped", "error", err)
+			}
+		}()
+	}
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		lc := &leanConn{srv: s, conn: c, remote: c.RemoteAddr().String()}
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			c.Close()
+			return http.ErrServerClosed
+		}
+		s.conns[lc] = struct{}{}
+		s.active.Add(1)
+		s.mu.Unlock()
+		go lc.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// flight finish and shuts Fallback down, all within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.wakeIfIdle()
+	}
+	s.mu.Unlock()
+
+	// Fallback.Shutdown closes the handoff listener: connections that
+	// would be handed over from now on are closed instead.
+	errc := make(chan error, 1)
+	go func() { errc <- s.Fallback.Shutdown(ctx) }()
+	waited := make(chan struct{})
+	go func() { s.active.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.conn.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+	return <-errc
+}
+
+func (s *Server) forget(c *leanConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.active.Done()
+}
+
+// handoffListener gives handed-over connections to Fallback.
+type handoffListener struct {
+	conns chan net.Conn
+	done  chan struct{} // closed by Close
+	once  sync.Once
+	addr  net.Addr
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// replayConn is a connection whose first bytes were already read into r.
+type replayConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// leanConn is one client connection on the lean loop.
+type leanConn struct {
+	srv    *Server
+	conn   net.Conn
+	br     *bufio.Reader
+	remote string
+
+	mu   sync.Mutex
+	idle bool // waiting for the first byte of a request
+
+	w leanWriter
+}
+
+// wakeIfIdle makes a connection waiting for a request give up at once.
+func (c *leanConn) wakeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+func (c *leanConn) setIdle(idle bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = idle
+	return !c.srv.closing.Load()
+}
+
+func (c *leanConn) serve() {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.conn.Close()
+		}
+		c.srv.forget(c)
+	}()
+	c.br = bufio.NewReaderSize(c.conn, leanBufferSize)
+	c.w.conn = c.conn
+	for {
+		if !c.setIdle(true) {
+			return
+		}
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+		_, err := c.br.Peek(1)
+		if !c.setIdle(false) || err != nil {
+			return
+		}
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+		req, n, ok := c.readRequest()
+		if !ok {
+			c.conn.SetReadDeadline(time.Time{})
+			select {
+			case c.srv.handoff.conns <- &replayConn{Conn: c.conn, r: c.br}:
+				handedOff = true
+			case <-c.srv.handoff.done:
+			}
+			return
+		}
+		c.br.Discard(n)
+		c.conn.SetReadDeadline(time.Time{})
+		if !c.serveRequest(req) || req.Close {
+			return
+		}
+	}
+}
+
+// serveRequest runs the handler for req and reports whether the
+// connection can carry another request.
+func (c *leanConn) serveRequest(req *http.Request) (keep bool) {
+	w := &c.w
+	w.reset(req.Method == http.MethodHead, req.Close)
+	defer func() {
+		if v := recover(); v != nil {
+			keep = false
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.logger().Error("panic serving request", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, req)
+	return w.finish()
+}
+
+// readRequest parses the request at the head of the buffer without
+// consuming it. ok is false when the request is not for the lean loop (or
+// not parseable by it); n is the length of its header.
+func (c *leanConn) readRequest() (req *http.Request, n int, ok bool) {
+	var head []byte
+	for {
+		buf, err := c.br.Peek(c.br.Buffered())
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			head, n = buf[:i+2], i+4
+			break
+		}
+		if err != nil || c.br.Buffered() == leanBufferSize {
+			return nil, 0, false
+		}
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, 0, false
+		}
+	}
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+		return nil, 0, false
+	}
+	var m string
+	switch string(method) {
+	case http.MethodGet:
+		m = http.MethodGet
+	case http.MethodHead:
+		m = http.MethodHead
+	default:
+		return nil, 0, false
+	}
+	rawTarget := string(target)
+	u, err := url.ParseRequestURI(rawTarget)
+	if err != nil {
+		return nil, 0, false
+	}
+	h := make(http.Header, 8)
+	var host string
+	closeConn := false
+	for len(rest) > 0 {
+		var hl []byte
+		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		name, value, found := bytes.Cut(hl, []byte(":"))
+		if !found || len(name) == 0 || !validHeaderName(name) {
+			return nil, 0, false // includes obsolete line folding
+		}
+		if !validHeaderValue(value) {
+			return nil, 0, false // a bare CR or LF included
+		}
+		value = bytes.Trim(value, " \t")
+		key := canonicalHeader(name)
+		switch key {
+		case "Host":
+			if host != "" {
+				return nil, 0, false
+			}
+			host = string(value)
+			continue
+		case "Content-Length":
+			if string(value) != "0" || h[key] != nil {
+				return nil, 0, false
+			}
+		case "Transfer-Encoding", "Expect", "Upgrade", "Trailer":
+			return nil, 0, false
+		case "Connection":
+			for tok := range strings.SplitSeq(string(value), ",") {
+				switch strings.ToLower(strings.TrimSpace(tok)) {
+				case "close":
+					closeConn = true
+				case "upgrade":
+					return nil, 0, false
+				}
+			}
+		}
+		h[key] = append(h[key], string(value))
+	}
+	if host == "" {
+		return nil, 0, false
+	}
+	req = &http.Request{
+		Method:     m,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Body:       http.NoBody,
+		Host:       host,
+		RemoteAddr: c.remote,
+		RequestURI: rawTarget,
+		Close:      closeConn || c.srv.closing.Load(),
+	}
+	return req, n, true
+}
+
+// canonicalHeader returns the canonical form of a header name, without
+// allocating for the common names clients send.
+func canonicalHeader(name []byte) string {
+	switch string(name) {
+	case "Host", "host":
+		return "Host"
+	case "Authorization", "authorization":
+		return "Authorization"
+	case "X-Amz-Date", "x-amz-date":
+		return "X-Amz-Date"
+	case "X-Amz-Content-Sha256", "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "User-Agent", "user-agent":
+		return "User-Agent"
+	case "Accept", "accept":
+		return "Accept"
+	case "Accept-Encoding", "accept-encoding":
+		return "Accept-Encoding"
+	case "Connection", "connection":
+		return "Connection"
+	case "Range", "range":
+		return "Range"
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
+
+// validHeaderName reports whether b is an HTTP token.
+func validHeaderName(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab.
+func validHeaderValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// leanWriter is the ResponseWriter of the lean loop. It renders the status
+// line and header when the body starts (or the handler returns) and sends
+// them with the first body bytes in one writev; later body bytes are
+// written straight through, unbuffered. A response without a
+// Content-Length is sent chunked.
+type leanWriter struct {
+	conn     net.Conn
+	header   http.Header
+	hbuf     []byte
+	bufs     net.Buffers
+	status   int
+	head     bool // HEAD: no body goes out
+	close    bool // the connection ends after this response
+	sent     bool // status line and header are out
+	chunked  bool
+	noBody   bool  // the status or method has no body
+	declared int64 // Content-Length, or -1
+	written  int64 // body bytes accepted
+	err      error
+}
+
+func (w *leanWriter) reset(head, close bool) {
+	if w.header == nil {
+		w.header = make(http.Header, 16)
+	} else {
+		clear(w.header)
+	}
+	w.hbuf = w.hbuf[:0]
+	w.status, w.head, w.close, w.sent, w.chunked, w.noBody = 0, head, close, false, false, false
+	w.declared, w.written, w.err = -1, 0, nil
+}
+
+func (w *leanWriter) Header() http.Header { return w.header }
+
+func (w *leanWriter) WriteHeader(code int) {
+	if w.status != 0 || w.sent {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 {
+		return // informational answers are not sent
+	}
+	w.status = code
+}
+
+// bodyAllowed reports whether the status may carry a body.
+func bodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
+}
+
+// render writes the status line and header into hbuf, deciding the
+// framing. done is true when the handler has returned, so the length is
+// the bytes written.
+func (w *leanWriter) render(done bool) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.noBody = w.head || !bodyAllowed(w.status)
+	h := w.header
+	if cl := h.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.declared = n
+		} else {
+			h.Del("Content-Length")
+		}
+	}
+	if w.declared < 0 && bodyAllowed(w.status) {
+		switch {
+		case done && !w.head:
+			w.declared = w.written
+			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
+		case !w.head:
+			w.chunked = true
+			h["Transfer-Encoding"] = []string{"chunked"}
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{httpDate()}
+	}
+	if w.close {
+		h["Connection"] = []string{"close"}
+	}
+	b := w.hbuf[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.status)...)
+	b = append(b, "\r\n"...)
+	for k, vs := range h {
+		for _, v := range vs {
+			if !validHeaderValue([]byte(v)) {
+				continue // never let a value split the header
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	w.hbuf = b
+}
+
+func (w *leanWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.sent {
+		w.render(false)
+		w.sent = true
+		if w.noBody {
+			if _, err := w.conn.Write(w.hbuf); err != nil {
+				w.err = err
+				return 0, err
+			}
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		return w.send(w.hbuf, p)
+	}
+	if w.noBody {
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	return w.send(nil, p)
+}
+
+// send writes head (maybe nil) and p, in chunked framing when chunked, in
+// one system call.
+func (w *leanWriter) send(head, p []byte) (int, error) {
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		w.err = http.ErrContentLength
+		return 0, w.err
+	}
+	var frame [20]byte
+	w.bufs = w.bufs[:0]
+	if len(head) > 0 {
+		w.bufs = append(w.bufs, head)
+	}
+	if w.chunked && len(p) > 0 {
+		f := strconv.AppendInt(frame[:0], int64(len(p)), 16)
+		f = append(f, '\r', '\n')
+		w.bufs = append(w.bufs, f, p, []byte("\r\n"))
+	} else if len(p) > 0 {
+		w.bufs = append(w.bufs, p)
+	}
+	bufs := w.bufs
+	if _, err := bufs.WriteTo(w.conn); err != nil {
+		w.err = err
+		return 0, err
+	}
+	w.written += int64(len(p))
+	return len(p), nil
+}
+
+// FlushError sends the header if it is not out yet; body bytes are never
+// held back.
+func (w *leanWriter) FlushError() error {
+	if w.err != nil {
+		return w.err
+	}
+	if !w.sent {
+		_, err := w.Write(nil)
+		return err
+	}
+	return nil
+}
+
+// Flush is FlushError for http.Flusher.
+func (w *leanWriter) Flush() { w.FlushError() }
+
+// SetWriteDeadline bounds the response's writes.
+func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.conn.SetWriteDeadline(t) }
+
+// finish completes the response after the handler returned and reports
+// whether the connection may carry another request.
+func (w *leanWriter) finish() bool {
+	if !w.sent {
+		w.render(true)
+		w.sent = true
+		if _, err := w.conn.Write(w.hbuf); err != nil {
+			return false
+		}
+		return !w.close && w.err == nil
+	}
+	if w.err != nil {
+		return false
+	}
+	if w.chunked {
+		if _, err := io.WriteString(w.conn, "0\r\n\r\n"); err != nil {
+			return false
+		}
+	}
+	if !w.noBody && w.declared >= 0 && w.written != w.declared {
+		return false // the client would wait for bytes that never come
+	}
+	return !w.close
+}
+
+// httpDate returns the current time in HTTP date format, formatted at
+// most once a second.
+func httpDate() string {
+	now := time.Now().Unix()
+	if d := cachedDate.Load(); d != nil && d.unix == now {
+		return d.text
+	}
+	d := &dateText{unix: now, text: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}
+
+type dateText struct {
+	unix int64
+	text string
+}
+
+var cachedDate atomic.Pointer[dateText]

@@ -1,0 +1,274 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// leanServer serves h with a Server on a loopback port and returns its
+// address; it is shut down when the test ends.
+func leanServer(t *testing.T, h http.Handler) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, Logger: discardLogger()}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+// testHandler answers by path: /len/<body> with Content-Length, /stream
+// flushed in two pieces with no length, /empty with nothing, /304,
+// /abort panics with http.ErrAbortHandler after the header, /echo with the
+// request body and which server path served it.
+func testHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, isLean := w.(*leanWriter)
+		w.Header().Set("X-Lean", map[bool]string{true: "yes", false: "no"}[isLean])
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/len/"):
+			body := strings.TrimPrefix(r.URL.Path, "/len/")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			io.WriteString(w, body)
+		case r.URL.Path == "/stream":
+			io.WriteString(w, "first ")
+			http.NewResponseController(w).Flush()
+			io.WriteString(w, "second")
+		case r.URL.Path == "/empty":
+		case r.URL.Path == "/304":
+			w.WriteHeader(http.StatusNotModified)
+		case r.URL.Path == "/abort":
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "partial")
+			panic(http.ErrAbortHandler)
+		case r.URL.Path == "/echo":
+			b, _ := io.ReadAll(r.Body)
+			w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// exchange writes raw to a new connection and reads responses with
+// net/http's parser, one per method given.
+func exchange(t *testing.T, addr, raw string, methods ...string) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for _, m := range methods {
+		res, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("reading response %d: %v", len(out)+1, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatalf("reading body %d: %v", len(out)+1, err)
+		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		out = append(out, res)
+	}
+	return out
+}
+
+func bodyOf(res *http.Response) string {
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+func TestLeanServerFraming(t *testing.T) {
+	_, addr := leanServer(t, testHandler())
+	// Pipelined requests on one connection, each framed right.
+	res := exchange(t, addr,
+		"GET /len/hello HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"HEAD /len/hello HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /304 HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /len/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET", "HEAD", "GET", "GET", "GET", "GET")
+	want := []struct {
+		status  int
+		body    string
+		length  int64
+		chunked bool
+	}{
+		{200, "hello", 5, false},
+		{200, "", 5, false},
+		{200, "first second", -1, true},
+		{200, "", 0, false},
+		{304, "", 0, false},
+		{200, "bye", 3, false},
+	}
+	for i, w := range want {
+		r := res[i]
+		if r.StatusCode != w.status || bodyOf(r) != w.body || r.ContentLength != w.length ||
+			(len(r.TransferEncoding) > 0) != w.chunked || r.Header.Get("X-Lean") != "yes" || r.Header.Get("Date") == "" {
+			t.Errorf("response %d: %d %q length %d TE %v lean %q date %q; want %+v",
+				i+1, r.StatusCode, bodyOf(r), r.ContentLength, r.TransferEncoding, r.Header.Get("X-Lean"), r.Header.Get("Date"), w)
+		}
+	}
+	if !res[5].Close {
+		t.Error("Connection: close was not answered with close")
+	}
+}
+
+// TestLeanServerHandsOff checks that what the lean loop does not read is
+// served by the fallback server, with the bytes already read replayed.
+func TestLeanServerHandsOff(t *testing.T) {
+	_, addr := leanServer(t, testHandler())
+	tests := []struct {
+		name, raw  string
+		wantStatus int
+		wantBody   string
+		wantLean   string
+	}{
+		{"upload", "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", 200, "body", "no"},
+		{"GET with a body", "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 200, "abc", "no"},
+		{"chunked", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "abc", "no"},
+		{"HTTP/1.0", "GET /len/ten HTTP/1.0\r\nHost: x\r\n\r\n", 200, "ten", "no"},
+		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", 400, "", ""},
+		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "", ""},
+		{"bad header", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", 400, "", ""},
+		{"folded header", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 200, "x", "no"},
+		{"header larger than the buffer", "GET /len/big HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", leanBufferSize) + "\r\n\r\n", 200, "big", "no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "GET"
+			if strings.HasPrefix(tt.raw, "PUT") || strings.HasPrefix(tt.raw, "POST") {
+				method = "PUT"
+			}
+			r := exchange(t, addr, tt.raw, method)[0]
+			if r.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", r.StatusCode, tt.wantStatus)
+			}
+			if tt.wantBody != "" && bodyOf(r) != tt.wantBody {
+				t.Errorf("body %q, want %q", bodyOf(r), tt.wantBody)
+			}
+			if tt.wantLean != "" && r.Header.Get("X-Lean") != tt.wantLean {
+				t.Errorf("X-Lean %q, want %q", r.Header.Get("X-Lean"), tt.wantLean)
+			}
+		})
+	}
+	// After a hand-off the connection stays with the fallback server and
+	// keeps working for the next request.
+	res := exchange(t, addr, "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"+
+		"GET /len/after HTTP/1.1\r\nHost: x\r\n\r\n", "PUT", "GET")
+	if bodyOf(res[1]) != "after" || res[1].Header.Get("X-Lean") != "no" {
+		t.Errorf("request after a hand-off: %q lean %q", bodyOf(res[1]), res[1].Header.Get("X-Lean"))
+	}
+}
+
+// TestLeanServerAbort checks that a handler aborting mid-body closes the
+// connection, so the client sees a short body rather than a hang.
+func TestLeanServerAbort(t *testing.T) {
+	_, addr := leanServer(t, testHandler())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /abort HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(res.Body); err != io.ErrUnexpectedEOF {
+		t.Errorf("reading an aborted body: %v, want unexpected EOF", err)
+	}
+}
+
+// TestLeanServerShutdown checks that Shutdown closes idle connections and
+// returns.
+func TestLeanServerShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testHandler()
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	go s.Serve(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /len/a HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if res, err := http.ReadResponse(br, nil); err != nil || bodyOf(res) != "a" {
+		t.Fatalf("first response: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an idle connection: %v", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection after Shutdown: read %v, want EOF", err)
+	}
+}
+
+// FuzzLeanRequest feeds arbitrary bytes to the lean loop's parser. What it
+// accepts, net/http's parser must accept as the same request.
+func FuzzLeanRequest(f *testing.F) {
+	f.Add([]byte("GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Date: 1\r\n\r\n"))
+	f.Add([]byte("HEAD / HTTP/1.1\r\nhost: h\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"))
+	f.Add([]byte("GET /a%20b HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nX: \t v \r\n\r\nGET"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &leanConn{srv: &Server{}, br: bufio.NewReaderSize(bytes.NewReader(data), leanBufferSize), remote: "192.0.2.1:1"}
+		req, n, ok := c.readRequest()
+		if !ok {
+			return
+		}
+		if n > len(data) || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) {
+			t.Fatalf("header length %d of %d bytes", n, len(data))
+		}
+		std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data[:n])))
+		if err != nil {
+			t.Fatalf("lean loop accepted what net/http refuses (%v):\n%q", err, data[:n])
+		}
+		if std.Method != req.Method || std.RequestURI != req.RequestURI || std.Host != req.Host ||
+			std.URL.String() != req.URL.String() || std.ContentLength != 0 || len(std.TransferEncoding) != 0 {
+			t.Fatalf("lean %s %q host %q; net/http %s %q host %q length %d", req.Method, req.RequestURI, req.Host,
+				std.Method, std.RequestURI, std.Host, std.ContentLength)
+		}
+		for k, vs := range req.Header {
+			if strings.Join(std.Header[k], "\x00") != strings.Join(vs, "\x00") {
+				t.Fatalf("header %s: lean %q, net/http %q", k, vs, std.Header[k])
+			}
+		}
+	})
+}
