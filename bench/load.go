@@ -43,6 +43,20 @@ var targets = []target{
 	{Name: "backend upload", method: http.MethodPut, server: func(e *environment) *server { return e.backend }, key: uploadKey},
 }
 
+// selectTargets returns the targets named in a comma-separated list.
+func selectTargets(list string) ([]target, error) {
+	var out []target
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(targets, func(t target) bool { return t.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown target %q", name)
+		}
+		out = append(out, targets[i])
+	}
+	return out, nil
+}
+
 // presign returns a SigV4 presigned URL for method on key at s, valid for
 // two hours, made with the AWS SDK's signer as clients make them.
 func presign(ctx context.Context, s *server, method, key string) (string, error) {

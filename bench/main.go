@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the median round is reported")
 	flag.IntVar(&o.connections, "connections", 64, "wrk connections for GETs (uploads use fewer for large objects)")
 	flag.StringVar(&o.sizes, "sizes", "4KiB,64KiB,1MiB,16MiB", "object sizes")
+	flag.StringVar(&o.only, "only", "", "comma-separated targets to run, e.g. \"s3cache hit,nginx hit\" (default: all)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md, latest.json and latest.png")
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
@@ -55,6 +56,7 @@ type options struct {
 	rounds      int
 	connections int
 	sizes       string
+	only        string
 	out         string
 	quick       bool
 	noInstall   bool
@@ -87,6 +89,11 @@ func run(ctx context.Context, o options) error {
 	defer env.stop()
 	if err := env.prepare(ctx, sizes); err != nil {
 		return fmt.Errorf("%w\n%s", err, env.logs())
+	}
+	if o.only != "" {
+		if targets, err = selectTargets(o.only); err != nil {
+			return err
+		}
 	}
 	results, err := measure(ctx, env, o, sizes)
 	if err != nil {

@@ -109,10 +109,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The query is parsed once, here, for classification and for reads;
-	// most object requests have none, and then nothing is allocated.
+	// most object requests have none but presign parameters, and then
+	// nothing is allocated.
 	if r.URL.RawQuery != "" {
 		var err error
-		rq.query, err = url.ParseQuery(r.URL.RawQuery)
+		rq.query, err = parseQuery(r.URL.RawQuery)
 		rq.badQuery = err != nil
 	}
 	if rq.front == frontObjects {

@@ -184,6 +184,38 @@ func appendHeaderValue(dst []byte, v string) []byte {
 
 // appendCanonicalHeaders appends "name:value\n" for every name of the
 // ';'-separated signedHeaders, in the order given.
+// canonicalName is http.CanonicalHeaderKey without an allocation for the
+// headers clients sign most.
+func canonicalName(name string) string {
+	switch name {
+	case "x-amz-date":
+		return "X-Amz-Date"
+	case "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "x-amz-decoded-content-length":
+		return "X-Amz-Decoded-Content-Length"
+	case "x-amz-trailer":
+		return "X-Amz-Trailer"
+	case "x-amz-checksum-mode":
+		return "X-Amz-Checksum-Mode"
+	case "x-amz-security-token":
+		return "X-Amz-Security-Token"
+	case "content-type":
+		return "Content-Type"
+	case "content-md5":
+		return "Content-Md5"
+	case "content-encoding":
+		return "Content-Encoding"
+	case "range":
+		return "Range"
+	case "amz-sdk-invocation-id":
+		return "Amz-Sdk-Invocation-Id"
+	case "amz-sdk-request":
+		return "Amz-Sdk-Request"
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
 func appendCanonicalHeaders(dst []byte, r *http.Request, signedHeaders string) []byte {
 	for name := range strings.SplitSeq(signedHeaders, ";") {
 		dst = append(dst, name...)
@@ -217,7 +249,7 @@ func appendCanonicalHeaders(dst []byte, r *http.Request, signedHeaders string) [
 				continue
 			}
 		}
-		values := r.Header[http.CanonicalHeaderKey(name)]
+		values := r.Header[canonicalName(name)]
 		if values == nil {
 			values = r.Header[name] // set without canonicalisation
 		}

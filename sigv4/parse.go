@@ -113,8 +113,19 @@ func parseAmzDate(s string) (time.Time, error) {
 	if len(s) != 16 || s[8] != 'T' || s[15] != 'Z' || !allDigits(s[:8]) || !allDigits(s[9:15]) {
 		return time.Time{}, fmt.Errorf("sigv4: date %q is not of the form 20060102T150405Z: %w", s, ErrMalformedAuth)
 	}
-	t, err := time.Parse(amzDateLayout, s)
-	if err != nil {
+	num := func(a, b int) int {
+		n := 0
+		for i := a; i < b; i++ {
+			n = n*10 + int(s[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(4, 6), num(6, 8)
+	hour, minute, sec := num(9, 11), num(11, 13), num(13, 15)
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	// time.Date normalises out-of-range fields (February 30th is March
+	// 1st); a real date comes back unchanged.
+	if hour > 23 || minute > 59 || sec > 59 || t.Year() != year || int(t.Month()) != month || t.Day() != day {
 		return time.Time{}, fmt.Errorf("sigv4: date %q: %w", s, ErrMalformedAuth)
 	}
 	return t, nil

@@ -24,7 +24,8 @@ const DefaultMaxSkew = 15 * time.Minute
 // The zero value verifies nothing: with a nil Credentials every signed
 // request fails with [ErrInvalidAccessKeyID]. The other fields have the
 // documented defaults when zero. A Verifier is safe for concurrent use once
-// its fields are no longer being changed.
+// its fields are no longer being changed, and must not be copied after first
+// use.
 type Verifier struct {
 	// Credentials looks up the secret of an access key. If nil, every signed
 	// request fails with ErrInvalidAccessKeyID.
@@ -40,6 +41,8 @@ type Verifier struct {
 	// Now for header authentication, and how far in the future a presigned
 	// request may be dated. If zero, DefaultMaxSkew (15 minutes).
 	MaxSkew time.Duration
+
+	memo presignMemo // verified presigned requests
 }
 
 // Result describes a request that passed verification. Verify fills every
@@ -250,6 +253,16 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 }
 
 func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error) {
+	hashHeader := strings.TrimSpace(r.Header.Get(headerContentSHA256))
+	bp := canonicalBufPool.Get().(*[]byte)
+	defer canonicalBufPool.Put(bp)
+	mk := appendPresignMemoKey((*bp)[:0], r, raw, hashHeader)
+	*bp = mk
+	if e := v.memo.get(mk); e != nil {
+		if res, ok, err := v.verifyMemo(r, e); ok {
+			return res, err
+		}
+	}
 	p, err := parsePresign(raw)
 	if err != nil {
 		return nil, err
@@ -280,11 +293,48 @@ func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error)
 	if _, err := checkRequestSignature(r, key, p.auth, p.date, hash, true); err != nil {
 		return nil, err
 	}
-	res, err := v.payload(r, hash, key, p.date, p.auth.scope.String(), "")
+	e := &presignVerified{
+		accessKey: p.auth.scope.accessKey, secret: secret, amzDate: p.date, date: t, expires: p.expires,
+		scope: p.auth.scope.String(), hash: hash, key: key,
+		signedHeaders: p.auth.signedHeaders, headers: appendCanonicalHeaders(nil, r, p.auth.signedHeaders),
+	}
+	v.memo.put(mk, e)
+	return v.presignedResult(r, e)
+}
+
+// verifyMemo completes the verification of a request whose signed bytes
+// match a remembered verified one: same secret for its key, same signed
+// header values, and the time checks. ok is false when the full
+// verification must run instead.
+func (v *Verifier) verifyMemo(r *http.Request, e *presignVerified) (res *Result, ok bool, err error) {
+	if v.Credentials == nil {
+		return nil, false, nil
+	}
+	if secret, found := v.Credentials.SecretKey(e.accessKey); !found || secret != e.secret {
+		return nil, false, nil
+	}
+	var scratch [256]byte
+	if !e.matchHeaders(r, scratch[:0]) {
+		return nil, false, nil
+	}
+	now := v.now()
+	if e.date.Sub(now) > v.maxSkew() {
+		return nil, true, fmt.Errorf("sigv4: presigned request dated %s is in the future: %w", e.amzDate, ErrTimeSkewed)
+	}
+	if now.After(e.date.Add(e.expires)) {
+		return nil, true, fmt.Errorf("sigv4: presigned request expired at %s: %w", e.date.Add(e.expires).Format(time.RFC3339), ErrRequestExpired)
+	}
+	res, err = v.presignedResult(r, e)
+	return res, true, err
+}
+
+// presignedResult builds the Result of a verified presigned request.
+func (v *Verifier) presignedResult(r *http.Request, e *presignVerified) (*Result, error) {
+	res, err := v.payload(r, e.hash, e.key, e.amzDate, e.scope, "")
 	if err != nil {
 		return nil, err
 	}
-	res.AccessKey = p.auth.scope.accessKey
+	res.AccessKey = e.accessKey
 	res.Presigned = true
 	return res, nil
 }

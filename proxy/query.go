@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// parseQuery parses a raw query as url.ParseQuery does, except that
+// presign parameters (X-Amz-*) are skipped: the verifier reads them from
+// the raw query and nothing after it needs them, so a presigned GET with
+// no other parameter allocates nothing here. The map is nil when no other
+// parameter is present. An error reports the first malformed parameter;
+// the parameters before and after it are still returned.
+func parseQuery(raw string) (url.Values, error) {
+	var q url.Values
+	var first error
+	for raw != "" {
+		var seg string
+		seg, raw, _ = strings.Cut(raw, "&")
+		if seg == "" {
+			continue
+		}
+		if strings.HasPrefix(seg, "X-Amz-") {
+			continue
+		}
+		if strings.Contains(seg, ";") {
+			first = cmpErr(first, errors.New("invalid semicolon separator in query"))
+			continue
+		}
+		k, v, _ := strings.Cut(seg, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			first = cmpErr(first, err)
+			continue
+		}
+		if strings.HasPrefix(k, "X-Amz-") {
+			continue
+		}
+		v, err = url.QueryUnescape(v)
+		if err != nil {
+			first = cmpErr(first, err)
+			continue
+		}
+		if q == nil {
+			q = make(url.Values, 2)
+		}
+		q[k] = append(q[k], v)
+	}
+	return q, first
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
