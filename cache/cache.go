@@ -23,7 +23,7 @@ type Cache struct {
 	now      func() time.Time
 	ttl      time.Duration
 	retain   time.Duration
-	maxBytes int64
+	maxEntry int64 // largest cost Commit offers to the store
 
 	deadHits  atomic.Uint64 // ristretto hits we turned into misses
 	tooLarge  atomic.Uint64 // entries never offered because of their cost
@@ -42,17 +42,24 @@ func New(cfg Config) (*Cache, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	return newCache(cfg, cfg.tuning())
+}
+
+// newCache builds a Cache from cfg, whose defaults are already applied, with
+// the store sized by tn. New passes cfg.tuning(); the hit-ratio benchmarks
+// pass other values to compare them.
+func newCache(cfg Config, tn tuning) (*Cache, error) {
 	c := &Cache{
 		gens:     &generations{seed: maphash.MakeSeed()},
 		now:      cfg.Now,
 		ttl:      cfg.TTL,
 		retain:   cfg.Retain,
-		maxBytes: cfg.MaxBytes,
+		maxEntry: min(cfg.MaxBytes, tn.maxEntryCost),
 	}
 	store, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
-		NumCounters:            cfg.numCounters(),
+		NumCounters:            tn.numCounters,
 		MaxCost:                cfg.MaxBytes,
-		BufferItems:            64,
+		BufferItems:            tn.bufferItems,
 		Metrics:                true,
 		IgnoreInternalCost:     true,
 		TtlTickerDurationInSec: cfg.cleanupSeconds(),
@@ -107,7 +114,7 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 		return false
 	}
 	cost := e.cost()
-	if cost > c.maxBytes {
+	if cost > c.maxEntry {
 		c.tooLarge.Add(1)
 		return false
 	}

@@ -20,7 +20,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero TTL", cfg: Config{MaxBytes: 1}, wantErrs: 1},
 		{name: "negative TTL", cfg: Config{MaxBytes: 1, TTL: -time.Second}, wantErrs: 1},
 		{name: "negative CleanupInterval", cfg: Config{MaxBytes: 1, TTL: time.Minute, CleanupInterval: -1}, wantErrs: 1},
-		{name: "everything wrong", cfg: Config{MaxBytes: -1, TTL: -1, CleanupInterval: -1}, wantErrs: 3},
+		{name: "negative MeanEntryCost", cfg: Config{MaxBytes: 1, TTL: time.Minute, MeanEntryCost: -1}, wantErrs: 1},
+		{name: "everything wrong", cfg: Config{MaxBytes: -1, TTL: -1, CleanupInterval: -1, MeanEntryCost: -1}, wantErrs: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +65,9 @@ func TestConfigDerived(t *testing.T) {
 		{name: "sub-second rounds up", cfg: Config{MaxBytes: 1, CleanupInterval: time.Millisecond}, wantCleanupSecs: 1, wantCounters: 1e4},
 		{name: "fraction rounds up", cfg: Config{MaxBytes: 1, CleanupInterval: 1500 * time.Millisecond}, wantCleanupSecs: 2, wantCounters: 1e4},
 		{name: "whole seconds kept", cfg: Config{MaxBytes: 1, CleanupInterval: 30 * time.Second}, wantCleanupSecs: 30, wantCounters: 1e4},
-		{name: "counters scale with budget", cfg: Config{MaxBytes: 1 << 30}, wantCleanupSecs: 60, wantCounters: 10 * (1 << 30) / 4096},
+		{name: "counters scale with budget", cfg: Config{MaxBytes: 1 << 30}, wantCleanupSecs: 60, wantCounters: 10 * (1 << 30) / DefaultMeanEntryCost},
+		{name: "counters follow MeanEntryCost", cfg: Config{MaxBytes: 1 << 30, MeanEntryCost: 4096}, wantCleanupSecs: 60, wantCounters: 10 * (1 << 30) / 4096},
+		{name: "counters floored", cfg: Config{MaxBytes: 1 << 30, MeanEntryCost: 1 << 30}, wantCleanupSecs: 60, wantCounters: 1e4},
 		{name: "counters capped", cfg: Config{MaxBytes: 1 << 40}, wantCleanupSecs: 60, wantCounters: 1e7},
 	}
 	for _, tt := range tests {

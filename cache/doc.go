@@ -28,5 +28,14 @@
 // their memory is bounded however many keys pass through. Two keys sharing a
 // stripe only cost each other extra misses, never a stale hit.
 //
+// # Hit ratio
+//
+// Admission is ristretto's TinyLFU: a new entry displaces held ones only if
+// it was asked for at least as often as they were. BenchmarkHitRatio replays
+// Zipf traces of mixed object sizes through the cache, a byte-bounded LRU
+// and Belady's furthest-next-use policy, and BenchmarkHitRatioTuning
+// compares the store's sizing knobs; [Config.MeanEntryCost] is the one a
+// deployment may need to set.
+//
 // The package imports neither net/http nor anything else from this module.
 package cache
