@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&o.sizes, "sizes", "4KiB,64KiB,1MiB,16MiB", "object sizes")
 	flag.StringVar(&o.only, "only", "", "comma-separated targets to run, e.g. \"s3cache hit,nginx hit\" (default: all)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md, latest.json and latest.png")
+	flag.IntVar(&o.procs, "procs", max(1, runtime.NumCPU()/2), "cores each server under test may use: s3cache's GOMAXPROCS and nginx's worker_processes (the rest are left to wrk)")
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each hit and miss run (pprof format)")
@@ -57,6 +59,7 @@ type options struct {
 	connections int
 	sizes       string
 	only        string
+	procs       int
 	out         string
 	quick       bool
 	noInstall   bool
@@ -82,7 +85,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	env, err := startEnvironment(ctx, work, o.profile != "")
+	env, err := startEnvironment(ctx, work, o.procs, o.profile != "")
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,14 @@ import (
 type report struct {
 	Machine machineInfo `json:"machine"`
 	Rounds  int         `json:"rounds"`
+	Procs   int         `json:"procs"`
 	Seconds float64     `json:"seconds_per_run"`
 	Sizes   []int64     `json:"sizes"`
 	Results []result    `json:"results"`
 }
 
 func newReport(m machineInfo, o options, sizes []int64, rs []result) *report {
-	return &report{Machine: m, Rounds: o.rounds, Seconds: o.duration.Seconds(), Sizes: sizes, Results: rs}
+	return &report{Machine: m, Rounds: o.rounds, Procs: o.procs, Seconds: o.duration.Seconds(), Sizes: sizes, Results: rs}
 }
 
 // get returns the median sample of target at size.
@@ -34,8 +35,8 @@ func (r *report) get(target string, size int64) sample {
 func (r *report) markdown() string {
 	var b strings.Builder
 	m := r.Machine
-	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, %s; wrk -t1, %d rounds of %gs per cell, interleaved; medians.\n\n",
-		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, "nginx "+m.Nginx, r.Rounds, r.Seconds)
+	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, nginx %s; each server under test on %d core(s) (s3cache GOMAXPROCS, nginx worker_processes), wrk -t1 on the rest; %d rounds of %gs per cell, interleaved; medians.\n\n",
+		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, m.Nginx, r.Procs, r.Rounds, r.Seconds)
 	b.WriteString("| Size | hit req/s s3cache / nginx | hit p99 s3cache / nginx | hit CPU/req s3cache / nginx | miss req/s s3cache / backend | upload req/s s3cache / backend |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, size := range r.Sizes {

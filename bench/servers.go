@@ -238,7 +238,7 @@ type environment struct {
 	all     []*server
 }
 
-func startEnvironment(ctx context.Context, work string, profile bool) (*environment, error) {
+func startEnvironment(ctx context.Context, work string, procs int, profile bool) (*environment, error) {
 	env := &environment{work: work}
 	ok := false
 	defer func() {
@@ -260,15 +260,16 @@ func startEnvironment(ctx context.Context, work string, profile bool) (*environm
 	if err := os.WriteFile(policy, []byte("rules:\n  - bucket: \"*\"\n    bypass: true\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if env.cached, err = startS3cache(ctx, "s3cache", bin, env.backend.addr, profile, nil); err != nil {
+	gomaxprocs := "GOMAXPROCS=" + strconv.Itoa(procs)
+	if env.cached, err = startS3cache(ctx, "s3cache", bin, env.backend.addr, profile, []string{gomaxprocs}); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.cached)
-	if env.nocache, err = startS3cache(ctx, "s3cache-nocache", bin, env.backend.addr, profile, []string{"CACHE_POLICY_FILE=" + policy}); err != nil {
+	if env.nocache, err = startS3cache(ctx, "s3cache-nocache", bin, env.backend.addr, profile, []string{gomaxprocs, "CACHE_POLICY_FILE=" + policy}); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.nocache)
-	if env.nginx, err = startNginx(ctx, work, env.backend.addr); err != nil {
+	if env.nginx, err = startNginx(ctx, work, env.backend.addr, procs); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.nginx)
@@ -309,8 +310,11 @@ func startVersity(ctx context.Context, work string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// --keep-alive: S3 services keep connections open, and versitygw
+	// closes each one after a response without it, which would make every
+	// request through any proxy dial anew.
 	s, err := start("versitygw", bin, os.Environ(), "--access", accessKey, "--secret", secretKey,
-		"--region", region, "--port", addr, "--quiet", "posix", "--sidecar", side, root)
+		"--region", region, "--port", addr, "--quiet", "--keep-alive", "posix", "--sidecar", side, root)
 	if err != nil {
 		return nil, err
 	}
@@ -342,13 +346,13 @@ func startS3cache(ctx context.Context, name, bin, backend string, profile bool, 
 	return s, waitHTTP(ctx, s, "http://"+addr+"/-/healthz")
 }
 
-// nginxConf is nginx tuned as a cache in front of one S3 backend: two
-// workers (one per core here), the cache key is the path alone (a
+// nginxConf is nginx tuned as a cache in front of one S3 backend: as many
+// workers as s3cache has cores (-procs), the cache key is the path alone (a
 // presigned query differs per client and would defeat the cache), 200s
 // kept ten minutes, concurrent misses locked into one backend request,
 // keep-alive to the backend. sendfile is off: with it on, 64 KiB hits
 // ran about 30 times slower on this kind of machine.
-const nginxConf = `worker_processes 2;
+const nginxConf = `worker_processes {{procs}};
 daemon off;
 pid {{dir}}/nginx.pid;
 error_log {{dir}}/error.log warn;
@@ -387,7 +391,7 @@ http {
 }
 `
 
-func startNginx(ctx context.Context, work, backend string) (*server, error) {
+func startNginx(ctx context.Context, work, backend string, procs int) (*server, error) {
 	bin, err := lookPath("nginx")
 	if err != nil {
 		return nil, err
@@ -407,7 +411,7 @@ func startNginx(ctx context.Context, work, backend string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := strings.NewReplacer("{{dir}}", dir, "{{backend}}", backend, "{{addr}}", addr).Replace(nginxConf)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{backend}}", backend, "{{addr}}", addr, "{{procs}}", strconv.Itoa(procs)).Replace(nginxConf)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

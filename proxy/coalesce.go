@@ -300,6 +300,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 	h.Set("X-Cache", xCacheMiss)
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	w.WriteHeader(status)
+	rc := http.NewResponseController(w)
 	sent := start
 	for sent < end {
 		filled, err, done, next := f.state()
@@ -315,6 +316,10 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 			return
 		}
 		if done {
+			return
+		}
+		// Nothing more yet: what was written goes out before the wait.
+		if rc.Flush() != nil {
 			return
 		}
 		select {

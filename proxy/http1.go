@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -457,26 +456,36 @@ func validHeaderValue(b []byte) bool {
 	return true
 }
 
-// leanWriter is the ResponseWriter of the lean loop. It renders the status
-// line and header when the body starts (or the handler returns) and sends
-// them with the first body bytes in one writev; later body bytes are
-// written straight through, unbuffered. A response without a
-// Content-Length is sent chunked.
+// leanWriter is the ResponseWriter of the lean loop. It holds small
+// writes back (up to maxPending bytes) and sends the status line, header
+// and body bytes together: a response whose body is written at once, or
+// fits, leaves in one writev, and the write that completes a declared
+// length is never held back. Larger bodies go out as they come, in
+// batches. A response without a Content-Length is sent with one if it
+// ended within the buffer, else chunked. Flush sends what is held.
+//
+// The header is read when the body starts (the first Write, Flush or the
+// handler's return); as with net/http, later changes are not reliable.
 type leanWriter struct {
 	conn     net.Conn
 	header   http.Header
-	hbuf     []byte
-	bufs     net.Buffers
+	hbuf     []byte      // rendered status line and header
+	pend     []byte      // body bytes held back
+	bufs     net.Buffers // scratch for writev
 	status   int
-	head     bool // HEAD: no body goes out
-	close    bool // the connection ends after this response
-	sent     bool // status line and header are out
-	chunked  bool
+	head     bool  // HEAD: no body goes out
+	close    bool  // the connection ends after this response
+	started  bool  // the body started: framing decided
+	sent     bool  // status line and header are out
+	chunked  bool  // framing: chunked
 	noBody   bool  // the status or method has no body
 	declared int64 // Content-Length, or -1
-	written  int64 // body bytes accepted
+	written  int64 // body bytes accepted from the handler
 	err      error
 }
+
+// maxPending bounds the body bytes a leanWriter holds back.
+const maxPending = 32 << 10
 
 func (w *leanWriter) reset(head, close bool) {
 	if w.header == nil {
@@ -484,15 +493,16 @@ func (w *leanWriter) reset(head, close bool) {
 	} else {
 		clear(w.header)
 	}
-	w.hbuf = w.hbuf[:0]
-	w.status, w.head, w.close, w.sent, w.chunked, w.noBody = 0, head, close, false, false, false
+	w.hbuf, w.pend = w.hbuf[:0], w.pend[:0]
+	w.status, w.head, w.close = 0, head, close
+	w.started, w.sent, w.chunked, w.noBody = false, false, false, false
 	w.declared, w.written, w.err = -1, 0, nil
 }
 
 func (w *leanWriter) Header() http.Header { return w.header }
 
 func (w *leanWriter) WriteHeader(code int) {
-	if w.status != 0 || w.sent {
+	if w.status != 0 || w.started {
 		return
 	}
 	if code < 100 || code > 999 {
@@ -509,28 +519,32 @@ func bodyAllowed(status int) bool {
 	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
 }
 
-// render writes the status line and header into hbuf, deciding the
-// framing. done is true when the handler has returned, so the length is
-// the bytes written.
-func (w *leanWriter) render(done bool) {
+// start fixes the status and the declared length when the body starts.
+func (w *leanWriter) start() {
+	w.started = true
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	w.noBody = w.head || !bodyAllowed(w.status)
-	h := w.header
-	if cl := h.Get("Content-Length"); cl != "" {
+	if cl := w.header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.declared = n
 		} else {
-			h.Del("Content-Length")
+			w.header.Del("Content-Length")
 		}
 	}
-	if w.declared < 0 && bodyAllowed(w.status) {
-		switch {
-		case done && !w.head:
+}
+
+// render writes the status line and header into hbuf, choosing the
+// framing of a body without a declared length: its length when done (the
+// handler returned with all of it held), else chunked.
+func (w *leanWriter) render(done bool) {
+	h := w.header
+	if w.declared < 0 && bodyAllowed(w.status) && !w.head {
+		if done {
 			w.declared = w.written
 			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
-		case !w.head:
+		} else {
 			w.chunked = true
 			h["Transfer-Encoding"] = []string{"chunked"}
 		}
@@ -566,65 +580,85 @@ func (w *leanWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if !w.sent {
-		w.render(false)
-		w.sent = true
-		if w.noBody {
-			if _, err := w.conn.Write(w.hbuf); err != nil {
-				w.err = err
-				return 0, err
-			}
-			w.written += int64(len(p))
-			return len(p), nil
-		}
-		return w.send(w.hbuf, p)
+	if !w.started {
+		w.start()
 	}
 	if w.noBody {
 		w.written += int64(len(p))
 		return len(p), nil
 	}
-	return w.send(nil, p)
-}
-
-// send writes head (maybe nil) and p, in chunked framing when chunked, in
-// one system call.
-func (w *leanWriter) send(head, p []byte) (int, error) {
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
 		w.err = http.ErrContentLength
 		return 0, w.err
 	}
-	var frame [20]byte
-	w.bufs = w.bufs[:0]
-	if len(head) > 0 {
-		w.bufs = append(w.bufs, head)
+	complete := w.declared >= 0 && w.written+int64(len(p)) == w.declared
+	if !complete && len(w.pend)+len(p) <= maxPending {
+		w.pend = append(w.pend, p...)
+		w.written += int64(len(p))
+		return len(p), nil
 	}
-	if w.chunked && len(p) > 0 {
-		f := strconv.AppendInt(frame[:0], int64(len(p)), 16)
-		f = append(f, '\r', '\n')
-		w.bufs = append(w.bufs, f, p, []byte("\r\n"))
-	} else if len(p) > 0 {
-		w.bufs = append(w.bufs, p)
-	}
-	bufs := w.bufs
-	if _, err := bufs.WriteTo(w.conn); err != nil {
-		w.err = err
+	if err := w.send(false, p, false); err != nil {
 		return 0, err
 	}
 	w.written += int64(len(p))
 	return len(p), nil
 }
 
-// FlushError sends the header if it is not out yet; body bytes are never
-// held back.
+// send writes, in one system call, the header if it is not out yet, the
+// held bytes and p (a chunk when chunked), and the final chunk if last.
+func (w *leanWriter) send(done bool, p []byte, last bool) error {
+	if !w.sent {
+		w.render(done)
+	}
+	var frame [20]byte
+	w.bufs = w.bufs[:0]
+	if !w.sent {
+		w.bufs = append(w.bufs, w.hbuf)
+	}
+	n := len(w.pend) + len(p)
+	if w.chunked && n > 0 {
+		f := strconv.AppendInt(frame[:0], int64(n), 16)
+		w.bufs = append(w.bufs, append(f, '\r', '\n'))
+	}
+	if len(w.pend) > 0 {
+		w.bufs = append(w.bufs, w.pend)
+	}
+	if len(p) > 0 {
+		w.bufs = append(w.bufs, p)
+	}
+	if w.chunked && n > 0 {
+		w.bufs = append(w.bufs, crlf)
+	}
+	if w.chunked && last {
+		w.bufs = append(w.bufs, lastChunk)
+	}
+	w.sent = true
+	bufs := w.bufs
+	if _, err := bufs.WriteTo(w.conn); err != nil {
+		w.err = err
+		return err
+	}
+	w.pend = w.pend[:0]
+	return nil
+}
+
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
+
+// FlushError sends the header and the held body bytes.
 func (w *leanWriter) FlushError() error {
 	if w.err != nil {
 		return w.err
 	}
-	if !w.sent {
-		_, err := w.Write(nil)
-		return err
+	if !w.started {
+		w.start()
 	}
-	return nil
+	if w.sent && len(w.pend) == 0 {
+		return nil
+	}
+	return w.send(false, nil, false)
 }
 
 // Flush is FlushError for http.Flusher.
@@ -636,19 +670,14 @@ func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.conn.SetWrit
 // finish completes the response after the handler returned and reports
 // whether the connection may carry another request.
 func (w *leanWriter) finish() bool {
-	if !w.sent {
-		w.render(true)
-		w.sent = true
-		if _, err := w.conn.Write(w.hbuf); err != nil {
-			return false
-		}
-		return !w.close && w.err == nil
-	}
 	if w.err != nil {
 		return false
 	}
-	if w.chunked {
-		if _, err := io.WriteString(w.conn, "0\r\n\r\n"); err != nil {
+	if !w.started {
+		w.start()
+	}
+	if !w.sent || len(w.pend) > 0 || w.chunked {
+		if err := w.send(true, nil, true); err != nil {
 			return false
 		}
 	}

@@ -39,8 +39,9 @@ func leanServer(t *testing.T, h http.Handler) (*Server, string) {
 
 // testHandler answers by path: /len/<body> with Content-Length, /stream
 // flushed in two pieces with no length, /empty with nothing, /304,
-// /abort panics with http.ErrAbortHandler after the header, /echo with the
-// request body and which server path served it.
+// /abort panics with http.ErrAbortHandler after part of the body, /pieces
+// and /big write in several pieces, /echo with the request body; X-Lean
+// says which server path served it.
 func testHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, isLean := w.(*leanWriter)
@@ -58,9 +59,20 @@ func testHandler() http.Handler {
 		case r.URL.Path == "/304":
 			w.WriteHeader(http.StatusNotModified)
 		case r.URL.Path == "/abort":
-			w.Header().Set("Content-Length", "100")
-			io.WriteString(w, "partial")
+			w.Header().Set("Content-Length", "100000")
+			w.Write(make([]byte, 2*maxPending))
 			panic(http.ErrAbortHandler)
+		case r.URL.Path == "/pieces":
+			// A known length written in small pieces: held back and sent
+			// with the header once complete.
+			w.Header().Set("Content-Length", "6")
+			io.WriteString(w, "abc")
+			io.WriteString(w, "def")
+		case r.URL.Path == "/big":
+			// An unknown length over the hold-back limit: chunked.
+			for range 5 {
+				w.Write(make([]byte, maxPending/2+1))
+			}
 		case r.URL.Path == "/echo":
 			b, _ := io.ReadAll(r.Body)
 			w.Write(b)
@@ -114,8 +126,10 @@ func TestLeanServerFraming(t *testing.T) {
 			"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /304 HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /pieces HTTP/1.1\r\nHost: x\r\n\r\n"+
+			"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /len/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		"GET", "HEAD", "GET", "GET", "GET", "GET")
+		"GET", "HEAD", "GET", "GET", "GET", "GET", "GET", "GET")
 	want := []struct {
 		status  int
 		body    string
@@ -125,8 +139,10 @@ func TestLeanServerFraming(t *testing.T) {
 		{200, "hello", 5, false},
 		{200, "", 5, false},
 		{200, "first second", -1, true},
-		{200, "", 0, false},
+		{200, "", 0, false}, // nothing written: a length of 0, not chunked
 		{304, "", 0, false},
+		{200, "abcdef", 6, false},
+		{200, string(make([]byte, 5*(maxPending/2+1))), -1, true},
 		{200, "bye", 3, false},
 	}
 	for i, w := range want {
@@ -137,7 +153,7 @@ func TestLeanServerFraming(t *testing.T) {
 				i+1, r.StatusCode, bodyOf(r), r.ContentLength, r.TransferEncoding, r.Header.Get("X-Lean"), r.Header.Get("Date"), w)
 		}
 	}
-	if !res[5].Close {
+	if !res[7].Close {
 		t.Error("Connection: close was not answered with close")
 	}
 }

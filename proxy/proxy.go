@@ -112,9 +112,12 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: backend client: %w", err)
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      p.backend,
-		FlushInterval:  -1,
+		Rewrite:   p.rewrite,
+		Transport: p.backend,
+		// Zero: writes are not flushed one by one (the lean front end sends
+		// a small body with its header in one system call); a response
+		// of unknown length or an event stream is still flushed at once.
+		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.proxyError,
 		BufferPool:     bufferPool{},
