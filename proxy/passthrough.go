@@ -259,10 +259,12 @@ func clientBodyError(err error) error {
 	return err
 }
 
-// bufferPool lends 32 KiB buffers to the ReverseProxy's body copies.
+// bufferPool lends 128 KiB buffers to the ReverseProxy's body copies: with
+// the Transport's 64 KiB read buffer, a relayed megabyte takes eight reads
+// and eight writes instead of thirty-two of each.
 type bufferPool struct{}
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
