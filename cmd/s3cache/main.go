@@ -24,6 +24,7 @@ import (
 // flight.
 const shutdownTimeout = 30 * time.Second
 
+// main runs the command and exits 1 on an error.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -37,10 +38,27 @@ func main() {
 	}
 }
 
+// run is the command: the subcommands version and healthcheck, or the
+// proxy, configured by args, getenv and the config file, until ctx is
+// done. A nil error means exit 0.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			return runVersion(args[1:], stdout)
+		case "healthcheck":
+			return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	switch {
+	case o.version:
+		return runVersion(nil, stdout)
+	case o.printConfig:
+		return printConfig(stdout, &o)
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel})
 	if o.logFormat == "json" {
