@@ -384,7 +384,9 @@ func cleanEnv(extra map[string]string) []string {
 		case strings.HasPrefix(k, "S3_"), strings.HasPrefix(k, "CACHE_"),
 			strings.HasPrefix(k, "AWS_"), strings.HasPrefix(k, "VGW_"),
 			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "DEV_"),
-			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT",
+			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT", k == "S3CACHE_CONFIG",
+			k == "TLS_CERT_FILE", k == "TLS_KEY_FILE", k == "AUTH_CONFIG", k == "AUDIT_LOG", k == "PPROF_ADDR",
+			k == "RATE_LIMIT", k == "RATE_BURST", k == "CLIENT_IDLE_TIMEOUT", k == "GOMEMLIMIT",
 			k == "HTTP_PROXY", k == "HTTPS_PROXY", k == "http_proxy", k == "https_proxy":
 			continue
 		}
