@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// loggingWriter records what a handler sent, for the debug request log and
-// the audit log. Unwrap
-// lets http.ResponseController reach the underlying writer's flushing.
+// loggingWriter records what a handler sent — status, body bytes and
+// where they came from — for the metrics, the request log and the audit
+// log. Unwrap lets http.ResponseController reach the underlying writer's
+// flushing and deadlines. The zero value is not usable: set
+// ResponseWriter.
 type loggingWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	source byteSource // of the body bytes; set by the code that writes them
 }
 
 func (lw *loggingWriter) WriteHeader(code int) {
@@ -33,30 +36,77 @@ func (lw *loggingWriter) Write(b []byte) (int, error) {
 
 func (lw *loggingWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
 
-// finishRequest writes the debug line (if debug) and the audit line (if
-// there is an audit log) of a request that started at start.
-func (p *Proxy) finishRequest(r *http.Request, lw *loggingWriter, rq *request, debug bool, start time.Time) {
-	if debug {
-		p.logRequest(r, lw, rq, start)
+// sendingFrom records that the body bytes w sends from now on come from
+// src: a cache entry or the backend. Bytes the proxy writes itself (error
+// bodies) are counted under neither. A writer that is not the request's
+// loggingWriter records nothing.
+func sendingFrom(w http.ResponseWriter, src byteSource) {
+	if lw, ok := w.(*loggingWriter); ok {
+		lw.source = src
+	}
+}
+
+// finishRequest counts a request that started at start in the metrics,
+// and writes its log line (if the logger takes INFO) and its audit line
+// (if there is an audit log).
+func (p *Proxy) finishRequest(r *http.Request, rq *request, start time.Time) {
+	d := time.Since(start)
+	lw := &rq.lw
+	xcache := ""
+	if rq.op.Name == "GetObject" || rq.op.Name == "HeadObject" {
+		xcache = firstValue(lw.Header(), "X-Cache") // set canonical, so no canonicalising Get
+	}
+	p.metrics.request(rq.front, rq.op.Name, lw.status, d, xcache, lw.source, lw.bytes)
+	// Nothing is formatted unless the line will be written.
+	if p.log.Enabled(r.Context(), slog.LevelInfo) {
+		p.logRequest(r, rq, d)
 	}
 	if p.auditLog != nil {
 		p.audit(r, lw, rq, start)
 	}
 }
 
-// logRequest writes one debug line per request, named by its S3 operation.
-// Only the path is logged, never the query (presigned URLs carry their
-// signature there) nor any header.
-func (p *Proxy) logRequest(r *http.Request, lw *loggingWriter, rq *request, start time.Time) {
-	p.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-		slog.String("request_id", lw.Header().Get("X-Amz-Request-Id")),
+// logRequest writes one INFO line per request: method, S3 operation,
+// bucket, key, status, body bytes sent, X-Cache, duration and request id;
+// at DEBUG the line also has the front end, the client's address, the
+// principal and the body bytes received. The path's query (presigned URLs
+// carry their signature there) and headers are never logged.
+func (p *Proxy) logRequest(r *http.Request, rq *request, d time.Duration) {
+	lw := &rq.lw
+	h := lw.Header()
+	attrs := make([]slog.Attr, 0, 13)
+	attrs = append(attrs,
 		slog.String("method", r.Method),
 		slog.String("operation", rq.op.Name),
 		slog.String("bucket", rq.bucket),
 		slog.String("key", rq.key),
 		slog.Int("status", lw.status),
-		slog.Int64("bytes_out", lw.bytes),
-		slog.String("x_cache", lw.Header().Get("X-Cache")),
-		slog.Duration("duration", time.Since(start)),
-		slog.String("remote", r.RemoteAddr))
+		slog.Int64("bytes", lw.bytes),
+		slog.String("x_cache", firstValue(h, "X-Cache")),
+		slog.Duration("duration", d),
+		slog.String("request_id", firstValue(h, "X-Amz-Request-Id")))
+	if p.log.Enabled(r.Context(), slog.LevelDebug) {
+		var in int64
+		if rq.body != nil {
+			in = rq.body.n.Load()
+		}
+		attrs = append(attrs,
+			slog.String("frontend", frontLabels[rq.front]),
+			slog.String("remote", r.RemoteAddr),
+			slog.String("principal", principalName(rq.who)),
+			slog.Int64("bytes_in", in))
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// principalName names who sent a request in the logs: the access key,
+// "anonymous", or "" when authentication failed.
+func principalName(who *principal) string {
+	switch {
+	case who == nil:
+		return ""
+	case who.name == "":
+		return "anonymous"
+	}
+	return who.name
 }

@@ -91,6 +91,7 @@ func (p *Proxy) audit(r *http.Request, lw *loggingWriter, rq *request, start tim
 	rec := auditRecord{
 		Time:      start.UTC().Format(auditTimeFormat),
 		RequestID: lw.Header().Get("X-Amz-Request-Id"),
+		Principal: principalName(rq.who),
 		SourceIP:  clientIP(r.RemoteAddr),
 		Operation: rq.op.Name,
 		Bucket:    rq.bucket,
@@ -99,13 +100,6 @@ func (p *Proxy) audit(r *http.Request, lw *loggingWriter, rq *request, start tim
 		BytesOut:  lw.bytes,
 		Cache:     lw.Header().Get("X-Cache"),
 		LatencyMS: float64(time.Since(start).Microseconds()) / 1000,
-	}
-	switch {
-	case rq.who == nil:
-	case rq.who.name == "":
-		rec.Principal = "anonymous"
-	default:
-		rec.Principal = rq.who.name
 	}
 	if rq.body != nil {
 		rec.BytesIn = rq.body.n.Load()

@@ -301,6 +301,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 	h.Set("X-Cache", xCacheMiss)
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	w.WriteHeader(status)
+	sendingFrom(w, sourceBackend) // through the flight's buffer
 	rc := http.NewResponseController(w)
 	sent := start
 	for sent < end {

@@ -63,7 +63,9 @@ type Config struct {
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.
 	Transport http.RoundTripper
-	// Logger receives the proxy's logs. If nil, slog.Default() is used.
+	// Logger receives the proxy's logs: one INFO line per request (ops
+	// endpoints excluded) with more of its details at DEBUG, warnings and
+	// errors. If nil, slog.Default() is used.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time

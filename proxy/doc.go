@@ -4,7 +4,8 @@
 //
 // The life of a request:
 //
-//  1. Route (router.go). "/-/…" are ops endpoints (healthz, readyz).
+//  1. Route (router.go). "/-/…" are ops endpoints (healthz, readyz,
+//     metrics), unauthenticated and not counted in the request metrics.
 //     "/objects/{bucket}/{key...}" is the simple object API. Everything else
 //     is path-style S3: "/{bucket}/{key}" plus query subresources. Paths are
 //     split by hand and never cleaned, so "a//b" and "a/../b" are keys.
@@ -36,8 +37,11 @@
 //     answered, before the client sees the answer; requests are forwarded
 //     re-signed through httputil.ReverseProxy with bodies streamed.
 //
-// With Config.AuditLog, each request ends with one JSON line (audit.go)
-// written from the same response wrapper as the debug log (accesslog.go).
+// Each request ends (accesslog.go) by being counted in the Prometheus
+// metrics served at /-/metrics (metrics.go; every backend request is
+// counted by a transport under the signer, backendmetrics.go), with one
+// INFO log line when the logger takes INFO, and, with Config.AuditLog, one
+// JSON line (audit.go), all from the same response wrapper.
 //
 // Errors are S3 XML, written by one writer (errors.go); backend S3 errors
 // are relayed as received and never cached.

@@ -107,18 +107,24 @@ func toS3Error(err error) *Error {
 // backendError classifies a failed backend round trip: unreachable → 503,
 // timed out → 504, anything else → 502.
 func backendError(err error) *Error {
+	return withCause(backendFailure(err), err)
+}
+
+// backendFailure returns the template of backendError's answer to err:
+// errUnavailable, errGatewayTimeout or errBadGateway.
+func backendFailure(err error) *Error {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return withCause(errUnavailable, err)
+		return errUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return withCause(errGatewayTimeout, err)
+		return errGatewayTimeout
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
-		return withCause(errUnavailable, err)
+		return errUnavailable
 	}
-	return withCause(errBadGateway, err)
+	return errBadGateway
 }
 
 type xmlError struct {

@@ -72,7 +72,7 @@ func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, 
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
 	}
-	out, err := http.NewRequestWithContext(ctx, http.MethodGet, "", nil)
+	out, err := http.NewRequestWithContext(withBackendCall(ctx, getObjectCall), http.MethodGet, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +108,7 @@ func writeHeaders(w http.ResponseWriter, status int, header http.Header, length 
 func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
 	defer res.Body.Close()
 	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
+	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	if _, err := io.CopyBuffer(w, res.Body, *buf); err != nil {

@@ -44,6 +44,7 @@ func (p *Proxy) checkBackend(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.BackendTimeout)
 	defer cancel()
+	ctx = withBackendCall(ctx, listBucketsCall)
 	_, err := p.minio.ListBuckets(ctx)
 	p.ready.checked, p.ready.err = p.cfg.Now(), err
 	return err

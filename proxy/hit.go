@@ -156,6 +156,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
+		sendingFrom(w, sourceCache)
 		w.Write(e.Body[start:end])
 	}
 }

@@ -68,7 +68,8 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	body := &errRecorder{ReadCloser: rq.auth.Body}
 	write := p.beginKeyWrite(rq)
-	info, err := p.minio.PutObject(r.Context(), rq.bucket, rq.key, body, size, opts)
+	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, body: body})
+	info, err := p.minio.PutObject(ctx, rq.bucket, rq.key, body, size, opts)
 	write.End()
 	if err != nil {
 		if berr := body.Err(); berr != nil {
@@ -89,7 +90,8 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 // deleteObject removes the object (or the version named by ?versionId).
 func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
 	write := p.beginKeyWrite(rq)
-	err := p.minio.RemoveObject(r.Context(), rq.bucket, rq.key, minio.RemoveObjectOptions{
+	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name})
+	err := p.minio.RemoveObject(ctx, rq.bucket, rq.key, minio.RemoveObjectOptions{
 		VersionID: r.URL.Query().Get("versionId"),
 	})
 	write.End()

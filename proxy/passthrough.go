@@ -217,6 +217,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if ob.xcache != "" {
 		res.Header.Set("X-Cache", ob.xcache)
 	}
+	ob.rq.lw.source = sourceBackend // the ReverseProxy relays the body next
 	return nil
 }
 

@@ -23,8 +23,10 @@ import (
 )
 
 // Proxy is the s3cache HTTP handler: both front ends (native S3 path style
-// and /objects), the ops endpoints under /-/, the cache and the pass-through
-// to the backend. Build it with New; it is safe for concurrent use.
+// and /objects), the ops endpoints under /-/ (health, readiness and
+// Prometheus metrics), the cache and the pass-through to the backend. Each
+// Proxy has its own metrics registry. Build it with New; the zero value is
+// not usable. It is safe for concurrent use.
 type Proxy struct {
 	cfg      Config
 	log      *slog.Logger
@@ -41,6 +43,7 @@ type Proxy struct {
 	domains  []string      // virtual-host domains, normalised
 	limiters *rateLimiters // nil without a rate limit
 	auditLog *auditLog     // nil without an audit log
+	metrics  *metrics      // served at /-/metrics
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -85,15 +88,18 @@ func New(cfg Config) (*Proxy, error) {
 			Region:      cfg.Region,
 			Now:         cfg.Now,
 		},
-		backend: &sigv4.Transport{
-			Base:      base,
-			AccessKey: cfg.AccessKey,
-			SecretKey: cfg.SecretKey,
-			Region:    cfg.Region,
-			Now:       cfg.Now,
-		},
 		scheme: "http",
 		cache:  c,
+	}
+	p.metrics = newMetrics(c, cfg.CacheMaxBytes, &p.flights.joined, cfg.Logger)
+	// Every backend request, signed here or by minio-go, is counted once.
+	base = &meteredTransport{next: base, metrics: p.metrics}
+	p.backend = &sigv4.Transport{
+		Base:      base,
+		AccessKey: cfg.AccessKey,
+		SecretKey: cfg.SecretKey,
+		Region:    cfg.Region,
+		Now:       cfg.Now,
 	}
 	if cfg.UseSSL {
 		p.scheme = "https"
@@ -127,6 +133,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.ops = http.NewServeMux()
 	p.ops.HandleFunc("GET /-/healthz", p.healthz)
 	p.ops.HandleFunc("GET /-/readyz", p.readyz)
+	p.ops.Handle("GET /-/metrics", p.metrics.handler())
 	if cfg.AuditLog != nil {
 		p.auditLog = newAuditLog(cfg.AuditLog, cfg.Logger, cfg.Now)
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +36,10 @@ type request struct {
 	query    url.Values  // the parsed query; nil when there is none
 	badQuery bool        // the query did not parse; query holds what did
 	rule     *Rule       // the cache policy rule for bucket and key; nil if none
+	// lw wraps the client's ResponseWriter to record what was sent, for
+	// the metrics and the logs; it is part of request so that it costs no
+	// allocation of its own.
+	lw loggingWriter
 }
 
 // ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
@@ -54,13 +57,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq := &request{}
-	// One wrapper records status and bytes for the debug log and the audit
-	// log; without either, nothing is allocated for them.
-	if debug := p.log.Enabled(r.Context(), slog.LevelDebug); debug || p.auditLog != nil {
-		lw := &loggingWriter{ResponseWriter: w}
-		defer p.finishRequest(r, lw, rq, debug, time.Now())
-		w = lw
-	}
+	// One wrapper records status, bytes and where they came from, for the
+	// metrics, the request log and the audit log.
+	rq.lw.ResponseWriter = w
+	w = &rq.lw
+	defer p.finishRequest(r, rq, time.Now())
 	switch {
 	case vhost:
 		rq.vhost = true
@@ -124,6 +125,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Rate limit the principal before anything costs more than this.
 	if p.limiters != nil {
 		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
+			p.metrics.rateLimited.Inc()
 			w.Header().Set("Retry-After", retryAfter(wait))
 			p.writeError(w, r, errSlowDown)
 			return
