@@ -81,8 +81,9 @@ const (
 // request allocates nothing. The zero value is not usable; build one with
 // newMetrics. It is safe for concurrent use.
 type metrics struct {
-	reg *prometheus.Registry
-	log *slog.Logger
+	reg        *prometheus.Registry
+	collectors []prometheus.Collector // everything in reg
+	log        *slog.Logger
 
 	requests      [len(frontLabels)]seriesTable // by front end, then operation
 	backend       seriesTable                   // by operation
@@ -153,13 +154,14 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 		Name: "s3cache_coalesced_waiters_total",
 		Help: "GET misses that joined another request's backend GET instead of sending their own.",
 	}, func() float64 { return float64(joined.Load()) })
-	m.reg.MustRegister(
+	m.collectors = []prometheus.Collector{
 		requests, durations, backendRequests, backendDurations, m.backendErrors,
 		cacheRequests, responseBytes, m.rateLimited, coalesced,
 		&cacheCollector{c: c, maxBytes: maxBytes},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	}
+	m.reg.MustRegister(m.collectors...)
 	return m
 }
 
