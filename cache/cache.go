@@ -24,6 +24,7 @@ type Cache struct {
 	ttl      time.Duration
 	retain   time.Duration
 	maxEntry int64 // largest cost Commit offers to the store
+	index    index // committed entries by cache key, for listing
 
 	deadHits  atomic.Uint64 // ristretto hits we turned into misses
 	tooLarge  atomic.Uint64 // entries never offered because of their cost
@@ -64,6 +65,9 @@ func newCache(cfg Config, tn tuning) (*Cache, error) {
 		IgnoreInternalCost:     true,
 		TtlTickerDurationInSec: cfg.cleanupSeconds(),
 		OnEvict:                func(*ristretto.Item[*Entry]) { c.evictions.Add(1) },
+		// Every value ristretto lets go of (evicted, swept, rejected,
+		// deleted or replaced) leaves the index too.
+		OnExit: c.index.remove,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: ristretto: %w", err)
@@ -113,6 +117,7 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	if c == nil || e == nil || !c.gens.current(t) {
 		return false
 	}
+	e.key = cacheKey
 	cost := e.cost()
 	if cost > c.maxEntry {
 		c.tooLarge.Add(1)
@@ -133,9 +138,13 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	// without evicting anything, overrunning MaxBytes. Deleting first makes
 	// the Set a new item, which the policy admits only after making room.
 	c.store.Del(cacheKey)
+	// Recorded before the Set, so that a rejection or an eviction that
+	// ristretto reports while applying it removes it again.
+	c.index.add(e)
 	// An invalidation landing between the ticket check above and this Set
 	// is harmless: the entry carries t, and Get will find it stale.
 	if !c.store.SetWithTTL(cacheKey, e, cost, ttl+c.retain) {
+		c.index.remove(e)
 		return false
 	}
 	// Ristretto applies Sets asynchronously. Waiting for this one makes a
@@ -159,6 +168,7 @@ func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
 		}
 		return nil, false
 	}
+	e.hits.Add(1)
 	return e, true
 }
 

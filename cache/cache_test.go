@@ -387,14 +387,14 @@ func TestStats(t *testing.T) {
 func TestEntryCost(t *testing.T) {
 	tests := []struct {
 		name  string
-		entry Entry
+		entry *Entry
 		want  int64
 	}{
-		{name: "zero", want: EntryOverhead},
-		{name: "body", entry: Entry{Body: make([]byte, 1000)}, want: EntryOverhead + 1000},
+		{name: "zero", entry: &Entry{}, want: EntryOverhead},
+		{name: "body", entry: &Entry{Body: make([]byte, 1000)}, want: EntryOverhead + 1000},
 		{
 			name: "headers",
-			entry: Entry{Header: map[string][]string{
+			entry: &Entry{Header: map[string][]string{
 				"Etag":           {`"abc"`},                // 4 + 5
 				"X-Amz-Meta-Two": {"a", "bc"},              // 14 + 3
 				"Empty":          nil,                      // 5

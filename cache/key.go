@@ -27,3 +27,29 @@ func Key(bucket, key, versionID string) string {
 	b.WriteString(key)
 	return b.String()
 }
+
+// SplitKey returns the bucket, version ID and object key a [Key] was built
+// from; ok is false if cacheKey is not one.
+func SplitKey(cacheKey string) (bucket, versionID, key string, ok bool) {
+	rest := cacheKey
+	field := func() (string, bool) {
+		i := strings.IndexByte(rest, 0)
+		if i <= 0 {
+			return "", false
+		}
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil || n < 0 || n > len(rest)-i-1 || strconv.Itoa(n) != rest[:i] {
+			return "", false
+		}
+		v := rest[i+1 : i+1+n]
+		rest = rest[i+1+n:]
+		return v, true
+	}
+	if bucket, ok = field(); !ok {
+		return "", "", "", false
+	}
+	if versionID, ok = field(); !ok {
+		return "", "", "", false
+	}
+	return bucket, versionID, rest, true
+}

@@ -41,6 +41,7 @@ type User struct {
 	AccessKey string
 	SecretKey string
 	Buckets   map[string]Permission // bucket name or AllBuckets → permission
+	Admin     bool                  // may use the admin API under /-/admin/; false: may not
 }
 
 // AuthConfig is who may use the proxy and what they may do: the users read
@@ -58,6 +59,9 @@ type User struct {
 //	      photos: read-write      # read | write | read-write
 //	      logs: read
 //	      "*": read               # every bucket
+//	  - access_key: ops
+//	    secret_key: ops-secret-1
+//	    admin: true               # may use /-/admin/ (default false)
 //	anonymous:
 //	  public-assets: read         # unsigned GET/HEAD and listings
 type AuthConfig struct {
@@ -71,6 +75,7 @@ type principal struct {
 	secret  string
 	buckets map[string]Permission
 	all     Permission // granted on AllBuckets
+	admin   bool       // may use the admin API
 }
 
 // perm returns what pr may do with bucket.
@@ -101,6 +106,7 @@ func NewAuthConfig(users []User, anonymous map[string]Permission) (*AuthConfig, 
 		if err != nil {
 			return nil, fmt.Errorf("%w: user %q: %w", ErrAuthConfig, u.AccessKey, err)
 		}
+		pr.admin = u.Admin
 		a.users[u.AccessKey] = pr
 	}
 	if len(anonymous) > 0 {
@@ -137,9 +143,9 @@ func newPrincipal(name, secret string, grants map[string]Permission) (*principal
 }
 
 // singleUser is the AuthConfig without AUTH_CONFIG: one user with full
-// access.
+// access, admin API included.
 func singleUser(accessKey, secretKey string) *AuthConfig {
-	pr := &principal{name: accessKey, secret: secretKey, all: PermReadWrite}
+	pr := &principal{name: accessKey, secret: secretKey, all: PermReadWrite, admin: true}
 	return &AuthConfig{users: map[string]*principal{accessKey: pr}}
 }
 
@@ -210,7 +216,7 @@ func ParseAuthConfig(r io.Reader, name string) (*AuthConfig, error) {
 }
 
 // userFields are the fields a user may have.
-var userFields = []string{"access_key", "secret_key", "buckets"}
+var userFields = []string{"access_key", "secret_key", "buckets", "admin"}
 
 func parseUser(n *yaml.Node) (User, error) {
 	var u User
@@ -235,6 +241,12 @@ func parseUser(n *yaml.Node) (User, error) {
 				return u, err
 			}
 			u.Buckets = g
+		case "admin":
+			var admin bool
+			if v.Kind != yaml.ScalarNode || v.Decode(&admin) != nil {
+				return u, fmt.Errorf("line %d: admin: want true or false", v.Line)
+			}
+			u.Admin = admin
 		default:
 			return u, fmt.Errorf("line %d: unknown field %q in a user (want %s)", k.Line, k.Value, strings.Join(userFields, ", "))
 		}

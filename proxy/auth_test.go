@@ -16,6 +16,7 @@ const exampleAuth = `users:
     secret_key: admin-secret
     buckets:
       "*": read-write
+    admin: true
 anonymous:
   public-assets: read
 `
@@ -42,6 +43,9 @@ func TestParseAuthConfig(t *testing.T) {
 	}
 	if got := a.user("admin").perm("anything"); got != PermReadWrite {
 		t.Errorf("admin on anything: %v, want read-write", got)
+	}
+	if !a.user("admin").admin || alice.admin {
+		t.Error("admin: true must make admin, and only admin, an admin")
 	}
 	if a.anon == nil || a.anon.perm("public-assets") != PermRead || a.anon.perm("photos") != 0 {
 		t.Errorf("anonymous grants wrong: %+v", a.anon)
@@ -70,6 +74,7 @@ func TestParseAuthConfigErrors(t *testing.T) {
 		{"access key with slash", "users:\n  - access_key: a/b\n    secret_key: s\n", "line 2"},
 		{"two documents", "users: []\n---\nusers: []\n", "only one YAML document"},
 		{"syntax", "users:\n  - access_key: [\n", "line"},
+		{"admin not a bool", "users:\n  - access_key: a\n    secret_key: s\n    admin: maybe\n", "line 4: admin: want true or false"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -37,6 +38,7 @@ type flight struct {
 	header http.Header  // headers to send, as stored
 	shared bool         // body is shared through buf
 	buf    []byte       // the whole body when shared
+	stored bool         // pump offered the body to the cache; set before done is published
 
 	mu       sync.Mutex
 	filled   int           // bytes of buf received
@@ -78,6 +80,19 @@ func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, le
 	}
 	fs.m[ckey] = f
 	return f, true, nil
+}
+
+// under returns the bucket and key of every flight in the table whose
+// bucket is bucket and whose key starts with prefix.
+func (fs *flights) under(bucket, prefix string) (keys []string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for ckey := range fs.m {
+		if b, _, k, ok := cache.SplitKey(ckey); ok && b == bucket && strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // leave forgets f if it is still the flight for ckey.
@@ -270,7 +285,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 		return
 	}
 	if p.storable(rq, res) {
-		p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
+		f.stored = p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
 	}
 	finish(nil)
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// means the single user AccessKey/SecretKey with access to everything.
 	// Proxy.SetAuth replaces it while running.
 	Auth *AuthConfig
+	// AdminToken, if set, is a bearer token that grants the admin API under
+	// /-/admin/ (Authorization: Bearer <token>), besides SigV4 requests of
+	// admin users. "" means only admin users may use it.
+	AdminToken string
 
 	// RateLimit is how many requests per second each principal may make:
 	// each user (access key), and each client IP for anonymous requests.

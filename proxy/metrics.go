@@ -89,9 +89,12 @@ type metrics struct {
 	backend       seriesTable                   // by operation
 	backendErrors *prometheus.CounterVec        // operation, kind
 	cacheResults  [5]prometheus.Counter         // by cacheResultIndex
+	reads         [5]atomic.Uint64              // the same counts, for the admin API
 	cacheBytes    prometheus.Counter
 	backendBytes  prometheus.Counter
 	rateLimited   prometheus.Counter
+	warmObjects   prometheus.Counter // objects stored by warm jobs
+	warmBytes     prometheus.Counter // body bytes stored by warm jobs
 }
 
 // Kinds of backend errors (the kind label), as backendError maps them.
@@ -150,13 +153,21 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 		Name: "s3cache_rate_limited_total",
 		Help: "Requests refused with 503 SlowDown because their user or client IP was over RATE_LIMIT.",
 	})
+	m.warmObjects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "s3cache_warm_objects_total",
+		Help: "Objects loaded into the cache by warm jobs (CACHE_WARM, POST /-/admin/warm), already cached ones included.",
+	})
+	m.warmBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "s3cache_warm_bytes_total",
+		Help: "Body bytes warm jobs fetched from the backend and stored in the cache.",
+	})
 	coalesced := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "s3cache_coalesced_waiters_total",
 		Help: "GET misses that joined another request's backend GET instead of sending their own.",
 	}, func() float64 { return float64(joined.Load()) })
 	m.collectors = []prometheus.Collector{
 		requests, durations, backendRequests, backendDurations, m.backendErrors,
-		cacheRequests, responseBytes, m.rateLimited, coalesced,
+		cacheRequests, responseBytes, m.rateLimited, m.warmObjects, m.warmBytes, coalesced,
 		&cacheCollector{c: c, maxBytes: maxBytes},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -179,6 +190,7 @@ func (m *metrics) request(front frontEnd, op string, status int, d time.Duration
 	m.requests[front].get(opPosition(op)).observe(status, d)
 	if i := cacheResultIndex(xcache); i >= 0 {
 		m.cacheResults[i].Inc()
+		m.reads[i].Add(1)
 	}
 	switch {
 	case sent <= 0:

@@ -44,6 +44,7 @@ type Proxy struct {
 	limiters *rateLimiters // nil without a rate limit
 	auditLog *auditLog     // nil without an audit log
 	metrics  *metrics      // served at /-/metrics
+	warmer   *warmer       // background cache warming
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -90,6 +91,7 @@ func New(cfg Config) (*Proxy, error) {
 		},
 		scheme: "http",
 		cache:  c,
+		warmer: newWarmer(),
 	}
 	p.metrics = newMetrics(c, cfg.CacheMaxBytes, &p.flights.joined, cfg.Logger)
 	// Every backend request, signed here or by minio-go, is counted once.
@@ -165,9 +167,11 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 	return c.p.auth.Load().SecretKey(accessKey)
 }
 
-// Close releases the cache and stops the rate limiters' sweeper. Requests
-// in flight must have finished. It does not close Config.AuditLog.
+// Close stops the warm jobs, releases the cache and stops the rate
+// limiters' sweeper. Requests in flight must have finished. It does not
+// close Config.AuditLog.
 func (p *Proxy) Close() {
+	p.warmer.stop()
 	p.cache.Close()
 	if p.limiters != nil {
 		p.limiters.close()

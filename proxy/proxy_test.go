@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +67,10 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := r.URL.Path
+	if bucket, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/"); r.Method == http.MethodGet && rest == "" && r.URL.Query().Get("list-type") == "2" {
+		f.list(w, bucket, r.URL.Query().Get("prefix"))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		f.mu.Lock()
@@ -107,6 +113,29 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// list answers a ListObjectsV2 of bucket with every key under prefix, in
+// one page.
+func (f *fakeS3) list(w http.ResponseWriter, bucket, prefix string) {
+	f.mu.Lock()
+	var keys []string
+	for path := range f.objects {
+		if k, ok := strings.CutPrefix(path, "/"+bucket+"/"); ok && strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`)
+	fmt.Fprintf(&b, "<Name>%s</Name><Prefix>%s</Prefix><KeyCount>%d</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>", bucket, prefix, len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "<Contents><Key>%s</Key><Size>%d</Size><ETag>&quot;x&quot;</ETag><StorageClass>STANDARD</StorageClass></Contents>", k, len(f.objects["/"+bucket+"/"+k]))
+	}
+	b.WriteString("</ListBucketResult>")
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/xml")
+	io.WriteString(w, b.String())
 }
 
 func (f *fakeS3) getCount(path string) int {

@@ -52,6 +52,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// On a virtual host (bucket.<domain>) the whole path is the key, even
 	// "/-/…" or "/objects/…": both are valid keys.
 	vbucket, vhost := vhostBucket(r.Host, p.domains)
+	if !vhost && strings.HasPrefix(path, adminPrefix) {
+		p.serveAdmin(w, r)
+		return
+	}
 	if !vhost && strings.HasPrefix(path, "/-/") {
 		p.ops.ServeHTTP(w, r)
 		return

@@ -30,11 +30,12 @@ type options struct {
 	logFormat string
 	dev       bool
 	devDir    string
-	authPath  string // AUTH_CONFIG, reloaded on SIGHUP and on change; "" if none
-	auditLog  string // AUDIT_LOG: "stdout", a file path, or "" for none
-	tlsCert   string // TLS_CERT_FILE; "" serves plain HTTP
-	tlsKey    string // TLS_KEY_FILE
-	pprofAddr string // PPROF_ADDR: where to serve net/http/pprof; "" for nowhere
+	authPath  string             // AUTH_CONFIG, reloaded on SIGHUP and on change; "" if none
+	auditLog  string             // AUDIT_LOG: "stdout", a file path, or "" for none
+	tlsCert   string             // TLS_CERT_FILE; "" serves plain HTTP
+	tlsKey    string             // TLS_KEY_FILE
+	pprofAddr string             // PPROF_ADDR: where to serve net/http/pprof; "" for nowhere
+	warm      []proxy.WarmTarget // CACHE_WARM: warmed at start-up; nil for none
 
 	printConfig bool                  // -print-config: print the configuration and exit
 	version     bool                  // -version: print the version and exit
@@ -118,6 +119,8 @@ func (o *options) settings() []setting {
 		{"CACHE_MAX_OBJECT_BYTES", "cache-max-object-bytes", maxObject, "largest object cached (default 16MiB)", size(&c.CacheMaxObjectBytes)},
 		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "1m", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
 		{"CACHE_POLICY_FILE", "cache-policy-file", "", "YAML file of per-bucket and per-prefix cache rules (see README)", policyFile(&c.CachePolicy)},
+		{"ADMIN_TOKEN", "admin-token", "", "bearer token that grants the admin API under /-/admin/, besides AUTH_CONFIG users with admin: true (default: none)", str(&c.AdminToken)},
+		{"CACHE_WARM", "cache-warm", "", "comma-separated bucket/prefix list loaded into the cache at start-up, e.g. assets/thumbs/,logs/ (default: none)", warmTargets(&o.warm)},
 		{"AUTH_CONFIG", "auth-config", "", "YAML file of client credentials and bucket grants, reloaded on SIGHUP and on change (see README; default: S3_ACCESS_KEY with full access)", authFile(&c.Auth, &o.authPath)},
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "0", "serve an entry expired less than this long ago when the backend fails (default 0: never)", durationOrZero(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "30s", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},

@@ -112,6 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer p.Close()
+	p.Warm(o.warm)
 
 	var watched []reloader
 	if o.authPath != "" {

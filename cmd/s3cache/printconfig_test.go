@@ -65,8 +65,8 @@ func TestPrintConfig(t *testing.T) {
 				"cache_stale_if_error":   {"0", "default"},
 			}},
 		{name: "secret from env over the file", args: []string{"-config", file},
-			env:  map[string]string{"S3_SECRET_KEY": "env-secret-2", "LISTEN_ADDR": "192.0.2.1:1"},
-			want: map[string]printed{"s3_secret_key": {`"****"`, "env"}, "cache_ttl": {"5m", "file"}}},
+			env:  map[string]string{"S3_SECRET_KEY": "env-secret-2", "LISTEN_ADDR": "192.0.2.1:1", "ADMIN_TOKEN": "admin-token-4", "CACHE_WARM": "bkt/p/"},
+			want: map[string]printed{"s3_secret_key": {`"****"`, "env"}, "cache_ttl": {"5m", "file"}, "admin_token": {`"****"`, "env"}, "cache_warm": {"bkt/p/", "env"}}},
 		{name: "secret from a flag", args: []string{"-secret-key", "flag-secret-3", "-cache-max-bytes", "1MiB"},
 			want: map[string]printed{
 				"s3_secret_key":          {`"****"`, "flag"},
@@ -90,7 +90,7 @@ func TestPrintConfig(t *testing.T) {
 					t.Errorf("%s: got %q # %s, want %q # %s", key, got[key].value, got[key].source, want.value, want.source)
 				}
 			}
-			for _, secret := range []string{"file-secret-1", "env-secret-2", "flag-secret-3", "minioadmin\n"} {
+			for _, secret := range []string{"file-secret-1", "env-secret-2", "flag-secret-3", "admin-token-4", "minioadmin\n"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("output shows the secret %q:\n%s", secret, out)
 				}

@@ -118,6 +118,18 @@ func list(p *[]string) func(string) error {
 	}
 }
 
+// warmTargets parses CACHE_WARM with proxy.ParseWarmTargets.
+func warmTargets(p *[]proxy.WarmTarget) func(string) error {
+	return func(v string) error {
+		t, err := proxy.ParseWarmTargets(v)
+		if err != nil {
+			return err
+		}
+		*p = t
+		return nil
+	}
+}
+
 // size parses a byte count with proxy.ParseSize.
 func size(p *int64) func(string) error {
 	return func(v string) error {

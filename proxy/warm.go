@@ -1,0 +1,321 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/s3cache/s3cache/cache"
+)
+
+// WarmTarget names objects to load into the cache before anyone asks for
+// them: every object of Bucket whose key starts with Prefix, until
+// MaxBytes of them were loaded. The zero MaxBytes means the cache size.
+type WarmTarget struct {
+	Bucket   string `json:"bucket"`
+	Prefix   string `json:"prefix"`
+	MaxBytes int64  `json:"max_bytes"`
+}
+
+// maxWarmJobs is how many jobs GET /-/admin/warm lists; older finished
+// ones are forgotten.
+const maxWarmJobs = 100
+
+// warmParallel is how many objects are fetched for warming at once, over
+// every job.
+const warmParallel = 2
+
+// ParseWarmTargets reads CACHE_WARM: comma-separated bucket/prefix pairs,
+// e.g. "assets/thumbs/,logs/" ("bucket/" or "bucket" warms the whole
+// bucket), each with no byte cap beyond the cache size.
+func ParseWarmTargets(s string) ([]WarmTarget, error) {
+	var out []WarmTarget
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		b, prefix, _ := strings.Cut(item, "/")
+		if !validBucketName(b) {
+			return nil, fmt.Errorf("%q: bucket %q is not a valid bucket name", item, b)
+		}
+		out = append(out, WarmTarget{Bucket: b, Prefix: prefix})
+	}
+	return out, nil
+}
+
+// warmJob is one target being warmed. Its counters are read while it runs.
+type warmJob struct {
+	target  WarmTarget
+	state   atomic.Value // "running", "done" or "failed"
+	listed  atomic.Int64
+	warmed  atomic.Int64
+	bytes   atomic.Int64
+	errs    atomic.Int64
+	lastErr atomic.Value  // string: the last error, for operators
+	done    chan struct{} // closed when the job ended
+}
+
+// warmJobJSON is a job as GET /-/admin/warm lists it.
+type warmJobJSON struct {
+	Bucket        string `json:"bucket"`
+	Prefix        string `json:"prefix"`
+	MaxBytes      int64  `json:"max_bytes"`
+	State         string `json:"state"`
+	ObjectsListed int64  `json:"objects_listed"`
+	ObjectsWarmed int64  `json:"objects_warmed"`
+	BytesWarmed   int64  `json:"bytes_warmed"`
+	Errors        int64  `json:"errors"`
+	LastError     string `json:"last_error,omitempty"`
+}
+
+func (j *warmJob) json() warmJobJSON {
+	le, _ := j.lastErr.Load().(string)
+	return warmJobJSON{
+		Bucket: j.target.Bucket, Prefix: j.target.Prefix, MaxBytes: j.target.MaxBytes,
+		State: j.state.Load().(string), ObjectsListed: j.listed.Load(), ObjectsWarmed: j.warmed.Load(),
+		BytesWarmed: j.bytes.Load(), Errors: j.errs.Load(), LastError: le,
+	}
+}
+
+// warmer runs warm jobs in the background and keeps the last ones for
+// listing. The zero value is not usable; Proxy.New builds it. It is safe
+// for concurrent use.
+type warmer struct {
+	ctx    context.Context // cancelled by stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	slots  chan struct{} // warmParallel fetches at once
+
+	mu   sync.Mutex
+	jobs []*warmJob
+}
+
+func newWarmer() *warmer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &warmer{ctx: ctx, cancel: cancel, slots: make(chan struct{}, warmParallel)}
+}
+
+// list returns every job kept, oldest first.
+func (wm *warmer) list() []warmJobJSON {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	out := make([]warmJobJSON, 0, len(wm.jobs))
+	for _, j := range wm.jobs {
+		out = append(out, j.json())
+	}
+	return out
+}
+
+// stop cancels every job and waits for them to return.
+func (wm *warmer) stop() {
+	wm.cancel()
+	wm.wg.Wait()
+}
+
+// Warm starts one background job per target that loads its objects into
+// the cache through the same path as a GET miss, so concurrent misses
+// share the fetches and writes fence them. Progress is listed by
+// GET /-/admin/warm and counted in s3cache_warm_*_total. Close stops
+// the jobs still running.
+func (p *Proxy) Warm(targets []WarmTarget) { p.startWarm(targets) }
+
+// startWarm is Warm, returning the started jobs' first state.
+func (p *Proxy) startWarm(targets []WarmTarget) []warmJobJSON {
+	out := make([]warmJobJSON, 0, len(targets))
+	for _, t := range targets {
+		if t.MaxBytes <= 0 {
+			t.MaxBytes = p.cfg.CacheMaxBytes
+		}
+		j := &warmJob{target: t, done: make(chan struct{})}
+		j.state.Store("running")
+		wm := p.warmer
+		wm.mu.Lock()
+		wm.jobs = append(wm.jobs, j)
+		if len(wm.jobs) > maxWarmJobs {
+			wm.jobs = dropFinished(wm.jobs, len(wm.jobs)-maxWarmJobs)
+		}
+		wm.mu.Unlock()
+		wm.wg.Add(1)
+		go func() {
+			defer wm.wg.Done()
+			p.runWarm(wm.ctx, j)
+		}()
+		out = append(out, j.json())
+	}
+	return out
+}
+
+// dropFinished removes the n oldest jobs that are not running.
+func dropFinished(jobs []*warmJob, n int) []*warmJob {
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if n > 0 && j.state.Load() != "running" {
+			n--
+			continue
+		}
+		kept = append(kept, j)
+	}
+	return kept
+}
+
+// runWarm lists the job's prefix and warms each object that fits the
+// cache, the policy and the job's byte budget, one at a time.
+func (p *Proxy) runWarm(ctx context.Context, j *warmJob) {
+	// Cancelled on return, so the listing stops if the loop does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := j.target
+	fail := func(err error) {
+		j.errs.Add(1)
+		j.lastErr.Store(err.Error())
+	}
+	var budget int64 = t.MaxBytes
+	state := "done"
+	for obj := range p.minio.ListObjects(ctx, t.Bucket, minio.ListObjectsOptions{Prefix: t.Prefix, Recursive: true}) {
+		if obj.Err != nil {
+			if ctx.Err() == nil {
+				fail(fmt.Errorf("listing %s/%s: %w", t.Bucket, t.Prefix, obj.Err))
+			}
+			state = "failed"
+			break
+		}
+		j.listed.Add(1)
+		rule := p.cfg.CachePolicy.match(t.Bucket, obj.Key)
+		rq := &request{bucket: t.Bucket, key: obj.Key, op: Operation{Name: "GetObject"}, rule: rule}
+		if rule != nil && rule.Bypass || obj.Size > p.maxObjectBytes(rq) || obj.Size > budget {
+			continue
+		}
+		select {
+		case p.warmer.slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			state = "failed"
+			break
+		}
+		n, err := p.warmOne(ctx, rq)
+		<-p.warmer.slots
+		switch {
+		case err != nil:
+			fail(err)
+		case n >= 0:
+			budget -= n
+			j.warmed.Add(1)
+			j.bytes.Add(n)
+			p.metrics.warmObjects.Inc()
+			p.metrics.warmBytes.Add(float64(n))
+		}
+	}
+	if ctx.Err() != nil {
+		state = "failed"
+		j.lastErr.Store("stopped: the proxy is shutting down")
+	}
+	j.state.Store(state)
+	close(j.done)
+	p.log.LogAttrs(ctx, slog.LevelInfo, "cache warm finished", slog.String("bucket", t.Bucket),
+		slog.String("prefix", t.Prefix), slog.String("state", state), slog.Int64("objects", j.warmed.Load()),
+		slog.Int64("bytes", j.bytes.Load()), slog.Int64("errors", j.errs.Load()))
+}
+
+// errNotStorable says a warmed object's answer could not be cached.
+var errNotStorable = errors.New("the backend's answer cannot be cached")
+
+// warmOne fills the cache with the current version of rq's object through
+// a flight, as a GET miss would, with no client: it joins a fill in flight
+// or leads one. It returns the bytes stored, 0 if the object was cached
+// already, or -1 with an error if nothing could be stored.
+func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
+	ckey := cache.Key(rq.bucket, rq.key, "")
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	if hit != nil {
+		return 0, nil
+	}
+	if leader {
+		r := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/" + rq.bucket + "/" + rq.key}, Header: http.Header{}}).WithContext(ctx)
+		if res, cancel := p.lead(r, f, rq, ckey, ""); res != nil {
+			res.Body.Close()
+			cancel()
+			return -1, fmt.Errorf("%s/%s: %w (status %d, %d bytes)", rq.bucket, rq.key, errNotStorable, res.StatusCode, res.ContentLength)
+		}
+	} else {
+		select {
+		case <-f.ready:
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		}
+	}
+	switch {
+	case f.err != nil:
+		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, f.err)
+	case f.entry != nil:
+		return int64(len(f.entry.Body)), nil
+	case !f.shared:
+		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, errNotStorable)
+	}
+	for {
+		_, err, done, next := f.state()
+		if err != nil {
+			return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, err)
+		}
+		if done {
+			break
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		}
+	}
+	if !f.stored {
+		return -1, fmt.Errorf("%s/%s: %w (status %d)", rq.bucket, rq.key, errNotStorable, f.status)
+	}
+	return int64(len(f.buf)), nil
+}
+
+// serveWarm starts the warm jobs a POST /-/admin/warm body asks for and
+// answers 202 Accepted with their first state.
+func (p *Proxy) serveWarm(w http.ResponseWriter, r *http.Request, data []byte) {
+	targets, err := parseWarm(data)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "admin warm", slog.Int("targets", len(targets)))
+	p.writeJSON(w, http.StatusAccepted, p.startWarm(targets))
+}
+
+// parseWarm reads and checks a warm request body: a JSON list of targets.
+// Its error is an S3 error to send: 400 InvalidRequest.
+func parseWarm(data []byte) ([]WarmTarget, error) {
+	var targets []WarmTarget
+	if err := decodeJSON(data, &targets); err != nil {
+		return nil, err
+	}
+	bad := func(format string, a ...any) error {
+		return withMessage(errBadAdminBody, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case len(targets) == 0:
+		return nil, bad("Name at least one bucket and prefix to warm.")
+	case len(targets) > maxWarmItems:
+		return nil, bad("A warm request may name at most %d targets.", maxWarmItems)
+	}
+	for _, t := range targets {
+		if !validBucketName(t.Bucket) {
+			return nil, bad("Bucket %q is not a valid bucket name.", t.Bucket)
+		}
+		if t.MaxBytes < 0 {
+			return nil, bad("max_bytes %d: must not be negative.", t.MaxBytes)
+		}
+	}
+	return targets, nil
+}
