@@ -71,6 +71,7 @@ type KeyStat struct {
 	VersionID string // "" for the current version
 	Hits      uint64 // Gets that returned the entry since it was committed
 	Bytes     int64  // the entry's cost
+	ETag      string // the entry's ETag header, "" if none
 }
 
 // live returns the entries of the index that Get would serve or
@@ -96,7 +97,11 @@ func (c *Cache) live(match func(bucket, key string) bool) []KeyStat {
 		if !now.Before(e.Expires) || match != nil && !match(bucket, key) {
 			continue
 		}
-		out = append(out, KeyStat{Bucket: bucket, Key: key, VersionID: version, Hits: e.hits.Load(), Bytes: e.cost()})
+		var etag string
+		if v := e.Header["Etag"]; len(v) > 0 {
+			etag = v[0]
+		}
+		out = append(out, KeyStat{Bucket: bucket, Key: key, VersionID: version, Hits: e.hits.Load(), Bytes: e.cost(), ETag: etag})
 	}
 	return out
 }
@@ -152,4 +157,23 @@ func (c *Cache) PurgeAll() int {
 		c.index.clear()
 	}
 	return n
+}
+
+// StoredETag returns the ETag header of the live entry under cacheKey (see
+// [Key]) for bucket and key, or "" when there is none. Unlike Get it does
+// not count a hit.
+func (c *Cache) StoredETag(bucket, key, cacheKey string) string {
+	if c == nil {
+		return ""
+	}
+	c.index.mu.Lock()
+	e := c.index.m[cacheKey]
+	c.index.mu.Unlock()
+	if e == nil || !c.gens.currentFor(e.ticket, bucket, key) || !c.now().Before(e.Expires) {
+		return ""
+	}
+	if v := e.Header["Etag"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -229,7 +229,7 @@ func TestAdminWarm(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &jobs); err != nil || len(jobs) != 1 {
 		t.Fatalf("warm jobs: %s", body)
 	}
-	want := warmJobJSON{Bucket: "bkt", Prefix: "w/", MaxBytes: 50, State: "done", ObjectsListed: 3, ObjectsWarmed: 2, BytesWarmed: 7}
+	want := warmJobJSON{Bucket: "bkt", Prefix: "w/", MaxBytes: 50, State: "done", ObjectsListed: 3, ObjectsWarmed: 2, BytesWarmed: 7, Source: "prefix"}
 	if jobs[0] != want {
 		t.Errorf("job %+v, want %+v", jobs[0], want)
 	}

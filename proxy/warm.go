@@ -55,11 +55,13 @@ func ParseWarmTargets(s string) ([]WarmTarget, error) {
 // warmJob is one target being warmed. Its counters are read while it runs.
 type warmJob struct {
 	target  WarmTarget
+	source  string       // "prefix", or "state file" for a restore (CACHE_STATE_FILE)
 	state   atomic.Value // "running", "done" or "failed"
 	listed  atomic.Int64
 	warmed  atomic.Int64
 	bytes   atomic.Int64
 	errs    atomic.Int64
+	changed atomic.Int64
 	lastErr atomic.Value  // string: the last error, for operators
 	done    chan struct{} // closed when the job ended
 }
@@ -75,6 +77,8 @@ type warmJobJSON struct {
 	BytesWarmed   int64  `json:"bytes_warmed"`
 	Errors        int64  `json:"errors"`
 	LastError     string `json:"last_error,omitempty"`
+	Source        string `json:"source"`            // prefix, or state file
+	Changed       int64  `json:"changed,omitempty"` // state file: objects whose ETag changed since the save
 }
 
 func (j *warmJob) json() warmJobJSON {
@@ -83,6 +87,7 @@ func (j *warmJob) json() warmJobJSON {
 		Bucket: j.target.Bucket, Prefix: j.target.Prefix, MaxBytes: j.target.MaxBytes,
 		State: j.state.Load().(string), ObjectsListed: j.listed.Load(), ObjectsWarmed: j.warmed.Load(),
 		BytesWarmed: j.bytes.Load(), Errors: j.errs.Load(), LastError: le,
+		Source: j.source, Changed: j.changed.Load(),
 	}
 }
 
@@ -135,23 +140,28 @@ func (p *Proxy) startWarm(targets []WarmTarget) []warmJobJSON {
 		if t.MaxBytes <= 0 {
 			t.MaxBytes = p.cfg.CacheMaxBytes
 		}
-		j := &warmJob{target: t, done: make(chan struct{})}
-		j.state.Store("running")
-		wm := p.warmer
-		wm.mu.Lock()
-		wm.jobs = append(wm.jobs, j)
-		if len(wm.jobs) > maxWarmJobs {
-			wm.jobs = dropFinished(wm.jobs, len(wm.jobs)-maxWarmJobs)
-		}
-		wm.mu.Unlock()
-		wm.wg.Add(1)
-		go func() {
-			defer wm.wg.Done()
-			p.runWarm(wm.ctx, j)
-		}()
+		j := &warmJob{target: t, source: "prefix", done: make(chan struct{})}
+		p.warmer.start(j, func(ctx context.Context) { p.runWarm(ctx, j) })
 		out = append(out, j.json())
 	}
 	return out
+}
+
+// start lists j and runs it in the background until it ends or the
+// warmer stops.
+func (wm *warmer) start(j *warmJob, run func(context.Context)) {
+	j.state.Store("running")
+	wm.mu.Lock()
+	wm.jobs = append(wm.jobs, j)
+	if len(wm.jobs) > maxWarmJobs {
+		wm.jobs = dropFinished(wm.jobs, len(wm.jobs)-maxWarmJobs)
+	}
+	wm.mu.Unlock()
+	wm.wg.Add(1)
+	go func() {
+		defer wm.wg.Done()
+		run(wm.ctx)
+	}()
 }
 
 // dropFinished removes the n oldest jobs that are not running.

@@ -36,6 +36,7 @@ type options struct {
 	tlsKey    string             // TLS_KEY_FILE
 	pprofAddr string             // PPROF_ADDR: where to serve net/http/pprof; "" for nowhere
 	warm      []proxy.WarmTarget // CACHE_WARM: warmed at start-up; nil for none
+	stateFile string             // CACHE_STATE_FILE: cache state saved on shutdown, restored at start; "" for none
 
 	printConfig bool                  // -print-config: print the configuration and exit
 	version     bool                  // -version: print the version and exit
@@ -121,6 +122,7 @@ func (o *options) settings() []setting {
 		{"CACHE_POLICY_FILE", "cache-policy-file", "", "YAML file of per-bucket and per-prefix cache rules (see README)", policyFile(&c.CachePolicy)},
 		{"ADMIN_TOKEN", "admin-token", "", "bearer token that grants the admin API under /-/admin/, besides AUTH_CONFIG users with admin: true (default: none)", str(&c.AdminToken)},
 		{"CACHE_WARM", "cache-warm", "", "comma-separated bucket/prefix list loaded into the cache at start-up, e.g. assets/thumbs/,logs/ (default: none)", warmTargets(&o.warm)},
+		{"CACHE_STATE_FILE", "cache-state-file", "", "file the cached keys, ETags and hit counts are written to on shutdown and reloaded from, hottest first, at start (default: none: a restart starts cold)", str(&o.stateFile)},
 		{"AUTH_CONFIG", "auth-config", "", "YAML file of client credentials and bucket grants, reloaded on SIGHUP and on change (see README; default: S3_ACCESS_KEY with full access)", authFile(&c.Auth, &o.authPath)},
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "0", "serve an entry expired less than this long ago when the backend fails (default 0: never)", durationOrZero(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "30s", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},

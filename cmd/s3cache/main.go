@@ -112,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer p.Close()
+	if o.stateFile != "" {
+		restoreState(p, o.stateFile, log)
+	}
 	p.Warm(o.warm)
 
 	var watched []reloader
@@ -176,6 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	if err := shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if o.stateFile != "" {
+		if err := saveState(p, o.stateFile, log); err != nil {
+			return err
+		}
 	}
 	return nil
 }
