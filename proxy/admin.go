@@ -176,7 +176,7 @@ func (p *Proxy) adminStats() adminStatsJSON {
 		Reads: map[string]uint64{}, TopKeys: []topKeyJSON{},
 	}
 	var total uint64
-	for _, x := range []string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated} {
+	for _, x := range xCacheResults {
 		n := p.metrics.reads[cacheResultIndex(x)].Load()
 		out.Reads[strings.ToLower(x)] = n
 		total += n

@@ -447,9 +447,9 @@ func validHeaderName(b []byte) bool {
 }
 
 // validHeaderValue rejects control characters other than tab.
-func validHeaderValue(b []byte) bool {
-	for _, c := range b {
-		if (c < ' ' && c != '\t') || c == 0x7f {
+func validHeaderValue[S ~string | ~[]byte](b S) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}
@@ -563,7 +563,7 @@ func (w *leanWriter) render(done bool) {
 	b = append(b, "\r\n"...)
 	for k, vs := range h {
 		for _, v := range vs {
-			if !validHeaderValue([]byte(v)) {
+			if !validHeaderValue(v) {
 				continue // never let a value split the header
 			}
 			b = append(b, k...)

@@ -140,7 +140,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 		Name: "s3cache_cache_requests_total",
 		Help: "GetObject and HeadObject requests by cache outcome, as sent in X-Cache.",
 	}, []string{"result"})
-	for _, x := range []string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated} {
+	for _, x := range xCacheResults {
 		m.cacheResults[cacheResultIndex(x)] = cacheRequests.WithLabelValues(strings.ToLower(x))
 	}
 	responseBytes := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -200,6 +200,9 @@ func (m *metrics) request(front frontEnd, op string, status int, d time.Duration
 		m.backendBytes.Add(float64(sent))
 	}
 }
+
+// xCacheResults are the X-Cache values of reads, in cacheResultIndex order.
+var xCacheResults = [...]string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated}
 
 // cacheResultIndex returns the position of an X-Cache value in
 // metrics.cacheResults, or -1 for none.

@@ -112,26 +112,14 @@ func (p *Proxy) runRestore(ctx context.Context, j *warmJob, recs []stateRecord) 
 			continue
 		}
 		rq := &request{bucket: rec.Bucket, key: rec.Key, op: Operation{Name: "GetObject"}, rule: rule}
-		select {
-		case p.warmer.slots <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
-		n, err := p.warmOne(ctx, rq)
-		<-p.warmer.slots
-		if err != nil {
-			j.errs.Add(1)
-			j.lastErr.Store(err.Error())
+		n, ok := p.warmCounted(ctx, j, rq)
+		if !ok {
 			continue
 		}
 		if rec.ETag != "" && p.cache.StoredETag(rec.Bucket, rec.Key, cache.Key(rec.Bucket, rec.Key, "")) != rec.ETag {
 			j.changed.Add(1)
 		}
-		j.warmed.Add(1)
-		j.bytes.Add(max(n, 0))
-		p.metrics.warmObjects.Inc()
-		p.metrics.warmBytes.Add(float64(max(n, 0)))
-		if budget -= max(n, 0); budget <= 0 {
+		if budget -= n; budget <= 0 {
 			break
 		}
 	}

@@ -204,26 +204,12 @@ func (p *Proxy) runWarm(ctx context.Context, j *warmJob) {
 		if rule != nil && rule.Bypass || obj.Size > p.maxObjectBytes(rq) || obj.Size > budget {
 			continue
 		}
-		select {
-		case p.warmer.slots <- struct{}{}:
-		case <-ctx.Done():
-		}
+		n, _ := p.warmCounted(ctx, j, rq)
 		if ctx.Err() != nil {
 			state = "failed"
 			break
 		}
-		n, err := p.warmOne(ctx, rq)
-		<-p.warmer.slots
-		switch {
-		case err != nil:
-			fail(err)
-		case n >= 0:
-			budget -= n
-			j.warmed.Add(1)
-			j.bytes.Add(n)
-			p.metrics.warmObjects.Inc()
-			p.metrics.warmBytes.Add(float64(n))
-		}
+		budget -= n
 	}
 	if ctx.Err() != nil {
 		state = "failed"
@@ -234,6 +220,30 @@ func (p *Proxy) runWarm(ctx context.Context, j *warmJob) {
 	p.log.LogAttrs(ctx, slog.LevelInfo, "cache warm finished", slog.String("bucket", t.Bucket),
 		slog.String("prefix", t.Prefix), slog.String("state", state), slog.Int64("objects", j.warmed.Load()),
 		slog.Int64("bytes", j.bytes.Load()), slog.Int64("errors", j.errs.Load()))
+}
+
+// warmCounted warms rq's object in one of the warmer's slots and counts
+// the outcome in j and in the metrics. It returns the bytes stored (0 if
+// the object was cached already) and whether it was warmed; a failure is
+// recorded in j.
+func (p *Proxy) warmCounted(ctx context.Context, j *warmJob, rq *request) (int64, bool) {
+	select {
+	case p.warmer.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	n, err := p.warmOne(ctx, rq)
+	<-p.warmer.slots
+	if err != nil {
+		j.errs.Add(1)
+		j.lastErr.Store(err.Error())
+		return 0, false
+	}
+	j.warmed.Add(1)
+	j.bytes.Add(n)
+	p.metrics.warmObjects.Inc()
+	p.metrics.warmBytes.Add(float64(n))
+	return n, true
 }
 
 // errNotStorable says a warmed object's answer could not be cached.

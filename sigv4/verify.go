@@ -279,7 +279,7 @@ func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error)
 	if now.After(t.Add(p.expires)) {
 		return nil, fmt.Errorf("sigv4: presigned request expired at %s: %w", t.Add(p.expires).Format(time.RFC3339), ErrRequestExpired)
 	}
-	hash := strings.TrimSpace(r.Header.Get(headerContentSHA256))
+	hash := hashHeader
 	if hash == "" {
 		hash = p.contentSHA256
 	}
