@@ -64,6 +64,44 @@ type Config struct {
 	// close it. If nil, there is no audit log.
 	AuditLog io.Writer
 
+	// RedisURL makes the proxy one replica of a coherent cache (REDIS_URL):
+	// writes through any replica invalidate every replica's entries through
+	// Redis's client-side caching. It is a redis:// or rediss:// URL, or a
+	// comma-separated list of cluster nodes (URLs or host:port). "" means
+	// this proxy caches alone.
+	RedisURL string
+	// RedisPrefix starts every key the proxy keeps in Redis, so several
+	// deployments can share one Redis. "" means "s3cache:".
+	RedisPrefix string
+	// RedisTimeout bounds each Redis call and is the period of the health
+	// check. 0 means 1 second.
+	RedisTimeout time.Duration
+
+	// CacheL2 is the shared second tier: "redis" stores objects of up to
+	// CacheL2MaxObjectBytes in Redis too (needs RedisURL), and coalesces
+	// misses across replicas. "" or "off" means none.
+	CacheL2 string
+	// CacheL2MaxObjectBytes is the largest object stored in the shared
+	// tier. 0 means 1 MiB (at most CacheMaxObjectBytes).
+	CacheL2MaxObjectBytes int64
+	// CacheL2LockTTL bounds how long replicas wait for another replica's
+	// fill of the same object before fetching it themselves. 0 means
+	// 10 seconds.
+	CacheL2LockTTL time.Duration
+	// CacheL2Compress is how compressible objects are held in the shared
+	// tier: "zstd" or "off". "" means DefaultCacheL2Compress.
+	CacheL2Compress string
+	// CacheCompress is how compressible objects are held in memory: "zstd"
+	// or "off". "" means DefaultCacheCompress.
+	CacheCompress string
+
+	// CacheBlockBytes is the size of the aligned blocks in which objects
+	// larger than CacheMaxObjectBytes are cached. 0 means 1 MiB.
+	CacheBlockBytes int64
+	// CachePrefetchBlocks is how many blocks are fetched ahead of a
+	// sequential reader of a large object. 0 means 4; negative means none.
+	CachePrefetchBlocks int
+
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.
 	Transport http.RoundTripper
@@ -87,6 +125,14 @@ const (
 	DefaultCacheCleanupInterval = time.Minute
 	DefaultBackendTimeout       = 30 * time.Second
 	DefaultClientIdleTimeout    = time.Minute
+	DefaultRedisPrefix          = "s3cache:"
+	DefaultRedisTimeout         = time.Second
+	DefaultCacheL2MaxObject     = 1 << 20
+	DefaultCacheL2LockTTL       = 10 * time.Second
+	DefaultCacheL2Compress      = "zstd"
+	DefaultCacheCompress        = "off"
+	DefaultCacheBlockBytes      = 1 << 20
+	DefaultCachePrefetchBlocks  = 4
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -120,6 +166,33 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClientIdleTimeout == 0 {
 		c.ClientIdleTimeout = DefaultClientIdleTimeout
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = DefaultRedisPrefix
+	}
+	if c.RedisTimeout == 0 {
+		c.RedisTimeout = DefaultRedisTimeout
+	}
+	if c.CacheL2 == "off" {
+		c.CacheL2 = ""
+	}
+	if c.CacheL2MaxObjectBytes == 0 {
+		c.CacheL2MaxObjectBytes = min(DefaultCacheL2MaxObject, c.CacheMaxObjectBytes)
+	}
+	if c.CacheL2LockTTL == 0 {
+		c.CacheL2LockTTL = DefaultCacheL2LockTTL
+	}
+	if c.CacheL2Compress == "" {
+		c.CacheL2Compress = DefaultCacheL2Compress
+	}
+	if c.CacheCompress == "" {
+		c.CacheCompress = DefaultCacheCompress
+	}
+	if c.CacheBlockBytes == 0 {
+		c.CacheBlockBytes = min(DefaultCacheBlockBytes, c.CacheMaxBytes)
+	}
+	if c.CachePrefetchBlocks == 0 {
+		c.CachePrefetchBlocks = DefaultCachePrefetchBlocks
 	}
 	if c.RateBurst == 0 && c.RateLimit > 0 {
 		c.RateBurst = max(1, int(math.Ceil(c.RateLimit)))
@@ -175,6 +248,32 @@ func (c Config) Validate() error {
 	}
 	if c.RateBurst < 0 {
 		errs = append(errs, fmt.Errorf("proxy: rate burst %d: must be positive", c.RateBurst))
+	}
+	if c.RedisTimeout < 0 {
+		errs = append(errs, fmt.Errorf("proxy: redis timeout %v: must be positive", c.RedisTimeout))
+	}
+	switch c.CacheL2 {
+	case "":
+	case "redis":
+		if c.RedisURL == "" {
+			errs = append(errs, errors.New("proxy: shared cache tier \"redis\" needs a Redis URL"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("proxy: shared cache tier %q: want redis or off", c.CacheL2))
+	}
+	if c.CacheL2MaxObjectBytes < 0 {
+		errs = append(errs, fmt.Errorf("proxy: shared tier max object bytes %d: must be positive", c.CacheL2MaxObjectBytes))
+	}
+	if c.CacheL2LockTTL < 0 {
+		errs = append(errs, fmt.Errorf("proxy: shared tier lock TTL %v: must be positive", c.CacheL2LockTTL))
+	}
+	for _, v := range []struct{ what, value string }{{"shared tier compression", c.CacheL2Compress}, {"cache compression", c.CacheCompress}} {
+		if v.value != "zstd" && v.value != "off" {
+			errs = append(errs, fmt.Errorf("proxy: %s %q: want zstd or off", v.what, v.value))
+		}
+	}
+	if c.CacheBlockBytes < 4<<10 || c.CacheBlockBytes > c.CacheMaxBytes {
+		errs = append(errs, fmt.Errorf("proxy: cache block bytes %d: must be between 4KiB and the cache size %d", c.CacheBlockBytes, c.CacheMaxBytes))
 	}
 	return errors.Join(errs...)
 }

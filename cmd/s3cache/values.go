@@ -82,6 +82,19 @@ func count(p *int) func(string) error {
 	}
 }
 
+// signedCount parses a whole number, where -1 means none and 0 is refused
+// (it would mean the default).
+func signedCount(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n == 0 || n < -1 {
+			return errors.New("want a positive whole number, or -1 for none")
+		}
+		*p = n
+		return nil
+	}
+}
+
 // level parses a log level.
 func level(p *slog.Level) func(string) error {
 	return func(v string) error {
