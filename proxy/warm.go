@@ -255,7 +255,7 @@ var errNotStorable = errors.New("the backend's answer cannot be cached")
 // already, or -1 with an error if nothing could be stored.
 func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
 	ckey := cache.Key(rq.bucket, rq.key, "")
-	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, p.beginFill(ctx, rq.bucket, rq.key))
 	if hit != nil {
 		return 0, nil
 	}
