@@ -212,7 +212,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	case res.StatusCode == http.StatusNotModified && expired != nil:
 		// Same ETag, same bytes: a new entry shares the stored body and
 		// headers, with a new lifetime.
-		refreshed := &cache.Entry{Header: expired.Header, Body: expired.Body, TTL: entryTTL(rq)}
+		refreshed := renewedEntry(expired, entryTTL(rq))
 		p.cache.Commit(f.ticket, ckey, refreshed)
 		f.entry, f.xcache = refreshed, xCacheRevalidated
 	case res.StatusCode >= 500 && p.usableStale(expired):
@@ -289,7 +289,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 		return
 	}
 	if p.storable(rq, res) {
-		f.stored = p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
+		f.stored = p.cache.Commit(f.ticket, ckey, p.newEntry(f.header, f.buf, entryTTL(rq)))
 	}
 	finish(nil)
 }

@@ -277,7 +277,7 @@ func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
 	case f.err != nil:
 		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, f.err)
 	case f.entry != nil:
-		return int64(len(f.entry.Body)), nil
+		return int64(f.entry.Len()), nil
 	case !f.shared:
 		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, errNotStorable)
 	}
