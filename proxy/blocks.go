@@ -174,6 +174,13 @@ func (t *blockTable) close() {
 	t.wg.Wait()
 }
 
+// idle waits for the prefetches started so far to end.
+func (t *blockTable) idle() {
+	t.mu.Lock()
+	t.mu.Unlock() //nolint:staticcheck // orders prefetch's Add before the Wait
+	t.wg.Wait()
+}
+
 // inFlight returns the fetch of the block under key, or nil.
 func (t *blockTable) inFlight(key string) *blockFlight {
 	t.mu.Lock()

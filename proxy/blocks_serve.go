@@ -204,7 +204,9 @@ func (p *Proxy) prefetch(o *largeObject, from int64) {
 		return
 	}
 	t := &p.blocks
+	t.mu.Lock() // orders the Add before idle's Wait
 	t.wg.Add(1)
+	t.mu.Unlock()
 	go func() {
 		defer t.wg.Done()
 		for i := from; i < to; {
