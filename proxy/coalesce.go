@@ -38,6 +38,7 @@ type flight struct {
 	header http.Header  // headers to send, as stored
 	shared bool         // body is shared through buf
 	buf    []byte       // the whole body when shared
+	large  *largeObject // the object is cached in blocks; its description is stored
 	stored bool         // pump offered the body to the cache; set before done is published
 
 	mu       sync.Mutex
@@ -138,7 +139,13 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // When it is larger, the whole-object answer is dropped after its headers
 // and the range is relayed (X-Cache: BYPASS): one extra round trip, only
 // for objects the cache would not keep anyway.
-func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string) {
+//
+// An object larger than that which the cache may keep in blocks (see
+// blocks.go) is not dropped: its description is stored, the leader of a
+// whole GET streams it while storing its blocks, and a range or a
+// follower is answered block by block. retried says the GET is served
+// again because the object changed under its description.
+func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, retried bool) {
 	t := p.beginFill(r.Context(), rq.bucket, rq.key)
 	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
 	if hit != nil {
@@ -147,6 +154,18 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 	}
 	if leader {
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
+		if res != nil && f.large != nil {
+			if rr.rangeSpec != "" {
+				res.Body.Close()
+				cancel()
+				p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
+				return
+			}
+			stop := context.AfterFunc(r.Context(), cancel)
+			defer stop()
+			p.serveFillBlocks(w, r, f.large, res, cancel, f.ticket)
+			return
+		}
 		if res != nil {
 			// Not shareable: the leader streams it alone, and stops when its
 			// client goes away.
@@ -178,6 +197,8 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(f.err))
 		}
+	case f.large != nil:
+		p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
 	case !f.shared && rr.rangeSpec != "":
 		p.forward(w, r, rq, xCacheBypass)
 	case !f.shared:
@@ -230,6 +251,14 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	}
 	f.status = res.StatusCode
 	f.header = storedHeader(res.Header)
+	if o := p.blockable(rq, versionID, res); o != nil && p.cache.Commit(f.ticket, o.metaKey(), o.meta) {
+		// Large: the leader streams it and keeps its blocks; followers
+		// read it block by block.
+		f.large = o
+		p.flights.leave(ckey, f)
+		close(f.ready)
+		return res, cancel
+	}
 	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) || !p.filling.reserve(res.ContentLength) {
 		p.flights.leave(ckey, f)
 		close(f.ready)

@@ -60,7 +60,14 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.forward(w, r, rq, xCacheMiss)
 		return
 	}
-	p.fill(w, r, rq, &rr, ckey)
+	// An object too large to store whole may be cached in blocks.
+	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
+		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
+			p.serveBlocks(w, r, rq, &rr, ckey, o, false)
+			return
+		}
+	}
+	p.fill(w, r, rq, &rr, ckey, false)
 }
 
 // fetch sends the backend GET of a whole object (or of versionID) and

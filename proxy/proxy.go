@@ -39,6 +39,7 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
+	blocks   blockTable    // objects cached in blocks: fetches in flight, prefetches
 	filling  fillBudget    // bytes of fills in progress
 	domains  []string      // virtual-host domains, normalised
 	limiters *rateLimiters // nil without a rate limit
@@ -97,6 +98,7 @@ func New(cfg Config) (*Proxy, error) {
 		warmer: newWarmer(),
 	}
 	p.metrics = newMetrics(c, cfg.CacheMaxBytes, &p.flights.joined, cfg.Logger)
+	p.blocks.init(p.metrics)
 	// Every backend request, signed here or by minio-go, is counted once.
 	base = &meteredTransport{next: base, metrics: p.metrics}
 	p.backend = &sigv4.Transport{
@@ -186,6 +188,7 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 // close Config.AuditLog.
 func (p *Proxy) Close() {
 	p.warmer.stop()
+	p.blocks.close()
 	p.coherence.close()
 	p.cache.Close()
 	if p.limiters != nil {
