@@ -262,7 +262,7 @@ func (p *Proxy) claim(o *largeObject, from, to int64, contiguous bool) (claims [
 // response that is not the run's bytes (412: the object changed; 404; any
 // error) is returned as res, for the caller to close, with an error.
 func (p *Proxy) openRun(parent context.Context, o *largeObject, from, to int64, prefetch bool) (run *blockRun, res *http.Response, err error) {
-	ticket := p.beginFill(parent, o.bucket, o.key) // before the backend request
+	ticket, _ := p.beginFill(parent, o.bucket, o.key) // before the backend request
 	claims, end := p.claim(o, from, to, true)
 	if end == from {
 		return nil, nil, nil

@@ -22,6 +22,9 @@ const (
 	// An expired entry served because the backend failed
 	// (CACHE_STALE_IF_ERROR).
 	xCacheStale = "STALE"
+	// A miss answered from the shared tier in Redis (CACHE_L2=redis): another
+	// replica fetched the object earlier.
+	xCacheShared = "SHARED"
 )
 
 // serveRead answers GetObject and HeadObject from either front end: from

@@ -49,6 +49,8 @@ type Proxy struct {
 	// coherence keeps replicas coherent through Redis; nil without
 	// Config.RedisURL.
 	coherence *coherence
+	// l2 is the shared tier in Redis; nil without CACHE_L2=redis.
+	l2 *sharedTier
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -160,6 +162,10 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		p.metrics.reg.MustRegister(p.coherence.collectors()...)
+		if cfg.CacheL2 == "redis" {
+			p.l2 = newSharedTier(cfg, p.coherence)
+			p.metrics.reg.MustRegister(p.l2.collectors()...)
+		}
 	}
 	return p, nil
 }
