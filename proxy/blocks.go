@@ -163,7 +163,6 @@ func (t *blockTable) init(m *metrics) {
 		Help: "Blocks fetched ahead of sequential readers (CACHE_PREFETCH_BLOCKS) and stored.",
 	})
 	m.add(blocks, t.prefetched)
-	m.collectors = append(m.collectors, blocks, t.prefetched)
 }
 
 // close stops the prefetches and waits for them to end.
