@@ -307,12 +307,15 @@ func (co *coherence) onInvalidations(msgs []rueidis.RedisMessage) {
 	}
 }
 
-// settle returns once every invalidation Redis pushed before the call has
-// been applied (see redisConn). Call it before a read looks at the cache.
-func (co *coherence) settle() {
-	if co != nil {
-		co.conns.settle()
+// settle returns true once every invalidation Redis pushed before the call
+// has been applied (see redisConn), or false if that could not be made
+// sure of within the Redis timeout: then the read must not be answered
+// from the cache. Call it before a read looks at the cache.
+func (co *coherence) settle() bool {
+	if co == nil {
+		return true
 	}
+	return co.conns.settle(time.Now().Add(co.timeout))
 }
 
 // Generation keys.

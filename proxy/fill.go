@@ -46,7 +46,11 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	ckey := cache.Key(rq.bucket, rq.key, versionID)
 	// Invalidations that reached this replica before the request are
 	// applied before the cache is read.
-	p.coherence.settle()
+	if !p.coherence.settle() {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
 	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return

@@ -129,6 +129,13 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 		cancel()
 		switch {
 		case err == nil:
+			// Another replica may have stored the value and released the
+			// lock between the look above and taking it.
+			if h, body, ok := l.get(ctx, c, vkey, stamp); ok {
+				l.release(ctx, bucket, key, versionID, token)
+				l.waitServed.Add(1)
+				return h, body, ""
+			}
 			if first {
 				l.lockTaken.Add(1)
 			} else {

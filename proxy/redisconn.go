@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,23 +87,35 @@ func (s *redisConns) remove(c *redisConn) {
 	s.all.Store(&next)
 }
 
-// settleSpins bounds how many times settle yields for one connection. A
-// reader that does not catch up in that time is stuck; the health check
-// distrusts the cache soon after.
-const settleSpins = 1000
+// settleSpins is how many times settle yields to a busy reader before it
+// starts to sleep between looks.
+const settleSpins = 100
 
-// settle returns once every push that arrived before the call was applied,
-// or the bound is reached.
-func (s *redisConns) settle() {
+// settleNap is settle's sleep between looks once it stopped yielding.
+const settleNap = 50 * time.Microsecond
+
+// settle returns true once every push that arrived before the call was
+// applied, or false if a reader is still busy at the deadline (a reader
+// blocked that long is stuck: the caller must not trust the cache for
+// this read, and the health check will soon distrust it altogether).
+func (s *redisConns) settle(deadline time.Time) bool {
 	all := s.all.Load()
 	if all == nil {
-		return
+		return true
 	}
 	for _, c := range *all {
-		for i := 0; !c.quiet() && i < settleSpins; i++ {
-			runtime.Gosched()
+		for i := 0; !c.quiet(); i++ {
+			if i < settleSpins {
+				runtime.Gosched()
+				continue
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(settleNap)
 		}
 	}
+	return true
 }
 
 // dial is rueidis's DialCtxFn: it dials as rueidis would and keeps the
