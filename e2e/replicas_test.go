@@ -304,7 +304,7 @@ func TestReplicaDeleteBucketInvalidatesEveryReplica(t *testing.T) {
 const (
 	outageClients = 6
 	outageOpsEach = 400              // operations per client at most
-	outagePhase   = 150              // operations in each phase, at least
+	outagePhase   = 250              // operations in each phase, at least
 	outageWait    = 10 * time.Second // a phase completing, replicas noticing
 )
 
