@@ -25,6 +25,9 @@ type Cache struct {
 	retain   time.Duration
 	maxEntry int64 // largest cost Commit offers to the store
 	index    index // committed entries by cache key, for listing
+	// epoch is the trust epoch: entries committed under an older one are
+	// only revalidated, never served as fresh. See Distrust.
+	epoch atomic.Uint64
 
 	deadHits  atomic.Uint64 // ristretto hits we turned into misses
 	tooLarge  atomic.Uint64 // entries never offered because of their cost
@@ -93,15 +96,37 @@ func (c *Cache) Begin(bucket, key string) Ticket {
 	if c == nil {
 		return Ticket{}
 	}
-	return c.gens.snapshot(bucket, key)
+	t := c.gens.snapshot(bucket, key)
+	t.epoch = c.epoch.Load()
+	return t
+}
+
+// Distrust makes every entry committed so far, and every fill begun so
+// far, untrusted: Get no longer serves them as fresh, GetExpired returns
+// them for revalidation, and Current is false for the fills. Call it when
+// invalidations from elsewhere may have been lost, as when the connection
+// to the replicas' shared generations broke. Entries committed under
+// tickets taken afterwards are trusted again.
+func (c *Cache) Distrust() {
+	if c == nil {
+		return
+	}
+	c.epoch.Add(1)
+}
+
+// trusted reports whether t's fill may be served as fresh: confirmed, and
+// taken in the current trust epoch.
+func (c *Cache) trusted(t Ticket) bool {
+	return !t.unconfirmed && t.epoch == c.epoch.Load()
 }
 
 // Current reports whether no invalidation of the key or bucket t was taken
-// for happened since and no write to them is in flight. A fill in flight
+// for happened since, no write to them is in flight, and t is trusted (see
+// [Cache.Distrust] and [Ticket.Unconfirmed]). A fill in flight
 // whose ticket is not current may hold bytes that predate a write; nobody
 // new should join it.
 func (c *Cache) Current(t Ticket) bool {
-	return c != nil && c.gens.current(t)
+	return c != nil && c.gens.current(t) && c.trusted(t)
 }
 
 // Commit stores e under cacheKey, which must be [Key] of the bucket and key t
@@ -156,8 +181,9 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 }
 
 // Get returns the entry stored under cacheKey, which must be [Key] of bucket
-// and key, if it is live: not expired on the cache's clock, and committed
-// under the current generations of key and bucket. Otherwise it reports a
+// and key, if it is live: not expired on the cache's clock, committed
+// under the current generations of key and bucket, and trusted (see
+// [Cache.Distrust]). Otherwise it reports a
 // miss and deletes the entry if it can no longer be used at all. The
 // returned entry is shared and read-only.
 func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
@@ -173,7 +199,8 @@ func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
 }
 
 // GetExpired returns the entry under cacheKey if it is expired but still
-// retained (see [Config.Retain]) and was committed under the current
+// retained (see [Config.Retain]), or live but untrusted (see
+// [Cache.Distrust]), and was committed under the current
 // generations of key and bucket: an entry a write made unservable is never
 // returned. Call it after Get missed, to revalidate the entry or to serve
 // it stale when the backend fails.
@@ -198,7 +225,8 @@ func (c *Cache) lookup(bucket, key, cacheKey string) (e *Entry, fresh bool) {
 	if c.gens.currentFor(e.ticket, bucket, key) {
 		now := c.now()
 		if now.Before(e.Expires) {
-			return e, true
+			// An untrusted entry is kept for revalidation, as if expired.
+			return e, c.trusted(e.ticket)
 		}
 		if now.Before(e.Expires.Add(c.retain)) {
 			return e, false

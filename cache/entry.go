@@ -7,7 +7,7 @@ import (
 
 // EntryOverhead is the fixed cost, in bytes, charged for every entry on top of
 // its body and header bytes. Together with HeaderFieldOverhead it covers
-// what an entry holds besides those bytes: the Entry struct (152 bytes),
+// what an entry holds besides those bytes: the Entry struct (160 bytes),
 // ristretto's bookkeeping for the item (190 to 260 bytes: its store map
 // slot, policy cost slot, expiry bucket slot and admission timestamp; it
 // keeps key hashes, not key strings) and the header map (about 400 bytes
@@ -40,14 +40,22 @@ const HeaderFieldOverhead = 96
 //
 // The cost of an entry, counted against [Config.MaxBytes], is
 // len(Body) + EntryOverhead + for each header name
-// (len(name) + HeaderFieldOverhead + the lengths of its values).
+// (len(name) + HeaderFieldOverhead + the lengths of its values). For an
+// encoded entry (DecodedLen above zero) that is the encoded length: what
+// the entry holds, not what it serves.
 type Entry struct {
 	// Header holds the response headers to replay, keyed by canonical name
 	// (the map of an http.Header). Nil means no headers.
 	Header map[string][]string
 
-	// Body is the complete object body.
+	// Body is the complete object body, or, when DecodedLen is above zero,
+	// the complete body encoded by the caller (the proxy compresses with
+	// zstd). The cache never looks inside it.
 	Body []byte
+
+	// DecodedLen is the length of the object body when Body holds it
+	// encoded. Zero means Body is the object body as it is.
+	DecodedLen int
 
 	// TTL is the entry's lifetime. If zero, [Config.TTL] is used.
 	TTL time.Duration
@@ -71,6 +79,27 @@ type Entry struct {
 
 // Hits returns how many times [Cache.Get] returned e.
 func (e *Entry) Hits() uint64 { return e.hits.Load() }
+
+// Len returns the length of the object body e stands for: DecodedLen when
+// Body is encoded, else len(Body).
+func (e *Entry) Len() int {
+	if e.DecodedLen > 0 {
+		return e.DecodedLen
+	}
+	return len(e.Body)
+}
+
+// Encoded reports whether Body holds the object body encoded.
+func (e *Entry) Encoded() bool { return e.DecodedLen > 0 }
+
+// saved returns the bytes encoding saves e: DecodedLen - len(Body) for an
+// encoded entry, else 0.
+func (e *Entry) saved() int64 {
+	if e.DecodedLen <= 0 {
+		return 0
+	}
+	return int64(e.DecodedLen) - int64(len(e.Body))
+}
 
 // cost returns the bytes e is charged; see Entry.
 func (e *Entry) cost() int64 {

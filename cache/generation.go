@@ -19,8 +19,25 @@ const (
 // The zero Ticket is never current: Commit refuses it.
 type Ticket struct {
 	keyGen, bucketGen, globalGen uint64
-	keyStripe, bucketStripe      uint32
-	valid                        bool
+	// epoch is the cache's trust epoch when the ticket was taken (see
+	// [Cache.Distrust]).
+	epoch                   uint64
+	keyStripe, bucketStripe uint32
+	valid                   bool
+	// unconfirmed marks a fill whose freshness another authority (the
+	// replicas' shared generations) could not confirm; see
+	// [Ticket.Unconfirmed].
+	unconfirmed bool
+}
+
+// Unconfirmed returns t marked as not confirmed by the authority that
+// coordinates several caches: an entry committed under it is kept, but
+// [Cache.Get] never serves it as fresh; it is only returned by
+// [Cache.GetExpired], to be revalidated with the origin. [Cache.Current]
+// is false for it, so no later reader joins its fill.
+func (t Ticket) Unconfirmed() Ticket {
+	t.unconfirmed = true
+	return t
 }
 
 // generations holds the striped invalidation counters. Every method is safe

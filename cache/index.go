@@ -19,8 +19,10 @@ import (
 //
 // Get does not touch it: hits are counted in the entry itself.
 type index struct {
-	mu sync.Mutex
-	m  map[string]*Entry
+	mu      sync.Mutex
+	m       map[string]*Entry
+	encoded int64 // entries of m with an encoded body
+	saved   int64 // sum of their Entry.saved
 }
 
 // add records e, committed under its cache key.
@@ -29,7 +31,11 @@ func (x *index) add(e *Entry) {
 	if x.m == nil {
 		x.m = make(map[string]*Entry)
 	}
+	if prev := x.m[e.key]; prev != nil {
+		x.count(prev, -1)
+	}
 	x.m[e.key] = e
+	x.count(e, 1)
 	x.mu.Unlock()
 }
 
@@ -41,8 +47,26 @@ func (x *index) remove(e *Entry) {
 	x.mu.Lock()
 	if x.m[e.key] == e {
 		delete(x.m, e.key)
+		x.count(e, -1)
 	}
 	x.mu.Unlock()
+}
+
+// count adds (sign 1) or takes away (-1) e's share of the encoding
+// totals. The caller holds x.mu.
+func (x *index) count(e *Entry, sign int64) {
+	if e.Encoded() {
+		x.encoded += sign
+		x.saved += sign * e.saved()
+	}
+}
+
+// encoding returns the number of recorded entries with an encoded body and
+// the bytes their encoding saves.
+func (x *index) encoding() (entries, saved int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.encoded, x.saved
 }
 
 // snapshot returns the recorded entries.
@@ -60,6 +84,7 @@ func (x *index) snapshot() []*Entry {
 func (x *index) clear() {
 	x.mu.Lock()
 	clear(x.m)
+	x.encoded, x.saved = 0, 0
 	x.mu.Unlock()
 }
 

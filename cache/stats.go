@@ -21,6 +21,12 @@ type Stats struct {
 	// Dropped counts commits ristretto discarded because its write buffer
 	// was full.
 	Dropped uint64
+	// EncodedEntries is the number of entries held whose body is encoded
+	// (see [Entry.DecodedLen]).
+	EncodedEntries int64
+	// EncodedSaved is the bytes their encoding saves: the sum of
+	// DecodedLen - len(Body) over them.
+	EncodedSaved int64
 }
 
 // Stats returns the cache's counters. The fields are read one by one, so
@@ -35,6 +41,7 @@ func (c *Cache) Stats() Stats {
 	// first, so Hits - dead never underflows.
 	dead := c.deadHits.Load()
 	hits := m.Hits()
+	encoded, saved := c.index.encoding()
 	return Stats{
 		Entries:   int64(m.KeysAdded() - m.KeysEvicted()),
 		Bytes:     c.store.MaxCost() - c.store.RemainingCost(),
@@ -43,5 +50,8 @@ func (c *Cache) Stats() Stats {
 		Evictions: c.evictions.Load(),
 		Rejected:  m.SetsRejected() + c.tooLarge.Load(),
 		Dropped:   m.SetsDropped(),
+
+		EncodedEntries: encoded,
+		EncodedSaved:   saved,
 	}
 }

@@ -63,7 +63,10 @@ type flights struct {
 // brought the caller here may have raced a flight that stored the object
 // and left the table since, and a flight leaves only after its Commit, so
 // this look finds the entry. hit is that entry, if any.
-func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, leader bool, hit *cache.Entry) {
+//
+// t is the ticket a new flight fills under, taken (see Proxy.beginFill)
+// before the caller looked for the entry.
+func (fs *flights) join(c *cache.Cache, bucket, key, ckey string, t cache.Ticket) (f *flight, leader bool, hit *cache.Entry) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f := fs.m[ckey]; f != nil && c.Current(f.ticket) {
@@ -74,7 +77,7 @@ func (fs *flights) join(c *cache.Cache, bucket, key, ckey string) (f *flight, le
 	if e, ok := c.Get(bucket, key, ckey); ok {
 		return nil, false, e
 	}
-	f = &flight{ticket: c.Begin(bucket, key), ready: make(chan struct{}), progress: make(chan struct{})}
+	f = &flight{ticket: t, ready: make(chan struct{}), progress: make(chan struct{})}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}
@@ -136,7 +139,8 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // and the range is relayed (X-Cache: BYPASS): one extra round trip, only
 // for objects the cache would not keep anyway.
 func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string) {
-	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	t := p.beginFill(r.Context(), rq.bucket, rq.key)
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
 	if hit != nil {
 		p.serveEntry(w, r, hit, rr, xCacheHit)
 		return
@@ -208,7 +212,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	case res.StatusCode == http.StatusNotModified && expired != nil:
 		// Same ETag, same bytes: a new entry shares the stored body and
 		// headers, with a new lifetime.
-		refreshed := &cache.Entry{Header: expired.Header, Body: expired.Body, TTL: entryTTL(rq)}
+		refreshed := renewedEntry(expired, entryTTL(rq))
 		p.cache.Commit(f.ticket, ckey, refreshed)
 		f.entry, f.xcache = refreshed, xCacheRevalidated
 	case res.StatusCode >= 500 && p.usableStale(expired):
@@ -285,7 +289,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 		return
 	}
 	if p.storable(rq, res) {
-		f.stored = p.cache.Commit(f.ticket, ckey, &cache.Entry{Header: f.header, Body: f.buf, TTL: entryTTL(rq)})
+		f.stored = p.cache.Commit(f.ticket, ckey, p.newEntry(f.header, f.buf, entryTTL(rq)))
 	}
 	finish(nil)
 }

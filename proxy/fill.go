@@ -41,6 +41,9 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	versionID := rr.versionID
 	ckey := cache.Key(rq.bucket, rq.key, versionID)
+	// Invalidations that reached this replica before the request are
+	// applied before the cache is read.
+	p.coherence.settle()
 	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return

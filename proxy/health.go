@@ -25,14 +25,21 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when the backend answered an authenticated
-// ListBuckets within the backend timeout, else 503.
+// ListBuckets within the backend timeout, else 503. With Redis, a second
+// line says whether it answers ("redis: ok") or not ("redis:
+// unreachable"); the proxy stays ready without it, revalidating what it
+// would have served from its cache.
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := p.checkBackend(r.Context()); err != nil {
 		p.writeError(w, r, withCause(errUnavailable, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ready\n"))
+	body := "ready\n"
+	if s := p.coherence.state(); s != "" {
+		body += "redis: " + s + "\n"
+	}
+	w.Write([]byte(body))
 }
 
 func (p *Proxy) checkBackend(ctx context.Context) error {

@@ -105,7 +105,9 @@ var notModifiedHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Exp
 // S3 would: preconditions first (412, 304), then the range (206, 416), then
 // the response-* overrides on the reply's headers. The stored header map and
 // body are shared and never modified; the body is written as a slice of the
-// stored bytes, never copied. xcache is the X-Cache value to send.
+// stored bytes, never copied, except that a compressed entry is decoded
+// into a pooled buffer for each GET that sends its body (never for HEAD,
+// 304, 412 or 416). xcache is the X-Cache value to send.
 func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, rr *readRequest, xcache string) {
 	h := w.Header()
 	if rr.conditional {
@@ -125,7 +127,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 			return
 		}
 	}
-	size := len(e.Body)
+	size := e.Len()
 	start, end, status := 0, size, http.StatusOK
 	if rr.rangeSpec != "" {
 		switch s, en, res := parseRange(rr.rangeSpec, size); res {
@@ -136,6 +138,17 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 			return
 		case rangeSatisfiable:
 			start, end, status = s, en, http.StatusPartialContent
+		}
+	}
+
+	body := e.Body
+	if e.Encoded() && r.Method != http.MethodHead {
+		buf := getScratch(size)
+		defer putScratch(buf, *buf)
+		var err error
+		if body, err = decodeInto(e.Body, size, *buf); err != nil {
+			p.writeError(w, r, err)
+			return
 		}
 	}
 
@@ -157,7 +170,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		sendingFrom(w, sourceCache)
-		w.Write(e.Body[start:end])
+		w.Write(body[start:end])
 	}
 }
 

@@ -320,6 +320,10 @@ var (
 		"Entries removed to make room, or swept because they expired.", nil, nil)
 	descCacheRejections = prometheus.NewDesc("s3cache_cache_admission_rejections_total",
 		"Fills that were not stored: larger than the cache, refused by its admission policy, or dropped because its write buffer was full.", nil, nil)
+	descCacheCompressed = prometheus.NewDesc("s3cache_cache_compressed_entries",
+		"Entries the cache holds compressed (CACHE_COMPRESS=zstd).", nil, nil)
+	descCacheCompressionSaved = prometheus.NewDesc("s3cache_cache_compression_saved_bytes",
+		"Bytes compression saves in the cache: the bodies' length less what their compressed forms hold.", nil, nil)
 )
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -328,6 +332,8 @@ func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheMaxBytes
 	ch <- descCacheEvictions
 	ch <- descCacheRejections
+	ch <- descCacheCompressed
+	ch <- descCacheCompressionSaved
 }
 
 func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
@@ -337,4 +343,6 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheMaxBytes, prometheus.GaugeValue, float64(cc.maxBytes))
 	ch <- prometheus.MustNewConstMetric(descCacheEvictions, prometheus.CounterValue, float64(s.Evictions))
 	ch <- prometheus.MustNewConstMetric(descCacheRejections, prometheus.CounterValue, float64(s.Rejected+s.Dropped))
+	ch <- prometheus.MustNewConstMetric(descCacheCompressed, prometheus.GaugeValue, float64(s.EncodedEntries))
+	ch <- prometheus.MustNewConstMetric(descCacheCompressionSaved, prometheus.GaugeValue, float64(s.EncodedSaved))
 }

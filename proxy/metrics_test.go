@@ -253,6 +253,9 @@ func TestMetrics(t *testing.T) {
 		"s3cache_cache_max_bytes{}":                  maxBytes,
 		"s3cache_cache_evictions_total{}":            0,
 		"s3cache_cache_admission_rejections_total{}": 0,
+		// CACHE_COMPRESS is off by default.
+		"s3cache_cache_compressed_entries{}":      0,
+		"s3cache_cache_compression_saved_bytes{}": 0,
 	}
 	// Every series of these families is in want, and every wanted series
 	// is there.

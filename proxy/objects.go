@@ -1,13 +1,12 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/s3cache/s3cache/cache"
 )
 
 // serveObjects is the simple object API, /objects/{bucket}/{key...}:
@@ -67,7 +66,7 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 		opts.ContentType = "application/octet-stream"
 	}
 	body := &errRecorder{ReadCloser: rq.auth.Body}
-	write := p.beginKeyWrite(rq)
+	write := p.beginKeyWrite(r.Context(), rq)
 	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, body: body})
 	info, err := p.minio.PutObject(ctx, rq.bucket, rq.key, body, size, opts)
 	write.End()
@@ -89,7 +88,7 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 
 // deleteObject removes the object (or the version named by ?versionId).
 func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
-	write := p.beginKeyWrite(rq)
+	write := p.beginKeyWrite(r.Context(), rq)
 	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name})
 	err := p.minio.RemoveObject(ctx, rq.bucket, rq.key, minio.RemoveObjectOptions{
 		VersionID: r.URL.Query().Get("versionId"),
@@ -103,11 +102,11 @@ func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 // beginKeyWrite fences the request's key for an /objects write.
-func (p *Proxy) beginKeyWrite(rq *request) *cache.Write {
+func (p *Proxy) beginKeyWrite(ctx context.Context, rq *request) *fence {
 	if p.skipInvalidation {
 		return nil
 	}
-	return p.cache.BeginWrite(rq.bucket, rq.key)
+	return p.beginWrite(ctx, rq.bucket, []string{rq.key}, false)
 }
 
 // minioError relays an S3 error the backend returned as received, and maps

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/s3cache/s3cache/cache"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -29,7 +28,7 @@ type outbound struct {
 	// write fences what a write touches from before it is forwarded until
 	// the backend answered or failed, before the client sees the answer:
 	// no read that raced it is stored or shared. Nil for reads.
-	write  *cache.Write
+	write  *fence
 	xcache string // X-Cache value to add, if any
 	cancel context.CancelFunc
 }
@@ -127,9 +126,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	switch {
 	case p.skipInvalidation:
 	case rq.op.effect == effectBucket || rq.op.effect == effectDeleteMulti && keys == nil:
-		ob.write = p.cache.BeginBucketWrite(rq.bucket)
+		ob.write = p.beginWrite(r.Context(), rq.bucket, nil, true)
 	case keys != nil:
-		ob.write = p.cache.BeginWrite(rq.bucket, keys...)
+		ob.write = p.beginWrite(r.Context(), rq.bucket, keys, false)
 	}
 	// In case the ReverseProxy called neither hook; End is idempotent.
 	defer ob.write.End()

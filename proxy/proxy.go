@@ -45,6 +45,9 @@ type Proxy struct {
 	auditLog *auditLog     // nil without an audit log
 	metrics  *metrics      // served at /-/metrics
 	warmer   *warmer       // background cache warming
+	// coherence keeps replicas coherent through Redis; nil without
+	// Config.RedisURL.
+	coherence *coherence
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -145,6 +148,17 @@ func New(cfg Config) (*Proxy, error) {
 	var b [4]byte
 	rand.Read(b[:])
 	p.reqPrefix = hex.EncodeToString(b[:])
+	if cfg.RedisURL != "" {
+		// Write ids must be unique across replicas: 8 random bytes.
+		var id [8]byte
+		rand.Read(id[:])
+		p.coherence, err = newCoherence(cfg, c, hex.EncodeToString(id[:])+":")
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		p.metrics.reg.MustRegister(p.coherence.collectors()...)
+	}
 	return p, nil
 }
 
@@ -172,6 +186,7 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 // close Config.AuditLog.
 func (p *Proxy) Close() {
 	p.warmer.stop()
+	p.coherence.close()
 	p.cache.Close()
 	if p.limiters != nil {
 		p.limiters.close()

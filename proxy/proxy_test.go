@@ -40,6 +40,8 @@ type fakeS3 struct {
 	// onGet, if set, runs before a GET answers; it may write the response
 	// itself and return true.
 	onGet func(w http.ResponseWriter, r *http.Request) bool
+	// onPut, if set, runs before a PUT is stored.
+	onPut func(w http.ResponseWriter, r *http.Request)
 }
 
 func newFakeS3(t testing.TB) (*fakeS3, *httptest.Server) {
@@ -104,6 +106,12 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Write(obj)
 		}
 	case http.MethodPut:
+		f.mu.Lock()
+		hook := f.onPut
+		f.mu.Unlock()
+		if hook != nil {
+			hook(w, r)
+		}
 		f.mu.Lock()
 		f.objects[path] = body
 		f.mu.Unlock()

@@ -88,6 +88,7 @@ func (p *Proxy) servePurge(w http.ResponseWriter, r *http.Request, data []byte) 
 		}
 		removed += p.cache.PurgePrefix(k.Bucket, k.Prefix)
 	}
+	p.coherence.bump(r.Context(), p.coherence.purgeKeys(pr)...)
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "admin purge",
 		slog.Int("keys", len(pr.Keys)), slog.Int("prefixes", len(pr.Prefixes)),
 		slog.Int("buckets", len(pr.Buckets)), slog.Bool("all", pr.All), slog.Int("removed", removed))

@@ -255,7 +255,7 @@ var errNotStorable = errors.New("the backend's answer cannot be cached")
 // already, or -1 with an error if nothing could be stored.
 func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
 	ckey := cache.Key(rq.bucket, rq.key, "")
-	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey)
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, p.beginFill(ctx, rq.bucket, rq.key))
 	if hit != nil {
 		return 0, nil
 	}
@@ -277,7 +277,7 @@ func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
 	case f.err != nil:
 		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, f.err)
 	case f.entry != nil:
-		return int64(len(f.entry.Body)), nil
+		return int64(f.entry.Len()), nil
 	case !f.shared:
 		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, errNotStorable)
 	}

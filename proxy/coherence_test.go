@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newReplicas starts n proxies in front of one backend, sharing redis.
+func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) []string {
+	t.Helper()
+	urls := make([]string, n)
+	for i := range urls {
+		_, srv := newTestProxy(t, backend, func(c *Config) {
+			c.RedisURL = redis.url()
+			c.RedisTimeout = 100 * time.Millisecond
+			c.AdminToken = testAdminToken
+			if mod != nil {
+				mod(c)
+			}
+		})
+		urls[i] = srv.URL
+		waitRedisState(t, srv.URL, "ok")
+	}
+	return urls
+}
+
+// get reads url through a proxy and returns the body and X-Cache.
+func get(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	res := do(t, "GET", url, nil, testSecret)
+	body := readBody(t, res)
+	return res.StatusCode, body, res.Header.Get("X-Cache")
+}
+
+func TestReplicasInvalidateEachOther(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 2, backend, redis, nil)
+	a, b := r[0], r[1]
+
+	for _, want := range []string{xCacheMiss, xCacheHit} {
+		if code, body, x := get(t, b+"/bkt/k"); code != 200 || body != "v1" || x != want {
+			t.Fatalf("GET through B: %d %q %s, want 200 v1 %s", code, body, x, want)
+		}
+	}
+	// A write through A: B's entry must not be served once A answered.
+	if res := do(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through A: %d", res.StatusCode)
+	}
+	if code, body, x := get(t, b+"/bkt/k"); code != 200 || body != "v2" || x != xCacheMiss {
+		t.Fatalf("GET through B after A's write: %d %q %s, want 200 v2 MISS", code, body, x)
+	}
+	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheHit {
+		t.Fatalf("second GET through B: %q %s, want v2 HIT", body, x)
+	}
+	// A DELETE through B; A had cached v2.
+	get(t, a+"/bkt/k")
+	if _, _, x := get(t, a+"/bkt/k"); x != xCacheHit {
+		t.Fatalf("A did not cache: X-Cache %s", x)
+	}
+	if res := do(t, "DELETE", b+"/bkt/k", nil, testSecret); res.StatusCode != 204 {
+		t.Fatalf("DELETE through B: %d", res.StatusCode)
+	}
+	if code, _, _ := get(t, a+"/bkt/k"); code != 404 {
+		t.Fatalf("GET through A after B's delete: %d, want 404", code)
+	}
+
+	// A purge through one replica's admin API reaches the other.
+	fake.mu.Lock()
+	fake.objects["/bkt/p/x"] = []byte("p1")
+	fake.mu.Unlock()
+	get(t, b+"/bkt/p/x")
+	fake.mu.Lock()
+	fake.objects["/bkt/p/x"] = []byte("p2") // changed behind the proxies' backs
+	fake.mu.Unlock()
+	if _, body, x := get(t, b+"/bkt/p/x"); body != "p1" || x != xCacheHit {
+		t.Fatalf("B before purge: %q %s, want p1 HIT", body, x)
+	}
+	if res, body := adminDo(t, "bearer:"+testAdminToken, "POST", a+"/-/admin/purge", `{"prefixes":[{"bucket":"bkt","prefix":"p/"}]}`); res.StatusCode != 200 {
+		t.Fatalf("purge through A: %d %s", res.StatusCode, body)
+	}
+	start := time.Now()
+	for i := 0; ; i++ {
+		if _, body, _ := get(t, b+"/bkt/p/x"); body == "p2" {
+			if i > 0 {
+				t.Errorf("B after A's purge: stale for %d reads, %v", i, time.Since(start))
+			}
+			break
+		}
+	}
+}
+
+func TestReplicasRedisDown(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 2, backend, redis, nil)
+	a, b := r[0], r[1]
+	get(t, b+"/bkt/k")
+	if _, _, x := get(t, b+"/bkt/k"); x != xCacheHit {
+		t.Fatalf("B did not cache: %s", x)
+	}
+
+	redis.stop()
+	waitRedisState(t, a, "unreachable")
+	waitRedisState(t, b, "unreachable")
+	// B can no longer hear of writes: its entry is revalidated.
+	before := fake.getCount("/bkt/k")
+	if code, body, x := get(t, b+"/bkt/k"); code != 200 || body != "v1" || x != xCacheRevalidated {
+		t.Fatalf("GET through B with Redis down: %d %q %s, want 200 v1 REVALIDATED", code, body, x)
+	}
+	if fake.getCount("/bkt/k") != before+1 {
+		t.Fatalf("backend saw %d GETs, want %d", fake.getCount("/bkt/k"), before+1)
+	}
+	// Writes still go through, and B never serves what they replaced.
+	if res := do(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through A with Redis down: %d", res.StatusCode)
+	}
+	for range 2 {
+		if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x == xCacheHit {
+			t.Fatalf("GET through B after A's write, Redis down: %q %s, want v2 and no HIT", body, x)
+		}
+	}
+	res := do(t, "GET", b+"/-/metrics", nil, testSecret)
+	if m := readBody(t, res); !strings.Contains(m, "s3cache_redis_up 0\n") {
+		t.Errorf("metrics with Redis down lack s3cache_redis_up 0")
+	}
+
+	redis.start()
+	waitRedisState(t, a, "ok")
+	waitRedisState(t, b, "ok")
+	get(t, b+"/bkt/k")
+	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheHit {
+		t.Fatalf("B after Redis came back: %q %s, want v2 HIT", body, x)
+	}
+	if res := do(t, "PUT", a+"/bkt/k", []byte("v3"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through A: %d", res.StatusCode)
+	}
+	if _, body, _ := get(t, b+"/bkt/k"); body != "v3" {
+		t.Fatalf("B after A's write, Redis back: %q, want v3", body)
+	}
+	res = do(t, "GET", b+"/-/metrics", nil, testSecret)
+	if m := readBody(t, res); !strings.Contains(m, "s3cache_redis_up 1\n") {
+		t.Errorf("metrics with Redis back lack s3cache_redis_up 1")
+	}
+}
+
+// A fill on one replica while a write through another is in flight is
+// neither stored nor shared.
+func TestReplicaFillDuringRemoteWrite(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 2, backend, redis, nil)
+	a, b := r[0], r[1]
+
+	held, release := make(chan struct{}), make(chan struct{})
+	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
+		close(held)
+		<-release
+	}
+	done := make(chan int)
+	go func() {
+		res, err := send(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret)
+		if err != nil {
+			done <- 0
+			return
+		}
+		done <- res.StatusCode
+	}()
+	<-held
+	for range 2 {
+		if _, _, x := get(t, b+"/bkt/k"); x != xCacheMiss {
+			t.Fatalf("GET through B during A's write: X-Cache %s, want MISS (not stored)", x)
+		}
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Fatalf("PUT through A: %d", code)
+	}
+	if _, body, _ := get(t, b+"/bkt/k"); body != "v2" {
+		t.Fatalf("B after the write: %q, want v2", body)
+	}
+}

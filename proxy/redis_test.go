@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testRedis is a real redis-server on a loopback port, for the tests of
+// coherence across replicas. It can be stopped and started again on the
+// same port.
+type testRedis struct {
+	t    testing.TB
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// startRedis starts redis-server without persistence. A missing or failing
+// redis-server fails the test.
+func startRedis(t testing.TB) *testRedis {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r := &testRedis{t: t, addr: addr, dir: t.TempDir()}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *testRedis) url() string { return "redis://" + r.addr }
+
+func (r *testRedis) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("redis-server (install it: apt-get install redis-server): %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.ping()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %s does not answer: %v", r.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process start, not synchronising
+	}
+}
+
+func (r *testRedis) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	r.cmd = nil
+}
+
+// ping sends PING in RESP and checks the answer.
+func (r *testRedis) ping() error {
+	c, err := net.DialTimeout("tcp", r.addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+// waitRedisState polls the metrics of srvURL until s3cache_redis_up is
+// 1 (want "ok") or 0 (want "unreachable"). (The fake backend cannot
+// answer /-/readyz's ListBuckets; the e2e tests read it there.)
+func waitRedisState(t *testing.T, srvURL, want string) {
+	t.Helper()
+	line := "s3cache_redis_up 1\n"
+	if want != "ok" {
+		line = "s3cache_redis_up 0\n"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		res, err := send(t, "GET", srvURL+"/-/metrics", nil, testSecret)
+		if err == nil {
+			if strings.Contains(readBody(t, res), line) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never reported %q", srvURL, strings.TrimSpace(line))
+		case <-time.After(20 * time.Millisecond): // polling an outside process's state
+		}
+	}
+}
