@@ -99,43 +99,81 @@ type KeyStat struct {
 	ETag      string // the entry's ETag header, "" if none
 }
 
+// liveEntry is a live entry as live lists it.
+type liveEntry struct {
+	KeyStat
+	kind KeyKind
+}
+
 // live returns the entries of the index that Get would serve or
 // GetExpired would revalidate, and for which match (if not nil) is true,
 // with their bucket, key and version. Dead entries are dropped from the
 // index on the way.
-func (c *Cache) live(match func(bucket, key string) bool) []KeyStat {
+func (c *Cache) live(match func(bucket, key string) bool) []liveEntry {
 	if c == nil {
 		return nil
 	}
 	now := c.now()
-	var out []KeyStat
+	var out []liveEntry
 	for _, e := range c.index.snapshot() {
-		bucket, version, key, ok := SplitKey(e.key)
+		parts, ok := ParseKey(e.key)
 		if !ok {
 			c.index.remove(e)
 			continue
 		}
-		if !c.gens.currentFor(e.ticket, bucket, key) || !now.Before(e.Expires.Add(c.retain)) {
+		if !c.gens.currentFor(e.ticket, parts.Bucket, parts.Key) || !now.Before(e.Expires.Add(c.retain)) {
 			c.index.remove(e)
 			continue
 		}
-		if !now.Before(e.Expires) || match != nil && !match(bucket, key) {
+		if !now.Before(e.Expires) || match != nil && !match(parts.Bucket, parts.Key) {
 			continue
 		}
 		var etag string
 		if v := e.Header["Etag"]; len(v) > 0 {
 			etag = v[0]
 		}
-		out = append(out, KeyStat{Bucket: bucket, Key: key, VersionID: version, Hits: e.hits.Load(), Bytes: e.cost(), ETag: etag})
+		out = append(out, liveEntry{
+			KeyStat: KeyStat{Bucket: parts.Bucket, Key: parts.Key, VersionID: parts.VersionID, Hits: e.hits.Load(), Bytes: e.cost(), ETag: etag},
+			kind:    parts.Kind,
+		})
 	}
 	return out
 }
 
-// TopKeys returns up to n live entries with the most hits, most first (ties
-// by bucket, key and version). It walks every entry: call it for
+// objects folds the entries of objects cached in blocks into one KeyStat
+// per object version: the description's, with the bytes of the blocks of
+// its ETag added. Blocks whose description is gone are left out; they
+// cannot be served without it.
+func objects(all []liveEntry) []KeyStat {
+	type version struct{ bucket, key, versionID, etag string }
+	out := make([]KeyStat, 0, len(all))
+	metas := map[version]int{} // position in out
+	for _, e := range all {
+		if e.kind == KindMeta {
+			metas[version{e.Bucket, e.Key, e.VersionID, e.ETag}] = len(out)
+		}
+		if e.kind != KindBlock {
+			out = append(out, e.KeyStat)
+		}
+	}
+	for _, e := range all {
+		if e.kind != KindBlock {
+			continue
+		}
+		if i, ok := metas[version{e.Bucket, e.Key, e.VersionID, e.ETag}]; ok {
+			out[i].Bytes += e.Bytes
+		}
+	}
+	return out
+}
+
+// TopKeys returns up to n live object versions with the most hits, most
+// first (ties by bucket, key and version). An object cached in blocks is
+// listed once, with the bytes of its blocks and the hits of its
+// description (one per read). It walks every entry: call it for
 // operators, not per request. On a nil Cache it returns nil.
 func (c *Cache) TopKeys(n int) []KeyStat {
-	all := c.live(nil)
+	all := objects(c.live(nil))
 	slices.SortFunc(all, func(a, b KeyStat) int {
 		return cmp.Or(cmp.Compare(b.Hits, a.Hits), cmp.Compare(a.Bucket, b.Bucket),
 			cmp.Compare(a.Key, b.Key), cmp.Compare(a.VersionID, b.VersionID))
@@ -145,7 +183,7 @@ func (c *Cache) TopKeys(n int) []KeyStat {
 
 // PurgeKey invalidates every cached version of key in bucket, as a write
 // does ([Cache.Invalidate]), and returns how many live entries that
-// removed.
+// removed, blocks included.
 func (c *Cache) PurgeKey(bucket, key string) int {
 	n := len(c.live(func(b, k string) bool { return b == bucket && k == key }))
 	c.Invalidate(bucket, key)
@@ -154,13 +192,17 @@ func (c *Cache) PurgeKey(bucket, key string) int {
 
 // PurgePrefix invalidates every cached key of bucket that starts with
 // prefix, each as [Cache.Invalidate] does, and returns how many live
-// entries that removed. Keys are found through the index: a fill of a key
-// that is not cached yet is not fenced; the caller fences fills in flight
-// with [Cache.Invalidate].
+// entries that removed, blocks included. Keys are found through the
+// index: a fill of a key that is not cached yet is not fenced; the caller
+// fences fills in flight with [Cache.Invalidate].
 func (c *Cache) PurgePrefix(bucket, prefix string) int {
 	found := c.live(func(b, k string) bool { return b == bucket && strings.HasPrefix(k, prefix) })
+	done := map[string]bool{}
 	for _, s := range found {
-		c.Invalidate(s.Bucket, s.Key)
+		if !done[s.Key] {
+			done[s.Key] = true
+			c.Invalidate(s.Bucket, s.Key)
+		}
 	}
 	return len(found)
 }

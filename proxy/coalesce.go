@@ -38,7 +38,13 @@ type flight struct {
 	header http.Header  // headers to send, as stored
 	shared bool         // body is shared through buf
 	buf    []byte       // the whole body when shared
+	large  *largeObject // the object is cached in blocks; its description is stored
 	stored bool         // pump offered the body to the cache; set before done is published
+
+	// Leader only: the generations its fill read in Redis, and the shared
+	// tier's fill lock it holds ("" for none).
+	stamp  genStamp
+	l2lock string
 
 	mu       sync.Mutex
 	filled   int           // bytes of buf received
@@ -138,15 +144,34 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // When it is larger, the whole-object answer is dropped after its headers
 // and the range is relayed (X-Cache: BYPASS): one extra round trip, only
 // for objects the cache would not keep anyway.
-func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string) {
-	t := p.beginFill(r.Context(), rq.bucket, rq.key)
+//
+// An object larger than that which the cache may keep in blocks (see
+// blocks.go) is not dropped: its description is stored, the leader of a
+// whole GET streams it while storing its blocks, and a range or a
+// follower is answered block by block. retried says the GET is served
+// again because the object changed under its description.
+func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, retried bool) {
+	t, stamp := p.beginFill(r.Context(), rq.bucket, rq.key)
 	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
 	if hit != nil {
 		p.serveEntry(w, r, hit, rr, xCacheHit)
 		return
 	}
 	if leader {
+		f.stamp = stamp
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
+		if res != nil && f.large != nil {
+			if rr.rangeSpec != "" {
+				res.Body.Close()
+				cancel()
+				p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
+				return
+			}
+			stop := context.AfterFunc(r.Context(), cancel)
+			defer stop()
+			p.serveFillBlocks(w, r, f.large, res, cancel, f.ticket)
+			return
+		}
 		if res != nil {
 			// Not shareable: the leader streams it alone, and stops when its
 			// client goes away.
@@ -178,6 +203,8 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(f.err))
 		}
+	case f.large != nil:
+		p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
 	case !f.shared && rr.rangeSpec != "":
 		p.forward(w, r, rq, xCacheBypass)
 	case !f.shared:
@@ -201,6 +228,11 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	etag := ""
 	if expired != nil {
 		etag = firstValue(expired.Header, "Etag")
+	} else if p.l2 != nil && p.fromShared(ctx, f, rq, ckey, versionID) {
+		cancel()
+		p.flights.leave(ckey, f)
+		close(f.ready)
+		return nil, nil
 	}
 	res, err := p.fetch(ctx, rq, versionID, etag, cancel)
 	switch {
@@ -223,6 +255,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		if res != nil {
 			res.Body.Close()
 		}
+		p.l2.release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
 		cancel()
 		p.flights.leave(ckey, f)
 		close(f.ready)
@@ -230,6 +263,19 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	}
 	f.status = res.StatusCode
 	f.header = storedHeader(res.Header)
+	if !p.storable(rq, res) || res.ContentLength > p.cfg.CacheL2MaxObjectBytes {
+		// No value will come: other replicas waiting for one fetch now.
+		p.l2.release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
+		f.l2lock = ""
+	}
+	if o := p.blockable(rq, versionID, res); o != nil && p.cache.Commit(f.ticket, o.metaKey(), o.meta) {
+		// Large: the leader streams it and keeps its blocks; followers
+		// read it block by block.
+		f.large = o
+		p.flights.leave(ckey, f)
+		close(f.ready)
+		return res, cancel
+	}
 	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) || !p.filling.reserve(res.ContentLength) {
 		p.flights.leave(ckey, f)
 		close(f.ready)
@@ -238,7 +284,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	f.shared = true
 	f.buf = make([]byte, res.ContentLength) // released by pump
 	close(f.ready)
-	go p.pump(f, rq, res, cancel, ckey)
+	go p.pump(f, rq, res, cancel, ckey, versionID)
 	return nil, nil
 }
 
@@ -251,7 +297,10 @@ func (p *Proxy) usableStale(e *cache.Entry) bool {
 // pump reads the shared body into the flight's buffer and, if it is a
 // complete cacheable response and no write to the key happened since the
 // flight began, stores it. It owns res and cancel.
-func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey string) {
+func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey, versionID string) {
+	// The fill lock, if still held, is released on every way out; store
+	// releases it after writing the value.
+	defer func() { p.l2.release(context.Background(), rq.bucket, rq.key, versionID, f.l2lock) }()
 	defer p.filling.release(int64(len(f.buf)))
 	defer cancel()
 	defer res.Body.Close()
@@ -288,10 +337,21 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 		finish(nil)
 		return
 	}
-	if p.storable(rq, res) {
+	storable := p.storable(rq, res)
+	if storable {
 		f.stored = p.cache.Commit(f.ticket, ckey, p.newEntry(f.header, f.buf, entryTTL(rq)))
 	}
 	finish(nil)
+	// For the other replicas, after this one's clients got their bytes;
+	// the body is read-only from here.
+	if storable && f.l2lock != "" {
+		ttl := entryTTL(rq)
+		if ttl == 0 {
+			ttl = p.cfg.CacheTTL
+		}
+		p.l2.store(context.Background(), f.stamp, rq.bucket, rq.key, versionID, f.header, f.buf, ttl, f.l2lock)
+		f.l2lock = ""
+	}
 }
 
 // serveFlight streams a shared body, or the range of it rr asks for, to

@@ -327,13 +327,16 @@ func (co *coherence) allKey() string                 { return co.prefix + "all" 
 // invalidations of it. It returns t when no write to the object is in
 // flight anywhere; the zero ticket (never stored, never joined) when one
 // is; t unconfirmed when Redis cannot tell.
-func (co *coherence) confirm(ctx context.Context, t cache.Ticket, bucket, key string) cache.Ticket {
+//
+// The stamp is the generations read, valid (ok) only when t is returned
+// confirmed: the shared tier's values carry it.
+func (co *coherence) confirm(ctx context.Context, t cache.Ticket, bucket, key string) (cache.Ticket, genStamp) {
 	if co == nil {
-		return t
+		return t, genStamp{}
 	}
 	c := co.client.Load()
 	if !co.up.Load() || c == nil {
-		return t.Unconfirmed()
+		return t.Unconfirmed(), genStamp{}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), co.timeout)
 	defer cancel()
@@ -344,22 +347,36 @@ func (co *coherence) confirm(ctx context.Context, t cache.Ticket, bucket, key st
 		rueidis.CT(cl.B().Hgetall().Key(co.allKey()).Cache(), trackTTL),
 	)
 	nowMS := co.now().UnixMilli()
-	for _, r := range res {
+	var stamp genStamp
+	for i, r := range res {
 		m, err := r.AsStrMap()
 		if err != nil {
 			co.errs.Add(1)
-			return t.Unconfirmed()
+			return t.Unconfirmed(), genStamp{}
 		}
 		for f, v := range m {
+			if f == "g" {
+				stamp.gens[i], _ = strconv.ParseUint(v, 10, 64)
+				continue
+			}
 			if !strings.HasPrefix(f, "w:") {
 				continue
 			}
 			if deadline, err := strconv.ParseInt(v, 10, 64); err != nil || deadline >= nowMS {
-				return cache.Ticket{}
+				return cache.Ticket{}, genStamp{}
 			}
 		}
 	}
-	return t
+	stamp.ok = true
+	return t, stamp
+}
+
+// genStamp is the generations of an object, its bucket and the whole
+// cache as a fill read them in Redis. Values of the shared tier carry the
+// stamp of their fill, and are used only by fills that read the same one.
+type genStamp struct {
+	gens [3]uint64 // object, bucket, all
+	ok   bool      // read from Redis with no write in flight
 }
 
 // remoteWrite is a write in flight as the other replicas see it. A nil

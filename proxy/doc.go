@@ -30,7 +30,10 @@
 //     GET, detached from any one client, whose body every waiting client
 //     streams as it arrives; it is stored at EOF if it is a complete 200
 //     under the size cap and no write fenced the key meanwhile
-//     (X-Cache: MISS). What the cache cannot answer goes to the backend
+//     (X-Cache: MISS). Objects over the size cap are cached in aligned
+//     blocks (blocks.go, blocks_serve.go): a read serves cached blocks and
+//     fetches each run of missing ones with one ranged GET pinned to the
+//     ETag. What the cache cannot answer goes to the backend
 //     (X-Cache: BYPASS).
 //  5. Everything else (passthrough.go, objects.go): a write fences the keys
 //     it touches (cache.Write) from before it is forwarded until the backend

@@ -42,6 +42,6 @@ func (f *fence) End() {
 // the local generations, then, with Redis, the replicas' (which also makes
 // Redis tell this replica of every later write to it). Take it before the
 // backend is asked.
-func (p *Proxy) beginFill(ctx context.Context, bucket, key string) cache.Ticket {
+func (p *Proxy) beginFill(ctx context.Context, bucket, key string) (cache.Ticket, genStamp) {
 	return p.coherence.confirm(ctx, p.cache.Begin(bucket, key), bucket, key)
 }

@@ -22,6 +22,9 @@ const (
 	// An expired entry served because the backend failed
 	// (CACHE_STALE_IF_ERROR).
 	xCacheStale = "STALE"
+	// A miss answered from the shared tier in Redis (CACHE_L2=redis): another
+	// replica fetched the object earlier.
+	xCacheShared = "SHARED"
 )
 
 // serveRead answers GetObject and HeadObject from either front end: from
@@ -60,7 +63,14 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.forward(w, r, rq, xCacheMiss)
 		return
 	}
-	p.fill(w, r, rq, &rr, ckey)
+	// An object too large to store whole may be cached in blocks.
+	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
+		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
+			p.serveBlocks(w, r, rq, &rr, ckey, o, false)
+			return
+		}
+	}
+	p.fill(w, r, rq, &rr, ckey, false)
 }
 
 // fetch sends the backend GET of a whole object (or of versionID) and

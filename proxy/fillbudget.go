@@ -29,9 +29,10 @@ func (b *fillBudget) reserve(n int64) bool {
 func (b *fillBudget) release(n int64) { b.used.Add(-n) }
 
 // fillLimit is the budget of fills in progress: the largest object any
-// rule lets the cache store, so one fill of it always fits.
+// rule lets the cache store, so one fill of it always fits, and at least
+// room for a few blocks of objects cached in blocks (see blocks.go).
 func (c Config) fillLimit() int64 {
-	limit := c.CacheMaxObjectBytes
+	limit := max(c.CacheMaxObjectBytes, min(4*c.CacheBlockBytes, c.CacheMaxBytes))
 	if c.CachePolicy != nil {
 		for _, r := range c.CachePolicy.Rules {
 			limit = max(limit, min(r.MaxObjectBytes, c.CacheMaxBytes))

@@ -88,8 +88,8 @@ type metrics struct {
 	requests      [len(frontLabels)]seriesTable // by front end, then operation
 	backend       seriesTable                   // by operation
 	backendErrors *prometheus.CounterVec        // operation, kind
-	cacheResults  [5]prometheus.Counter         // by cacheResultIndex
-	reads         [5]atomic.Uint64              // the same counts, for the admin API
+	cacheResults  [6]prometheus.Counter         // by cacheResultIndex
+	reads         [6]atomic.Uint64              // the same counts, for the admin API
 	cacheBytes    prometheus.Counter
 	backendBytes  prometheus.Counter
 	rateLimited   prometheus.Counter
@@ -202,7 +202,7 @@ func (m *metrics) request(front frontEnd, op string, status int, d time.Duration
 }
 
 // xCacheResults are the X-Cache values of reads, in cacheResultIndex order.
-var xCacheResults = [...]string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated}
+var xCacheResults = [...]string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated, xCacheShared}
 
 // cacheResultIndex returns the position of an X-Cache value in
 // metrics.cacheResults, or -1 for none.
@@ -218,6 +218,8 @@ func cacheResultIndex(xcache string) int {
 		return 3
 	case xCacheRevalidated:
 		return 4
+	case xCacheShared:
+		return 5
 	}
 	return -1
 }

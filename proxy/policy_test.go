@@ -139,7 +139,7 @@ func TestPolicyApplied(t *testing.T) {
 		path, want string
 	}{
 		{"/logs/a", xCacheBypass},       // bypass rule
-		{"/big/obj", xCacheMiss},        // 2000 bytes > the rule's 1000
+		{"/big/obj", xCacheHit},         // 2000 bytes > the rule's 1000: cached in blocks
 		{"/priv/nostore", xCacheMiss},   // no-store is honoured by default
 		{"/open/nostore", xCacheHit},    // ...unless a rule says otherwise
 		{"/assets/thumbs/a", xCacheHit}, // 10m rule TTL

@@ -39,6 +39,7 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
+	blocks   blockTable    // objects cached in blocks: fetches in flight, prefetches
 	filling  fillBudget    // bytes of fills in progress
 	domains  []string      // virtual-host domains, normalised
 	limiters *rateLimiters // nil without a rate limit
@@ -48,6 +49,8 @@ type Proxy struct {
 	// coherence keeps replicas coherent through Redis; nil without
 	// Config.RedisURL.
 	coherence *coherence
+	// l2 is the shared tier in Redis; nil without CACHE_L2=redis.
+	l2 *sharedTier
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -97,6 +100,7 @@ func New(cfg Config) (*Proxy, error) {
 		warmer: newWarmer(),
 	}
 	p.metrics = newMetrics(c, cfg.CacheMaxBytes, &p.flights.joined, cfg.Logger)
+	p.blocks.init(p.metrics)
 	// Every backend request, signed here or by minio-go, is counted once.
 	base = &meteredTransport{next: base, metrics: p.metrics}
 	p.backend = &sigv4.Transport{
@@ -158,6 +162,10 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		p.metrics.reg.MustRegister(p.coherence.collectors()...)
+		if cfg.CacheL2 == "redis" {
+			p.l2 = newSharedTier(cfg, p.coherence)
+			p.metrics.reg.MustRegister(p.l2.collectors()...)
+		}
 	}
 	return p, nil
 }
@@ -186,6 +194,7 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 // close Config.AuditLog.
 func (p *Proxy) Close() {
 	p.warmer.stop()
+	p.blocks.close()
 	p.coherence.close()
 	p.cache.Close()
 	if p.limiters != nil {

@@ -255,11 +255,13 @@ var errNotStorable = errors.New("the backend's answer cannot be cached")
 // already, or -1 with an error if nothing could be stored.
 func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
 	ckey := cache.Key(rq.bucket, rq.key, "")
-	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, p.beginFill(ctx, rq.bucket, rq.key))
+	t, stamp := p.beginFill(ctx, rq.bucket, rq.key)
+	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
 	if hit != nil {
 		return 0, nil
 	}
 	if leader {
+		f.stamp = stamp
 		r := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/" + rq.bucket + "/" + rq.key}, Header: http.Header{}}).WithContext(ctx)
 		if res, cancel := p.lead(r, f, rq, ckey, ""); res != nil {
 			res.Body.Close()

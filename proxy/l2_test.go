@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestSharedTier(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
+	a, b, c := r[0], r[1], r[2]
+
+	if _, body, x := get(t, a+"/bkt/k"); body != "v1" || x != xCacheMiss {
+		t.Fatalf("A: %q %s, want v1 MISS", body, x)
+	}
+	for i, want := range []string{xCacheShared, xCacheHit} {
+		if _, body, x := get(t, b+"/bkt/k"); body != "v1" || x != want {
+			t.Fatalf("B read %d: %q %s, want v1 %s", i, body, x, want)
+		}
+	}
+	if n := fake.getCount("/bkt/k"); n != 1 {
+		t.Fatalf("backend saw %d GETs, want 1: B's miss was not filled from the shared tier", n)
+	}
+	// A write through C: no replica may fill from the old value.
+	if res := do(t, "PUT", c+"/bkt/k", []byte("v2"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through C: %d", res.StatusCode)
+	}
+	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheMiss {
+		t.Fatalf("B after C's write: %q %s, want v2 MISS", body, x)
+	}
+	if _, body, x := get(t, a+"/bkt/k"); body != "v2" || x != xCacheShared {
+		t.Fatalf("A after B's fill: %q %s, want v2 SHARED", body, x)
+	}
+	res := do(t, "GET", a+"/-/metrics", nil, testSecret)
+	if m := readBody(t, res); !strings.Contains(m, `s3cache_cache_requests_total{result="shared"} 1`) ||
+		!strings.Contains(m, `s3cache_l2_lookups_total{result="hit"} 1`) {
+		t.Errorf("A's metrics lack one shared read and one shared hit")
+	}
+}
+
+func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	body := bytes.Repeat([]byte(`{"k":"v"},`), 2000) // compressible
+	fake.objects["/bkt/j"] = body
+	redis := startRedis(t)
+	r := newReplicas(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
+
+	// The backend holds its first GET until every replica has a reader
+	// waiting: the others must wait for the one fetch.
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		once.Do(func() { close(held); <-release })
+		return false
+	}
+	const perReplica = 3
+	var wg sync.WaitGroup
+	results := make(chan string, 3*perReplica)
+	for _, u := range r {
+		for range perReplica {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := send(t, "GET", u+"/bkt/j", nil, testSecret)
+				if err != nil {
+					results <- "error " + err.Error()
+					return
+				}
+				b := readBody(t, res)
+				if b != string(body) {
+					results <- "wrong body"
+					return
+				}
+				results <- res.Header.Get("X-Cache")
+			}()
+		}
+	}
+	<-held
+	// Every replica but the fetching one must be waiting for the shared
+	// fill lock before the fetch is let go.
+	waitFor(t, "the other replicas to wait for the fill lock", func() bool {
+		n := 0
+		for _, u := range r {
+			res := do(t, "GET", u+"/-/metrics", nil, testSecret)
+			if strings.Contains(readBody(t, res), "s3cache_l2_lookups_total{result=\"miss\"} 1") {
+				n++
+			}
+		}
+		return n == len(r)
+	})
+	close(release)
+	wg.Wait()
+	close(results)
+	count := map[string]int{}
+	for x := range results {
+		count[x]++
+	}
+	if n := fake.getCount("/bkt/j"); n != 1 {
+		t.Errorf("backend saw %d GETs for %d concurrent reads over 3 replicas, want 1", n, 3*perReplica)
+	}
+	if count[xCacheMiss] != perReplica || count[xCacheShared] != 2*perReplica {
+		t.Errorf("X-Cache counts %v, want %d MISS (the fetching replica) and %d SHARED", count, perReplica, 2*perReplica)
+	}
+	var stores, saved float64
+	for _, u := range r {
+		res := do(t, "GET", u+"/-/metrics", nil, testSecret)
+		m := readBody(t, res)
+		stores += metricValue(m, "s3cache_l2_stores_total")
+		saved += metricValue(m, "s3cache_l2_compression_saved_bytes_total")
+	}
+	if stores != 1 || saved <= float64(len(body))/2 {
+		t.Errorf("replicas stored %v values saving %v bytes, want 1 value compressed to under half its %d bytes", stores, saved, len(body))
+	}
+}
+
+// metricValue returns the value of an unlabelled sample in a scrape, 0 if
+// absent.
+func metricValue(scrape, name string) float64 {
+	for _, l := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func TestL2ValueRoundTrip(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json"}, "Etag": {`"abc"`}, "X-Amz-Meta-A": {"1", "2"}}
+	for _, compress := range []bool{false, true} {
+		for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte(`{"a":1}`), 1000)} {
+			v := encodeL2Value([3]uint64{1, 2, 3}, h, body, compress)
+			gens, gh, gb, err := decodeL2Value(v, 1<<20)
+			if err != nil || gens != [3]uint64{1, 2, 3} || !bytes.Equal(gb, body) || gh.Get("Etag") != `"abc"` || len(gh["X-Amz-Meta-A"]) != 2 {
+				t.Fatalf("compress=%v len %d: round trip gave %v %v %d bytes, %v", compress, len(body), gens, gh, len(gb), err)
+			}
+			if compress && len(body) > 1000 && len(v) >= len(body) {
+				t.Errorf("compressible body of %d bytes stored in %d", len(body), len(v))
+			}
+			if _, _, _, err := decodeL2Value(v, int64(len(body))-1); len(body) > 0 && err == nil {
+				t.Errorf("a value over the size bound decoded")
+			}
+		}
+	}
+}
+
+func FuzzDecodeL2Value(f *testing.F) {
+	h := http.Header{"Content-Type": {"text/plain"}}
+	f.Add(encodeL2Value([3]uint64{1, 2, 3}, h, []byte("hello"), false))
+	f.Add(encodeL2Value([3]uint64{7, 0, 0}, h, bytes.Repeat([]byte("text "), 500), true))
+	f.Add([]byte(l2Magic))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		const max = 1 << 16
+		_, hdr, body, err := decodeL2Value(raw, max)
+		if err != nil {
+			return
+		}
+		if len(body) > max || len(hdr) > l2MaxHeaderFields {
+			t.Fatalf("decoded %d bytes and %d fields past the bounds", len(body), len(hdr))
+		}
+	})
+}
