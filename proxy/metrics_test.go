@@ -233,6 +233,7 @@ func TestMetrics(t *testing.T) {
 		cacheReq("bypass"):      1,
 		cacheReq("stale"):       0,
 		cacheReq("revalidated"): 0,
+		cacheReq("shared"):      0,
 		// Two hits of 11 bytes; a miss and a bypass of 11, two coalesced
 		// misses of 14.
 		bytesFrom("cache"):   22,
