@@ -520,7 +520,10 @@ func (p *replicaProbe) noHits(i int) {
 // its own count and by the sum of the replicas' GetObject counters. Then
 // a second object (compressible) read through A only is answered to B and
 // C from the shared tier, X-Cache SHARED, with no backend GET, and from
-// their own memory after that.
+// their own memory after that. Last, with nothing held: objects each read
+// through the three replicas at once, one backend GET per object however
+// the three race (one may take the fill lock just after another's fill
+// stored the value and released it).
 func TestReplicaSharedTierCoalesces(t *testing.T) {
 	t.Parallel()
 	rs := startReplicas(t, 3, map[string]string{
@@ -634,6 +637,45 @@ func TestReplicaSharedTierCoalesces(t *testing.T) {
 		t.Errorf("backend saw %d GETs of %s, want 1 (A's miss; B and C from the shared tier)", got, key2)
 	}
 	wantBackendGets(t, es, getsBefore, 1, "reading "+key2+" through A, then B and C")
+
+	const racing = 48
+	small := randomBytes(t, 16<<10)
+	for i := range racing {
+		putBytes(t, direct, bucket, fmt.Sprintf("race/%02d", i), small)
+	}
+	getsBefore = backendGetObjects(t, es)
+	for i := range racing {
+		k := fmt.Sprintf("race/%02d", i)
+		reqs := make([]*http.Request, len(es))
+		for r, e := range es {
+			reqs[r] = signedRequest(t, e, http.MethodGet, objectURL(e, bucket, k), nil)
+		}
+		got := make([]replicaGet, len(es))
+		var wg sync.WaitGroup
+		for r, req := range reqs {
+			wg.Go(func() {
+				resp, err := client.Do(req)
+				if err != nil {
+					got[r].Err = err
+					return
+				}
+				defer resp.Body.Close()
+				got[r].Body, got[r].Err = io.ReadAll(resp.Body)
+				got[r].Status, got[r].XCache = resp.StatusCode, resp.Header.Get("X-Cache")
+			})
+		}
+		wg.Wait()
+		for r, g := range got {
+			if g.Err != nil || g.Status != 200 || !bytes.Equal(g.Body, small) {
+				t.Errorf("GET %s through %s, the three at once: %s; want 200 with the %d stored", k, replicaNames[r], g.describe(), len(small))
+			}
+		}
+		if n := rs.relay.count(http.MethodGet, bucket, k); n != 1 {
+			t.Errorf("GET %s through the three replicas at once: the backend saw %d GETs, want 1 (X-Cache %q, %q, %q)",
+				k, n, got[0].XCache, got[1].XCache, got[2].XCache)
+		}
+	}
+	wantBackendGets(t, es, getsBefore, racing, fmt.Sprintf("%d objects each read through the three replicas at once", racing))
 }
 
 // wantBackendGets checks that the replicas' GetObject counters, summed,
