@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -109,5 +110,49 @@ func TestHitAllocationBudget(t *testing.T) {
 		if got > c.budget {
 			t.Errorf("%s hit allocates %d bytes, over its budget of %d", c.name, got, c.budget)
 		}
+	}
+}
+
+// BenchmarkServeHitCoherent compares a 4 KiB hit alone with the same hit
+// on a replica of a coherent cache (REDIS_URL, a real redis-server): the
+// difference is what settling the pushed invalidations costs per hit.
+func BenchmarkServeHitCoherent(b *testing.B) {
+	redis := startRedis(b)
+	for _, withRedis := range []bool{false, true} {
+		name := "alone"
+		if withRedis {
+			name = "redis"
+		}
+		b.Run(name, func(b *testing.B) {
+			fake, backend := newFakeS3(b)
+			fake.objects["/bkt/obj"] = make([]byte, 4<<10)
+			cfg := Config{Endpoint: backend.Listener.Addr().String(), AccessKey: testKey, SecretKey: testSecret, Logger: discardLogger()}
+			if withRedis {
+				cfg.RedisURL = redis.url()
+			}
+			p, err := New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if withRedis {
+				for p.coherence.state() != "ok" {
+					runtime.Gosched() // the first health check connects
+				}
+			}
+			req := httptest.NewRequest("GET", "http://proxy/bkt/obj", nil)
+			signRequest(b, req, "UNSIGNED-PAYLOAD", testSecret)
+			w := &discardWriter{h: http.Header{}}
+			p.ServeHTTP(w, req) // fill
+			p.cache.Wait()
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				p.ServeHTTP(w, req)
+			}
+			if got := w.h.Get("X-Cache"); got != xCacheHit {
+				b.Fatalf("X-Cache %q, want HIT", got)
+			}
+		})
 	}
 }

@@ -162,8 +162,7 @@ func (t *blockTable) init(m *metrics) {
 		Name: "s3cache_block_prefetches_total",
 		Help: "Blocks fetched ahead of sequential readers (CACHE_PREFETCH_BLOCKS) and stored.",
 	})
-	m.reg.MustRegister(blocks, t.prefetched)
-	m.collectors = append(m.collectors, blocks, t.prefetched)
+	m.add(blocks, t.prefetched)
 }
 
 // close stops the prefetches and waits for them to end.

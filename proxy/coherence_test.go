@@ -186,3 +186,38 @@ func TestReplicaFillDuringRemoteWrite(t *testing.T) {
 		t.Fatalf("B after the write: %q, want v2", body)
 	}
 }
+
+// REDIS_URL may list the nodes of a Redis Cluster: generations, the
+// tracking of them and the shared tier work across its slots.
+func TestReplicasRedisCluster(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	nodes := startRedisCluster(t)
+	var r []string
+	for range 2 {
+		_, srv := newTestProxy(t, backend, func(c *Config) {
+			c.RedisURL = strings.Join(nodes, ",")
+			c.RedisTimeout = 200 * time.Millisecond
+			c.CacheL2 = "redis"
+		})
+		waitRedisState(t, srv.URL, "ok")
+		r = append(r, srv.URL)
+	}
+	a, b := r[0], r[1]
+	for i, step := range []struct{ url, want, x string }{
+		{a, "v1", xCacheMiss}, {b, "v1", xCacheShared}, {b, "v1", xCacheHit},
+	} {
+		if _, body, x := get(t, step.url+"/bkt/k"); body != step.want || x != step.x {
+			t.Fatalf("read %d: %q %s, want %q %s", i, body, x, step.want, step.x)
+		}
+	}
+	if res := do(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through A: %d", res.StatusCode)
+	}
+	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheMiss {
+		t.Fatalf("B after A's write: %q %s, want v2 MISS", body, x)
+	}
+	if n := fake.getCount("/bkt/k"); n != 2 {
+		t.Errorf("backend saw %d GETs, want 2 (one per version)", n)
+	}
+}

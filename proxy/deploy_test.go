@@ -65,7 +65,9 @@ func checkExpr(t *testing.T, where, expr string, known map[string]bool) {
 // and that the Kubernetes and systemd files probe and run what exists.
 func TestDeployFilesNameRealMetrics(t *testing.T) {
 	_, backend := newFakeS3(t)
-	p, _ := newTestProxy(t, backend, nil)
+	// With Redis and the shared tier, so their metrics are exported too.
+	redis := startRedis(t)
+	p, _ := newTestProxy(t, backend, func(c *Config) { c.RedisURL = redis.url(); c.CacheL2 = "redis" })
 	known := metricNames(t, p)
 
 	rules, err := filepath.Glob("../deploy/prometheus/*.yaml")

@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
 )
 
 func TestSharedTier(t *testing.T) {
@@ -165,4 +170,67 @@ func FuzzDecodeL2Value(f *testing.F) {
 			t.Fatalf("decoded %d bytes and %d fields past the bounds", len(body), len(hdr))
 		}
 	})
+}
+
+// A fill lock whose holder died lapses: the waiting replica fetches for
+// itself instead of hanging.
+func TestSharedTierLockHolderDies(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 1, backend, redis, func(c *Config) { c.CacheL2 = "redis"; c.CacheL2LockTTL = 5 * time.Second })
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// A replica that took the lock and died: nothing will release it
+	// before it lapses.
+	if err := cl.Do(context.Background(), cl.B().Set().Key(DefaultRedisPrefix+"l:bkt/k").Value("dead").Px(300*time.Millisecond).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, x := get(t, r[0]+"/bkt/k"); code != 200 || body != "v1" || x != xCacheMiss {
+		t.Fatalf("GET behind a dead replica's lock: %d %q %s, want 200 v1 MISS", code, body, x)
+	}
+	res := do(t, "GET", r[0]+"/-/metrics", nil, testSecret)
+	if m := readBody(t, res); !strings.Contains(m, `s3cache_l2_lock_waits_total{outcome="fetched"} 1`) {
+		t.Errorf("metrics lack one wait that ended in a fetch")
+	}
+	// Its fill stored the value for the others.
+	raw, err := cl.Do(context.Background(), cl.B().Get().Key(DefaultRedisPrefix+"v:bkt/k").Build()).AsBytes()
+	if err != nil {
+		t.Fatalf("no value stored after the fetch: %v", err)
+	}
+	if _, _, b, err := decodeL2Value(raw, 1<<20); err != nil || string(b) != "v1" {
+		t.Fatalf("stored value: %q, %v", b, err)
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		addrs []string
+		tls   bool
+		db    int
+		bad   bool
+	}{
+		{in: "redis://127.0.0.1:6379", addrs: []string{"127.0.0.1:6379"}},
+		{in: "redis://:pw@10.0.0.1:6380/2", addrs: []string{"10.0.0.1:6380"}, db: 2},
+		{in: "rediss://r.example:6379", addrs: []string{"r.example:6379"}, tls: true},
+		{in: "redis://a:7000, b:7001,redis://c:7002", addrs: []string{"a:7000", "b:7001", "c:7002"}},
+		{in: "", bad: true},
+		{in: "http://x", bad: true},
+	} {
+		opt, err := parseRedisURL(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("%q: error %v, want bad=%v", tc.in, err, tc.bad)
+			continue
+		}
+		if tc.bad {
+			continue
+		}
+		if !slices.Equal(opt.InitAddress, tc.addrs) || (opt.TLSConfig != nil) != tc.tls || opt.SelectDB != tc.db {
+			t.Errorf("%q: addresses %v tls %v db %d, want %v %v %d", tc.in, opt.InitAddress, opt.TLSConfig != nil, opt.SelectDB, tc.addrs, tc.tls, tc.db)
+		}
+	}
 }

@@ -176,6 +176,12 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 	return m
 }
 
+// add registers more collectors (those of optional parts, such as Redis).
+func (m *metrics) add(cs ...prometheus.Collector) {
+	m.collectors = append(m.collectors, cs...)
+	m.reg.MustRegister(cs...)
+}
+
 // handler serves the registry in the Prometheus exposition formats.
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{

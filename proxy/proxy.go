@@ -161,10 +161,10 @@ func New(cfg Config) (*Proxy, error) {
 			c.Close()
 			return nil, err
 		}
-		p.metrics.reg.MustRegister(p.coherence.collectors()...)
+		p.metrics.add(p.coherence.collectors()...)
 		if cfg.CacheL2 == "redis" {
 			p.l2 = newSharedTier(cfg, p.coherence)
-			p.metrics.reg.MustRegister(p.l2.collectors()...)
+			p.metrics.add(p.l2.collectors()...)
 		}
 	}
 	return p, nil

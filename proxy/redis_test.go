@@ -115,3 +115,53 @@ func waitRedisState(t *testing.T, srvURL, want string) {
 		}
 	}
 }
+
+// startRedisCluster starts a Redis Cluster of three masters on loopback
+// ports and returns their addresses.
+func startRedisCluster(t testing.TB) []string {
+	t.Helper()
+	var addrs []string
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		dir := t.TempDir()
+		cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--save", "", "--appendonly", "no", "--dir", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		r := &testRedis{t: t, addr: addr}
+		deadline := time.Now().Add(10 * time.Second)
+		for r.ping() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %s does not answer", addr)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a process start
+		}
+		addrs = append(addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	// The nodes agree on the slots shortly after.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.Split(addrs[0], ":")[1], "cluster", "info").Output()
+		if strings.Contains(string(out), "cluster_state:ok") {
+			return addrs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster never became ok: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the cluster's own convergence
+	}
+}
