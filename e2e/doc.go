@@ -6,11 +6,13 @@
 //
 // Cache behaviour is asserted through the X-Cache response header and the
 // relay's backend request counts, never through timing. If versitygw or the
-// binary cannot be started, the tests fail; they never skip.
+// binary cannot be started, the tests fail; they never skip. The scale-out
+// tests (TestReplica*) also start redis-server, which must be installed.
 //
 // Environment:
 //
 //	S3CACHE_E2E_BIN        use this prebuilt binary instead of building one
 //	S3CACHE_E2E_RACE=1     build the binary with -race (CI does)
 //	S3CACHE_E2E_VERSITYGW  path of the versitygw binary (default: PATH, then $GOPATH/bin)
+//	S3CACHE_E2E_REDIS      path of the redis-server binary (default: PATH, then /usr/bin)
 package e2e

@@ -96,7 +96,7 @@ func proxyEnv(o proxyOptions, addr string) map[string]string {
 // readiness path answers 200. It is stopped (SIGTERM) when the test ends;
 // its output is logged if the test failed, and a data race it reports
 // fails the test.
-func startProxy(t *testing.T, o proxyOptions) *proxyProc {
+func startProxy(t testing.TB, o proxyOptions) *proxyProc {
 	t.Helper()
 	bin := binary(t)
 	ready := o.Ready

@@ -134,10 +134,11 @@ const (
 )
 
 type regInput struct {
-	op    regOp
-	key   string
-	value string // put: the value written
-	via   string // the client that sent the operation, for reports
+	op      regOp
+	key     string
+	value   string // put: the value written
+	via     string // the client that sent the operation, for reports
+	replica string // the proxy it went to, for reports; "" when there is one
 }
 
 type regOutput struct {
@@ -163,6 +164,9 @@ var registerModel = porcupine.Model{
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(regInput), output.(regOutput)
+		if in.replica != "" {
+			in.via += " on " + in.replica
+		}
 		switch in.op {
 		case regPut:
 			return fmt.Sprintf("put(%q) via %s", in.value, in.via)
@@ -205,7 +209,8 @@ type linHistory struct {
 	mu           sync.Mutex
 	ops          []porcupine.Operation
 	gets, hits   int
-	racedDeletes int // deletes answered NoSuchKey, see racedDelete
+	xcache       map[string]int // GETs by X-Cache
+	racedDeletes int            // deletes answered NoSuchKey, see racedDelete
 }
 
 func (h *linHistory) now() int64 { return int64(time.Since(h.start)) }
@@ -219,6 +224,10 @@ func (h *linHistory) add(client int, in regInput, call int64, out regOutput, ret
 func (h *linHistory) countGet(xcache string) {
 	h.mu.Lock()
 	h.gets++
+	if h.xcache == nil {
+		h.xcache = map[string]int{}
+	}
+	h.xcache[xcache]++
 	if xcache == "HIT" {
 		h.hits++
 	}
@@ -237,6 +246,7 @@ type linClient struct {
 	sdk      *s3.Client
 	minio    *minio.Client
 	minioRec *recorder // this client's own: it holds the last response
+	replica  string    // names e in reports when there are several proxies
 }
 
 var linVias = []string{"aws-sdk-go-v2", "minio-go", "/objects"}
@@ -245,7 +255,7 @@ var linVias = []string{"aws-sdk-go-v2", "minio-go", "/objects"}
 // dropped; a write that fails has an unknown effect and is recorded as
 // never returning. Either fails the test.
 func (c *linClient) step(value string) {
-	in := regInput{key: linKeys[c.rng.IntN(len(linKeys))], via: linVias[c.rng.IntN(len(linVias))]}
+	in := regInput{key: linKeys[c.rng.IntN(len(linKeys))], via: linVias[c.rng.IntN(len(linVias))], replica: c.replica}
 	switch n := c.rng.IntN(100); {
 	case n < 55:
 		in.op = regGet
@@ -409,7 +419,7 @@ func (c *linClient) deleteObjects() {
 		ret = math.MaxInt64
 	}
 	for _, k := range keys {
-		c.h.add(c.id, regInput{op: regDelete, key: k, via: "DeleteObjects"}, call, regOutput{}, ret)
+		c.h.add(c.id, regInput{op: regDelete, key: k, via: "DeleteObjects", replica: c.replica}, call, regOutput{}, ret)
 	}
 }
 

@@ -383,7 +383,7 @@ func cleanEnv(extra map[string]string) []string {
 		switch {
 		case strings.HasPrefix(k, "S3_"), strings.HasPrefix(k, "CACHE_"),
 			strings.HasPrefix(k, "AWS_"), strings.HasPrefix(k, "VGW_"),
-			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "DEV_"),
+			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "DEV_"), strings.HasPrefix(k, "REDIS_"),
 			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT", k == "S3CACHE_CONFIG",
 			k == "TLS_CERT_FILE", k == "TLS_KEY_FILE", k == "AUTH_CONFIG", k == "AUDIT_LOG", k == "PPROF_ADDR",
 			k == "RATE_LIMIT", k == "RATE_BURST", k == "CLIENT_IDLE_TIMEOUT", k == "GOMEMLIMIT",

@@ -80,7 +80,7 @@ func TestMetrics(t *testing.T) {
 // scrapeMetrics GETs /-/metrics from e, unsigned, and returns every
 // counter and gauge sample by series: `name{label="value",...}` with
 // labels sorted, or the bare name for a series without labels.
-func scrapeMetrics(t *testing.T, e endpoint) map[string]float64 {
+func scrapeMetrics(t testing.TB, e endpoint) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
 	defer cancel()

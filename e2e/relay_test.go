@@ -133,7 +133,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newRelay starts a relay to the backend at host:port target; it is closed
 // when the test ends.
-func newRelay(t *testing.T, target string) *relay {
+func newRelay(t testing.TB, target string) *relay {
 	t.Helper()
 	u, err := url.Parse("http://" + target)
 	if err != nil {

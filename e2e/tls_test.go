@@ -120,7 +120,7 @@ func (ca *testCA) issueFiles(name string) (certFile, keyFile string, err error) 
 	return certFile, keyFile, writePEMFile(keyFile, "PRIVATE KEY", kder)
 }
 
-func (ca *testCA) issue(t *testing.T, name string) (certFile, keyFile string) {
+func (ca *testCA) issue(t testing.TB, name string) (certFile, keyFile string) {
 	t.Helper()
 	certFile, keyFile, err := ca.issueFiles(name)
 	if err != nil {
