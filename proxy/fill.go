@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
@@ -151,21 +150,10 @@ func entryTTL(rq *request) time.Duration {
 
 // storable reports whether a backend response for rq may be cached.
 func (p *Proxy) storable(rq *request, res *http.Response) bool {
-	h := res.Header
 	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) {
 		return false
 	}
-	if h.Get("Content-Range") != "" || h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" {
-		return false
-	}
-	if sse := h.Get("X-Amz-Server-Side-Encryption"); strings.HasPrefix(sse, "aws:kms") {
-		return false
-	}
-	if rq.rule != nil && rq.rule.IgnoreCacheControl {
-		return true
-	}
-	cc := strings.ToLower(h.Get("Cache-Control"))
-	return !strings.Contains(cc, "no-store") && !strings.Contains(cc, "private")
+	return p.storableHeaders(rq, res.Header)
 }
 
 // abortIfBackend ends a response whose body failed after the headers went
