@@ -13,7 +13,7 @@
 // block boundaries and anywhere, and 64 KiB ranges, each from a fixed
 // seeded list that wrk sends in turn.
 //
-//	go run ./bench                # the full run, about 10 minutes
+//	go run ./bench                # the full run, about 12 minutes
 //	go run ./bench -quick         # a smoke run, about one minute
 //	go run ./bench -quick -only 's3cache range hit,nginx slice hit' -out bench/results/ranges
 //
