@@ -7,13 +7,14 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"slices"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 )
 
-// One colour per target, in the order of targets.
+// One colour per target, in the order of targets, then of rangeTargets.
 var palette = []color.RGBA{
 	{0x1f, 0x77, 0xb4, 0xff}, // s3cache hit
 	{0x2c, 0xa0, 0x2c, 0xff}, // nginx hit
@@ -21,17 +22,65 @@ var palette = []color.RGBA{
 	{0x7f, 0x7f, 0x7f, 0xff}, // backend GET
 	{0x94, 0x67, 0xbd, 0xff}, // s3cache upload
 	{0xbc, 0xbd, 0x22, 0xff}, // backend upload
+	{0x17, 0xbe, 0xcf, 0xff}, // s3cache range hit
+	{0x8c, 0x56, 0x4b, 0xff}, // nginx slice hit
 }
 
-// writePNG draws requests/s as bars: one panel per object size, each with
-// its own scale, one bar per target, the value above it.
+// colour returns the palette entry of the target named name.
+func colour(name string) color.RGBA {
+	for i, t := range allTargets() {
+		if t.Name == name {
+			return palette[i%len(palette)]
+		}
+	}
+	return color.RGBA{0, 0, 0, 0xff}
+}
+
+// allTargets lists every target, as -only may name them.
+func allTargets() []target {
+	return append(append([]target{}, allWhole...), allRanged...)
+}
+
+// allWhole and allRanged are the targets before -only selects among them.
+var allWhole, allRanged = targets, rangeTargets
+
+// panel is one group of bars of the chart, with its own scale.
+type panel struct {
+	title string
+	names []string
+	rps   []float64
+}
+
+// panels are one per object size, then one per range case.
+func (r *report) panels() []panel {
+	var out []panel
+	for _, size := range r.Sizes {
+		p := panel{title: formatSize(size) + " objects"}
+		for _, t := range targets {
+			p.names, p.rps = append(p.names, t.Name), append(p.rps, r.get(t.Name, size).RPS)
+		}
+		out = append(out, p)
+	}
+	for _, c := range r.Ranges {
+		p := panel{title: c + " ranges"}
+		for _, t := range rangeTargets {
+			p.names, p.rps = append(p.names, t.Name), append(p.rps, r.getRange(t.Name, c).RPS)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// writePNG draws requests/s as bars: one panel per object size and range
+// case, each with its own scale, one bar per target, the value above it.
 func (r *report) writePNG(path string) error {
 	const (
 		panelW, panelH = 300, 320
 		top, bottom    = 70, 40
 		barGap         = 8
 	)
-	w := panelW * len(r.Sizes)
+	panels := r.panels()
+	w := panelW * max(len(panels), 2)
 	img := image.NewRGBA(image.Rect(0, 0, w, panelH+top+bottom))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	text := func(x, y int, s string, c color.Color) {
@@ -43,38 +92,41 @@ func (r *report) writePNG(path string) error {
 	m := r.Machine
 	text(10, 18, fmt.Sprintf("requests/s, median of %d rounds; %s, %d cores, %s", r.Rounds, m.CPU, m.Cores, m.Date), color.Black)
 	x, y := 10, 30
-	for i, t := range targets {
-		wid := 16 + textWidth(t.Name) + 18
+	var shown []string
+	for _, p := range panels {
+		for _, name := range p.names {
+			if !slices.Contains(shown, name) {
+				shown = append(shown, name)
+			}
+		}
+	}
+	for _, name := range shown {
+		wid := 16 + textWidth(name) + 18
 		if x+wid > w {
 			x, y = 10, y+18
 		}
-		draw.Draw(img, image.Rect(x, y, x+12, y+12), image.NewUniform(palette[i]), image.Point{}, draw.Src)
-		text(x+16, y+11, t.Name, color.Black)
+		draw.Draw(img, image.Rect(x, y, x+12, y+12), image.NewUniform(colour(name)), image.Point{}, draw.Src)
+		text(x+16, y+11, name, color.Black)
 		x += wid
 	}
 
-	for p, size := range r.Sizes {
-		x0 := p * panelW
-		var peak float64
-		for _, t := range targets {
-			peak = max(peak, r.get(t.Name, size).RPS)
+	for pi, p := range panels {
+		x0 := pi * panelW
+		peak := 1.0
+		for _, v := range p.rps {
+			peak = max(peak, v)
 		}
-		if peak == 0 {
-			peak = 1
-		}
-		barW := (panelW - 20 - barGap*len(targets)) / len(targets)
+		barW := (panelW - 20 - barGap*len(p.names)) / len(p.names)
 		base := top + panelH
-		for i, t := range targets {
-			v := r.get(t.Name, size).RPS
+		for i, v := range p.rps {
 			h := int(v / peak * float64(panelH-30))
 			bx := x0 + 10 + i*(barW+barGap)
-			draw.Draw(img, image.Rect(bx, base-h, bx+barW, base), image.NewUniform(palette[i]), image.Point{}, draw.Src)
+			draw.Draw(img, image.Rect(bx, base-h, bx+barW, base), image.NewUniform(colour(p.names[i])), image.Point{}, draw.Src)
 			label := compact(v)
 			text(bx+(barW-textWidth(label))/2, base-h-4, label, color.Black)
 		}
 		draw.Draw(img, image.Rect(x0+5, base, x0+panelW-5, base+1), image.Black, image.Point{}, draw.Src)
-		title := formatSize(size) + " objects"
-		text(x0+(panelW-textWidth(title))/2, base+22, title, color.Black)
+		text(x0+(panelW-textWidth(p.title))/2, base+22, p.title, color.Black)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -43,18 +43,71 @@ var targets = []target{
 	{Name: "backend upload", method: http.MethodPut, server: func(e *environment) *server { return e.backend }, key: uploadKey},
 }
 
-// selectTargets returns the targets named in a comma-separated list.
-func selectTargets(list string) ([]target, error) {
-	var out []target
+// rangeTargets read ranges of one large object, cached in blocks by
+// s3cache (it is above CACHE_MAX_OBJECT_BYTES) and in 1 MiB slices by
+// nginx's slice module; both are warm before they are measured.
+var rangeTargets = []target{
+	{Name: "s3cache range hit", method: http.MethodGet, server: func(e *environment) *server { return e.cached }, key: largeKey, cached: "HIT"},
+	{Name: "nginx slice hit", method: http.MethodGet, server: func(e *environment) *server { return e.nginx }, key: largeKey, cached: "HIT"},
+}
+
+// largePrefix starts the key of the large object; nginx's slice location
+// matches it.
+const largePrefix = "large-"
+
+func largeKey(size int64) string { return largePrefix + formatSize(size) }
+
+// rangeCase is one kind of range read of the large object: a fixed list
+// of ranges of length bytes, drawn from a seeded generator, starting on a
+// multiple of length when aligned, anywhere otherwise (so an unaligned
+// 1 MiB range spans two blocks or slices).
+type rangeCase struct {
+	Name    string
+	length  int64
+	aligned bool
+}
+
+// rangeCases are measured in this order within a round.
+var rangeCases = []rangeCase{
+	{Name: "1MiB aligned", length: 1 << 20, aligned: true},
+	{Name: "1MiB unaligned", length: 1 << 20},
+	{Name: "64KiB unaligned", length: 64 << 10},
+}
+
+// rangesPerCase is the number of ranges in each case's list; wrk cycles
+// through it.
+const rangesPerCase = 4096
+
+// ranges returns the Range headers of c over an object of size bytes.
+func (c rangeCase) ranges(size int64, seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, uint64(c.length)))
+	out := make([]string, rangesPerCase)
+	for i := range out {
+		var start int64
+		if c.aligned {
+			start = rng.Int64N(size/c.length) * c.length
+		} else {
+			start = rng.Int64N(size - c.length + 1)
+		}
+		out[i] = "bytes=" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(start+c.length-1, 10)
+	}
+	return out
+}
+
+// selectTargets returns the targets named in a comma-separated list: the
+// whole-object ones and the range ones.
+func selectTargets(list string) (whole, ranged []target, err error) {
 	for name := range strings.SplitSeq(list, ",") {
 		name = strings.TrimSpace(name)
-		i := slices.IndexFunc(targets, func(t target) bool { return t.Name == name })
-		if i < 0 {
-			return nil, fmt.Errorf("unknown target %q", name)
+		if i := slices.IndexFunc(targets, func(t target) bool { return t.Name == name }); i >= 0 {
+			whole = append(whole, targets[i])
+		} else if i := slices.IndexFunc(rangeTargets, func(t target) bool { return t.Name == name }); i >= 0 {
+			ranged = append(ranged, rangeTargets[i])
+		} else {
+			return nil, nil, fmt.Errorf("unknown target %q", name)
 		}
-		out = append(out, targets[i])
 	}
-	return out, nil
+	return whole, ranged, nil
 }
 
 // presign returns a SigV4 presigned URL for method on key at s, valid for
@@ -74,17 +127,24 @@ func presignPath(ctx context.Context, s *server, method, path string) (string, e
 	return u, err
 }
 
+// doFunc sends one request and reads its whole answer.
+type doFunc func(method, url string, body []byte, header ...string) (*http.Response, []byte, error)
+
 // prepare creates the bucket and the objects on the backend, writes the
 // upload bodies, and warms both caches, checking that a second GET is a
-// hit.
-func (env *environment) prepare(ctx context.Context, sizes []int64) error {
-	do := func(method, url string, body []byte) (*http.Response, []byte, error) {
+// hit. With largeSize > 0 it does the same for the large object of the
+// range targets, and writes the lists of ranges.
+func (env *environment) prepare(ctx context.Context, sizes []int64, largeSize int64) error {
+	do := func(method, url string, body []byte, header ...string) (*http.Response, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		if err != nil {
 			return nil, nil, err
 		}
 		if body == nil {
 			req.Body = http.NoBody
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -100,6 +160,11 @@ func (env *environment) prepare(ctx context.Context, sizes []int64) error {
 	}
 	if resp, b, err := do(http.MethodPut, u, nil); err != nil || resp.StatusCode != 200 {
 		return fmt.Errorf("CreateBucket: %v %s", err, b)
+	}
+	if largeSize > 0 && len(rangeTargets) > 0 {
+		if err := env.prepareLarge(ctx, do, largeSize); err != nil {
+			return err
+		}
 	}
 	for _, size := range sizes {
 		body := make([]byte, size)
@@ -136,6 +201,63 @@ func (env *environment) prepare(ctx context.Context, sizes []int64) error {
 	return nil
 }
 
+// prepareLarge uploads the large object, warms s3cache's blocks and
+// nginx's slices with two whole GETs each (the second must be a hit), and
+// writes each range case's list, checking its first ranges through every
+// range target against the object's bytes.
+func (env *environment) prepareLarge(ctx context.Context, do doFunc, size int64) error {
+	body := make([]byte, size)
+	rand.NewChaCha8([32]byte{'r', 'a', 'n', 'g', 'e'}).Read(body)
+	u, err := presign(ctx, env.backend, http.MethodPut, largeKey(size))
+	if err != nil {
+		return err
+	}
+	if resp, b, err := do(http.MethodPut, u, body); err != nil || resp.StatusCode != 200 {
+		return fmt.Errorf("PutObject %s: %v %s", largeKey(size), err, b)
+	}
+	for _, c := range rangeCases {
+		list := c.ranges(size, 1)
+		if err := os.WriteFile(env.rangesFile(c), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, t := range rangeTargets {
+		u, err := presign(ctx, t.server(env), http.MethodGet, largeKey(size))
+		if err != nil {
+			return err
+		}
+		for i := range 2 {
+			resp, b, err := do(http.MethodGet, u, nil)
+			if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, body) {
+				return fmt.Errorf("%s GET %s: %v, status %v, %d bytes", t.Name, largeKey(size), err, statusOf(resp), len(b))
+			}
+			if got := resp.Header.Get("X-Cache"); i == 1 && got != t.cached {
+				return fmt.Errorf("%s GET %s: X-Cache %q on the second GET, want %q", t.Name, largeKey(size), got, t.cached)
+			}
+		}
+		for _, c := range rangeCases {
+			for _, rng := range c.ranges(size, 1)[:4] {
+				var a, z int64
+				if _, err := fmt.Sscanf(rng, "bytes=%d-%d", &a, &z); err != nil {
+					return err
+				}
+				resp, b, err := do(http.MethodGet, u, nil, "Range", rng)
+				if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(b, body[a:z+1]) {
+					return fmt.Errorf("%s GET %s %s: %v, status %v, %d bytes or other bytes", t.Name, largeKey(size), rng, err, statusOf(resp), len(b))
+				}
+				if got := resp.Header.Get("X-Cache"); got != t.cached {
+					return fmt.Errorf("%s GET %s %s: X-Cache %q, want %q", t.Name, largeKey(size), rng, got, t.cached)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (env *environment) rangesFile(c rangeCase) string {
+	return filepath.Join(env.work, "ranges-"+strings.ReplaceAll(c.Name, " ", "-"))
+}
+
 func statusOf(r *http.Response) any {
 	if r == nil {
 		return "none"
@@ -147,8 +269,9 @@ func (env *environment) bodyFile(size int64) string {
 	return filepath.Join(env.work, "body-"+formatSize(size))
 }
 
-// wrkScript sets the method and body from the environment and prints
-// wrk's summary as one JSON line.
+// wrkScript sets the method and body from the environment, sends the
+// Range headers listed in BENCH_RANGES in turn (one per line) when set,
+// and prints wrk's summary as one JSON line.
 const wrkScript = `
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_BODY")
@@ -156,6 +279,18 @@ if path and path ~= "" then
   local f = assert(io.open(path, "rb"))
   wrk.body = f:read("*a")
   f:close()
+end
+local ranges_path = os.getenv("BENCH_RANGES")
+if ranges_path and ranges_path ~= "" then
+  local ranges = {}
+  for line in io.lines(ranges_path) do
+    ranges[#ranges + 1] = line
+  end
+  local i = 0
+  request = function()
+    i = i % #ranges + 1
+    return wrk.format(nil, nil, {["Range"] = ranges[i]})
+  end
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -200,8 +335,25 @@ func connectionsFor(t target, size int64, max int) int {
 	return max
 }
 
-// runWrk measures one target at one size for o.duration.
-func runWrk(ctx context.Context, env *environment, o options, t target, size int64) (sample, error) {
+// cell is one measured load: a target and the object it reads or writes,
+// whole or, with a range case, in ranges.
+type cell struct {
+	t    target
+	size int64
+	rc   *rangeCase // nil for whole-object requests
+}
+
+// label names the cell's column: the object size or the range case.
+func (c cell) label() string {
+	if c.rc != nil {
+		return c.rc.Name
+	}
+	return formatSize(c.size)
+}
+
+// runWrk measures one cell for o.duration.
+func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, error) {
+	t, size := c.t, c.size
 	script := filepath.Join(env.work, "bench.lua")
 	if _, err := os.Stat(script); err != nil {
 		if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
@@ -219,13 +371,18 @@ func runWrk(ctx context.Context, env *environment, o options, t target, size int
 	if t.method == http.MethodPut {
 		cmd.Env = append(cmd.Env, "BENCH_BODY="+env.bodyFile(size))
 	}
+	want := size // bytes of each response body at least
+	if c.rc != nil {
+		cmd.Env = append(cmd.Env, "BENCH_RANGES="+env.rangesFile(*c.rc))
+		want = c.rc.length
+	}
 	before, err := env.cpu()
 	if err != nil {
 		return sample{}, err
 	}
 	var profiled chan error
 	if srv := t.server(env); o.profile != "" && srv.pprof != "" && t.method == http.MethodGet {
-		name := strings.ReplaceAll(t.Name, " ", "-") + "-" + formatSize(size) + ".pprof"
+		name := strings.ReplaceAll(t.Name+" "+c.label(), " ", "-") + ".pprof"
 		profiled = make(chan error, 1)
 		go func() { profiled <- fetchProfile(ctx, srv.pprof, o.duration, filepath.Join(o.profile, name)) }()
 	}
@@ -236,7 +393,7 @@ func runWrk(ctx context.Context, env *environment, o options, t target, size int
 		}
 	}
 	if err != nil {
-		return sample{}, fmt.Errorf("wrk %s %s: %w\n%s", t.Name, formatSize(size), err, out)
+		return sample{}, fmt.Errorf("wrk %s %s: %w\n%s", t.Name, c.label(), err, out)
 	}
 	after, err := env.cpu()
 	if err != nil {
@@ -249,10 +406,10 @@ func runWrk(ctx context.Context, env *environment, o options, t target, size int
 	}
 	if sum.Requests == 0 || sum.Errors > 0 || sum.StatusErrors > 0 {
 		return sample{}, fmt.Errorf("wrk %s %s: %d requests, %d socket errors, %d non-2xx answers\n%s",
-			t.Name, formatSize(size), sum.Requests, sum.Errors, sum.StatusErrors, out)
+			t.Name, c.label(), sum.Requests, sum.Errors, sum.StatusErrors, out)
 	}
-	if t.method == http.MethodGet && sum.Bytes/sum.Requests < size {
-		return sample{}, fmt.Errorf("wrk %s %s: %d bytes per response, less than the object", t.Name, formatSize(size), sum.Bytes/sum.Requests)
+	if t.method == http.MethodGet && sum.Bytes/sum.Requests < want {
+		return sample{}, fmt.Errorf("wrk %s %s: %d bytes per response, less than the %d asked for", t.Name, c.label(), sum.Bytes/sum.Requests, want)
 	}
 	secs := float64(sum.DurationUS) / 1e6
 	moved := sum.Bytes
@@ -311,44 +468,71 @@ func (env *environment) cpu() (time.Duration, error) {
 	return total, nil
 }
 
-// result is the median of the rounds of one target at one size.
+// result is the median of the rounds of one target at one size, or on
+// one range case of the large object.
 type result struct {
 	Target  string   `json:"target"`
 	Size    int64    `json:"size"`
+	Range   string   `json:"range,omitempty"`
 	Median  sample   `json:"median"`
 	Samples []sample `json:"samples"`
 }
 
-// measure runs every target at every size, o.rounds times, interleaved:
-// each round visits every size and, within it, every target in a new
-// random order, so drift on a shared machine spreads over all of them.
-func measure(ctx context.Context, env *environment, o options, sizes []int64) ([]result, error) {
+// measure runs every target at every size and every range target on
+// every range case, o.rounds times, interleaved: each round visits every
+// size and range case and, within it, every target in a new random
+// order, so drift on a shared machine spreads over all of them.
+func measure(ctx context.Context, env *environment, o options, sizes []int64, largeSize int64) ([]result, error) {
+	var groups [][]cell // the cells of one size or range case
+	for _, size := range sizes {
+		var g []cell
+		for _, t := range targets {
+			g = append(g, cell{t: t, size: size})
+		}
+		groups = append(groups, g)
+	}
+	if largeSize > 0 {
+		for i := range rangeCases {
+			var g []cell
+			for _, t := range rangeTargets {
+				g = append(g, cell{t: t, size: largeSize, rc: &rangeCases[i]})
+			}
+			groups = append(groups, g)
+		}
+	}
 	samples := map[string][]sample{}
 	rng := rand.New(rand.NewPCG(1, 2))
-	total := o.rounds * len(sizes) * len(targets)
+	total := 0
+	for _, g := range groups {
+		total += o.rounds * len(g)
+	}
 	n := 0
 	for round := range o.rounds {
-		for _, size := range sizes {
-			order := slices.Clone(targets)
+		for _, g := range groups {
+			order := slices.Clone(g)
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-			for _, t := range order {
+			for _, c := range order {
 				n++
-				s, err := runWrk(ctx, env, o, t, size)
+				s, err := runWrk(ctx, env, o, c)
 				if err != nil {
 					return nil, err
 				}
-				fmt.Printf("[%d/%d] round %d %-7s %-15s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %7.1f µs CPU/req\n",
-					n, total, round+1, formatSize(size), t.Name, s.RPS, s.P50ms, s.P99ms, s.CPUus)
-				k := t.Name + "|" + formatSize(size)
+				fmt.Printf("[%d/%d] round %d %-15s %-17s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %7.1f µs CPU/req\n",
+					n, total, round+1, c.label(), c.t.Name, s.RPS, s.P50ms, s.P99ms, s.CPUus)
+				k := c.t.Name + "|" + c.label()
 				samples[k] = append(samples[k], s)
 			}
 		}
 	}
 	var out []result
-	for _, size := range sizes {
-		for _, t := range targets {
-			ss := samples[t.Name+"|"+formatSize(size)]
-			out = append(out, result{Target: t.Name, Size: size, Median: medianSample(ss), Samples: ss})
+	for _, g := range groups {
+		for _, c := range g {
+			ss := samples[c.t.Name+"|"+c.label()]
+			r := result{Target: c.t.Name, Size: c.size, Median: medianSample(ss), Samples: ss}
+			if c.rc != nil {
+				r.Range = c.rc.Name
+			}
+			out = append(out, r)
 		}
 	}
 	return out, nil

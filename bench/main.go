@@ -7,8 +7,15 @@
 // the ratios s3cache/nginx and s3cache/backend. The table is also
 // written as markdown, JSON and a PNG chart.
 //
-//	go run ./bench                # the full run, about 10 minutes
+// Range reads of one large object (-range-object, above s3cache's
+// CACHE_MAX_OBJECT_BYTES, so s3cache keeps it in blocks) compare s3cache
+// with nginx's slice module (1 MiB slices), both warm: 1 MiB ranges on
+// block boundaries and anywhere, and 64 KiB ranges, each from a fixed
+// seeded list that wrk sends in turn.
+//
+//	go run ./bench                # the full run, about 12 minutes
 //	go run ./bench -quick         # a smoke run, about one minute
+//	go run ./bench -quick -only 's3cache range hit,nginx slice hit' -out bench/results/ranges
 //
 // It installs nginx and wrk from the distribution's packages when they
 // are missing (as root), and versitygw with go install. Every server
@@ -35,7 +42,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the median round is reported")
 	flag.IntVar(&o.connections, "connections", 64, "wrk connections for GETs (uploads use fewer for large objects)")
 	flag.StringVar(&o.sizes, "sizes", "4KiB,64KiB,1MiB,16MiB", "object sizes")
-	flag.StringVar(&o.only, "only", "", "comma-separated targets to run, e.g. \"s3cache hit,nginx hit\" (default: all)")
+	flag.StringVar(&o.only, "only", "", "comma-separated targets to run, e.g. \"s3cache hit,nginx hit\" or \"s3cache range hit,nginx slice hit\" (default: all)")
+	flag.StringVar(&o.largeSize, "range-object", "256MiB", "size of the object the range targets read (cached in blocks by s3cache, in slices by nginx)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md, latest.json and latest.png")
 	flag.IntVar(&o.procs, "procs", max(1, runtime.NumCPU()/2), "cores each server under test may use: s3cache's GOMAXPROCS and nginx's worker_processes (the rest are left to wrk)")
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
@@ -58,6 +66,7 @@ type options struct {
 	rounds      int
 	connections int
 	sizes       string
+	largeSize   string
 	only        string
 	procs       int
 	out         string
@@ -70,6 +79,22 @@ func run(ctx context.Context, o options) error {
 	sizes, err := parseSizes(o.sizes)
 	if err != nil {
 		return err
+	}
+	large, err := parseSizes(o.largeSize)
+	if err != nil || len(large) != 1 || large[0] < 64<<20 {
+		return fmt.Errorf("-range-object %q: want one size of at least 64MiB (above s3cache's CACHE_MAX_OBJECT_BYTES)", o.largeSize)
+	}
+	largeSize := large[0]
+	if o.only != "" {
+		if targets, rangeTargets, err = selectTargets(o.only); err != nil {
+			return err
+		}
+	}
+	if len(targets) == 0 {
+		sizes = nil
+	}
+	if len(rangeTargets) == 0 {
+		largeSize = 0
 	}
 	if err := ensureTools(ctx, !o.noInstall); err != nil {
 		return err
@@ -90,19 +115,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer env.stop()
-	if err := env.prepare(ctx, sizes); err != nil {
+	if err := env.prepare(ctx, sizes, largeSize); err != nil {
 		return fmt.Errorf("%w\n%s", err, env.logs())
 	}
-	if o.only != "" {
-		if targets, err = selectTargets(o.only); err != nil {
-			return err
-		}
-	}
-	results, err := measure(ctx, env, o, sizes)
+	results, err := measure(ctx, env, o, sizes, largeSize)
 	if err != nil {
 		return err
 	}
-	rep := newReport(env.machine(), o, sizes, results)
+	rep := newReport(env.machine(), o, sizes, largeSize, results)
 	fmt.Println(rep.markdown())
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err

@@ -14,17 +14,37 @@ type report struct {
 	Procs   int         `json:"procs"`
 	Seconds float64     `json:"seconds_per_run"`
 	Sizes   []int64     `json:"sizes"`
-	Results []result    `json:"results"`
+	// LargeSize is the size of the object the range targets read; 0 when
+	// they were not run.
+	LargeSize int64    `json:"large_object_size,omitempty"`
+	Ranges    []string `json:"ranges,omitempty"`
+	Results   []result `json:"results"`
 }
 
-func newReport(m machineInfo, o options, sizes []int64, rs []result) *report {
-	return &report{Machine: m, Rounds: o.rounds, Procs: o.procs, Seconds: o.duration.Seconds(), Sizes: sizes, Results: rs}
+func newReport(m machineInfo, o options, sizes []int64, largeSize int64, rs []result) *report {
+	r := &report{Machine: m, Rounds: o.rounds, Procs: o.procs, Seconds: o.duration.Seconds(), Sizes: sizes, LargeSize: largeSize, Results: rs}
+	if largeSize > 0 {
+		for _, c := range rangeCases {
+			r.Ranges = append(r.Ranges, c.Name)
+		}
+	}
+	return r
 }
 
 // get returns the median sample of target at size.
 func (r *report) get(target string, size int64) sample {
 	for _, x := range r.Results {
-		if x.Target == target && x.Size == size {
+		if x.Target == target && x.Size == size && x.Range == "" {
+			return x.Median
+		}
+	}
+	return sample{}
+}
+
+// getRange returns the median sample of a range target on a range case.
+func (r *report) getRange(target, rangeCase string) sample {
+	for _, x := range r.Results {
+		if x.Target == target && x.Range == rangeCase {
 			return x.Median
 		}
 	}
@@ -37,13 +57,46 @@ func (r *report) markdown() string {
 	m := r.Machine
 	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, nginx %s; each server under test on %d core(s) (s3cache GOMAXPROCS, nginx worker_processes), wrk -t1 on the rest; %d rounds of %gs per cell, interleaved; medians.\n\n",
 		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, m.Nginx, r.Procs, r.Rounds, r.Seconds)
+	if len(r.Sizes) > 0 {
+		r.wholeMarkdown(&b)
+	}
+	if r.LargeSize > 0 {
+		r.rangeMarkdown(&b)
+	}
+	return b.String()
+}
+
+// rangeMarkdown renders the range reads of the large object.
+func (r *report) rangeMarkdown(b *strings.Builder) {
+	fmt.Fprintf(b, "Range reads of a %s object, warm: s3cache holds it in 1 MiB blocks (CACHE_BLOCK_BYTES), nginx in 1 MiB slices (slice module); %d seeded ranges per row, sent in turn.\n\n",
+		formatSize(r.LargeSize), rangesPerCase)
+	b.WriteString("| Range | req/s s3cache / nginx | p50 s3cache / nginx | p99 s3cache / nginx | CPU/req s3cache / nginx |\n")
+	b.WriteString("| --- | --- | --- | --- | --- |\n")
+	for _, c := range r.Ranges {
+		s3, ng := r.getRange("s3cache range hit", c), r.getRange("nginx slice hit", c)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c,
+			ratio(s3.RPS, ng.RPS), ratio(s3.P50ms, ng.P50ms), ratio(s3.P99ms, ng.P99ms), ratio(s3.CPUus, ng.CPUus))
+	}
+	b.WriteString("\n| Range | Target | Connections | req/s | MB/s | p50 ms | p99 ms | server CPU µs/req |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, c := range r.Ranges {
+		for _, t := range rangeTargets {
+			s := r.getRange(t.Name, c)
+			fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
+				c, t.Name, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
+		}
+	}
+}
+
+// wholeMarkdown renders the ratios and the table of whole-object requests.
+func (r *report) wholeMarkdown(b *strings.Builder) {
 	b.WriteString("| Size | hit req/s s3cache / nginx | hit p99 s3cache / nginx | hit CPU/req s3cache / nginx | miss req/s s3cache / backend | upload req/s s3cache / backend |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, size := range r.Sizes {
 		hit, ng := r.get("s3cache hit", size), r.get("nginx hit", size)
 		miss, be := r.get("s3cache miss", size), r.get("backend GET", size)
 		up, beUp := r.get("s3cache upload", size), r.get("backend upload", size)
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", formatSize(size),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", formatSize(size),
 			ratio(hit.RPS, ng.RPS), ratio(hit.P99ms, ng.P99ms), ratio(hit.CPUus, ng.CPUus),
 			ratio(miss.RPS, be.RPS), ratio(up.RPS, beUp.RPS))
 	}
@@ -52,11 +105,11 @@ func (r *report) markdown() string {
 	for _, size := range r.Sizes {
 		for _, t := range targets {
 			s := r.get(t.Name, size)
-			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
+			fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
 				formatSize(size), t.Name, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
 		}
 	}
-	return b.String()
+	b.WriteString("\n")
 }
 
 // ratio renders a/b as "1.23×".

@@ -121,8 +121,8 @@ func (p *Proxy) storableHeaders(rq *request, h http.Header) bool {
 }
 
 // blockTable holds the blocks being fetched, so that concurrent readers of
-// a missing block wait for one fetch instead of each sending their own,
-// and where the last read of each large object ended, to spot sequential
+// a missing block wait for one fetch instead of each sending their own
+// (each wait bounded by BackendTimeout, see awaitBlock), and where the last read of each large object ended, to spot sequential
 // readers. It owns the prefetch goroutines. Build it with init.
 type blockTable struct {
 	mu      sync.Mutex
@@ -196,6 +196,55 @@ func (t *blockTable) finish(key string, f *blockFlight, body []byte) {
 	t.mu.Unlock()
 	f.body = body
 	close(f.done)
+}
+
+// awaitBlock waits for f, another read's fetch of a block, for at most
+// BackendTimeout: that read writes each block to its own client before it
+// reads the next, so a slow client of its own would otherwise set the pace
+// of every reader waiting on it. stalled is true when the wait ran out; err
+// is ctx's when the caller's client went away first. Otherwise f is done
+// and f.body is the block, or nil if the fetch did not keep it.
+func (p *Proxy) awaitBlock(ctx context.Context, f *blockFlight) (stalled bool, err error) {
+	select {
+	case <-f.done:
+		return false, nil
+	default:
+	}
+	t := time.NewTimer(p.cfg.BackendTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return false, nil
+	case <-t.C:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// openStalled sends the ranged GET of blocks of o from block from on that
+// other reads claimed and did not deliver within BackendTimeout (see
+// awaitBlock): block from and the blocks after it, before to, that are
+// still being fetched and not cached. The run claims none of them, so it
+// stores nothing: its bytes pass through to the one client, and the
+// claims stay with the fetches that made them. It returns like openRun.
+func (p *Proxy) openStalled(parent context.Context, o *largeObject, from, to int64) (run *blockRun, res *http.Response, err error) {
+	end := from + 1
+	for end < to && p.blocks.inFlight(o.blockKey(end)) != nil && !p.cached(o, end) {
+		end++
+	}
+	ctx, cancel := context.WithCancel(parent)
+	run = &blockRun{p: p, o: o, body: http.NoBody, cancel: cancel, first: from, next: from, end: end, claims: make([]*blockFlight, end-from)}
+	res, err = p.fetchBlocks(ctx, o, from, end, cancel)
+	if err == nil && !o.answers(res, from, end) {
+		err = errBlockResponse
+	}
+	if err != nil {
+		run.close()
+		return nil, res, err
+	}
+	run.body = res.Body
+	return run, nil, nil
 }
 
 // sequential records that a read of the object under metaKey covered

@@ -45,6 +45,21 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 	defer func() { pending.close() }()
 	if missing >= 0 {
 		run, res, err := p.openRun(r.Context(), o, missing, last+1, false)
+		if run == nil && res == nil && err == nil {
+			// Another read is fetching the block. Wait for it here, before
+			// the status line, so that if it stalls and the block cannot
+			// be had from the backend either, the client gets an error
+			// status rather than a broken body.
+			if f := p.blocks.inFlight(o.blockKey(missing)); f != nil {
+				stalled, werr := p.awaitBlock(r.Context(), f)
+				if werr != nil {
+					return
+				}
+				if stalled {
+					run, res, err = p.openStalled(r.Context(), o, missing, last+1)
+				}
+			}
+		}
 		switch {
 		case res != nil && res.StatusCode == http.StatusPreconditionFailed && !retried:
 			res.Body.Close()
@@ -124,24 +139,36 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 				served = true
 				continue
 			}
-			if f := p.blocks.inFlight(o.blockKey(i)); f != nil {
-				select {
-				case <-f.done:
-				case <-r.Context().Done():
-					return
-				}
-				if f.body != nil {
-					p.blocks.misses.Inc()
-					if _, err := w.Write(f.body[lo:hi]); err != nil {
-						return
-					}
-					served = true
-				}
-				continue // the fetch failed: look again
-			}
 			limit := last + 1
 			if pending != nil {
 				limit = pending.next
+			}
+			if f := p.blocks.inFlight(o.blockKey(i)); f != nil {
+				stalled, err := p.awaitBlock(r.Context(), f)
+				if err != nil {
+					return
+				}
+				if !stalled {
+					if f.body != nil {
+						p.blocks.misses.Inc()
+						if _, err := w.Write(f.body[lo:hi]); err != nil {
+							return
+						}
+						served = true
+					}
+					continue // the fetch failed: look again
+				}
+				run, res, err := p.openStalled(r.Context(), o, i, limit)
+				if res != nil {
+					res.Body.Close()
+				}
+				if err != nil {
+					p.log.Warn("backend failed a block request of a large object; response aborted", "cause", err)
+					abortIfBackend(r.Context(), err)
+					return
+				}
+				cur = run
+				continue
 			}
 			run, res, err := p.openRun(r.Context(), o, i, limit, false)
 			if res != nil {

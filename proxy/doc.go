@@ -33,7 +33,8 @@
 //     (X-Cache: MISS). Objects over the size cap are cached in aligned
 //     blocks (blocks.go, blocks_serve.go): a read serves cached blocks and
 //     fetches each run of missing ones with one ranged GET pinned to the
-//     ETag. What the cache cannot answer goes to the backend
+//     ETag, or waits, at most BackendTimeout, for another read's fetch of
+//     them. What the cache cannot answer goes to the backend
 //     (X-Cache: BYPASS).
 //  5. Everything else (passthrough.go, objects.go): a write fences the keys
 //     it touches (cache.Write) from before it is forwarded until the backend
