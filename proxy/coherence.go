@@ -413,6 +413,12 @@ func (co *coherence) beginWrite(ctx context.Context, bucket string, keys []strin
 		co.inWrite[k]++
 	}
 	co.mu.Unlock()
+	if !co.up.Load() {
+		// Not tried while Redis is distrusted, so a Redis that hangs does
+		// not slow every write by its timeout; the write is marked again
+		// when Redis is back (inWrite) and its end replayed.
+		return w
+	}
 	fence := strconv.FormatInt(writeFenceTTL.Milliseconds(), 10)
 	if err := co.exec(ctx, writeBeginScript, w.keys, w.id, fence); err != nil {
 		co.log.LogAttrs(ctx, slog.LevelWarn, "redis unreachable; write forwarded, other replicas revalidate until it answers", slog.Any("cause", err))
@@ -449,6 +455,10 @@ func (w *remoteWrite) end(ctx context.Context) {
 	if last {
 		remark = co.remarkID()
 	}
+	if !co.up.Load() {
+		co.addPending(w.keys...)
+		return
+	}
 	if err := co.exec(ctx, writeEndScript, w.keys, w.id, remark); err != nil {
 		co.addPending(w.keys...)
 		return
@@ -460,6 +470,10 @@ func (w *remoteWrite) end(ctx context.Context) {
 // be reached, the bumps are replayed when it answers.
 func (co *coherence) bump(ctx context.Context, keys ...string) {
 	if co == nil || len(keys) == 0 {
+		return
+	}
+	if !co.up.Load() {
+		co.addPending(keys...)
 		return
 	}
 	if err := co.exec(ctx, writeEndScript, keys, "", ""); err != nil {
@@ -561,9 +575,16 @@ func (co *coherence) addPending(keys ...string) {
 // remark, marks this replica's writes in flight again.
 func (co *coherence) replay(ctx context.Context, remark bool) error {
 	co.mu.Lock()
-	pending := make([]string, 0, len(co.pending))
+	// Pending keys with no write of this replica in flight any more also
+	// drop the mark made again for them, if any (done, below); the others
+	// keep it until their last write ends.
+	var done, busy []string
 	for k := range co.pending {
-		pending = append(pending, k)
+		if co.inWrite[k] > 0 {
+			busy = append(busy, k)
+		} else {
+			done = append(done, k)
+		}
 	}
 	inWrite := make([]string, 0, len(co.inWrite))
 	for k := range co.inWrite {
@@ -578,17 +599,22 @@ func (co *coherence) replay(ctx context.Context, remark bool) error {
 			return err
 		}
 	}
-	if len(pending) == 0 {
-		return nil
+	for _, batch := range []struct {
+		keys []string
+		id   string
+	}{{done, co.remarkID()}, {busy, ""}} {
+		if len(batch.keys) == 0 {
+			continue
+		}
+		if err := co.exec(ctx, writeEndScript, batch.keys, "", batch.id); err != nil {
+			return err
+		}
+		co.mu.Lock()
+		for _, k := range batch.keys {
+			delete(co.pending, k)
+		}
+		co.mu.Unlock()
 	}
-	if err := co.exec(ctx, writeEndScript, pending, "", ""); err != nil {
-		return err
-	}
-	co.mu.Lock()
-	for _, k := range pending {
-		delete(co.pending, k)
-	}
-	co.mu.Unlock()
 	return nil
 }
 

@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // newReplicas starts n proxies in front of one backend, sharing redis.
@@ -219,5 +222,68 @@ func TestReplicasRedisCluster(t *testing.T) {
 	}
 	if n := fake.getCount("/bkt/k"); n != 2 {
 		t.Errorf("backend saw %d GETs, want 2 (one per version)", n)
+	}
+}
+
+// A write in flight while Redis restarts empty is marked again before the
+// replicas trust Redis, and leaves no mark behind once it ends: the object
+// is cacheable again everywhere.
+func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	redis := startRedis(t)
+	r := newReplicas(t, 2, backend, redis, nil)
+	a, b := r[0], r[1]
+
+	held, release := make(chan struct{}), make(chan struct{})
+	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
+		close(held)
+		<-release
+	}
+	done := make(chan int)
+	go func() {
+		res, err := send(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret)
+		if err != nil {
+			done <- 0
+			return
+		}
+		done <- res.StatusCode
+	}()
+	<-held
+	redis.stop()
+	waitRedisState(t, a, "unreachable")
+	redis.start() // empty: the write's mark is gone
+	waitRedisState(t, a, "ok")
+	waitRedisState(t, b, "ok")
+	// A marked its write again before trusting Redis: B stores nothing.
+	for range 2 {
+		if _, _, x := get(t, b+"/bkt/k"); x != xCacheMiss {
+			t.Fatalf("GET through B while A's write is in flight: X-Cache %s, want MISS", x)
+		}
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Fatalf("PUT through A: %d", code)
+	}
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitFor(t, "A's marks to be gone", func() bool {
+		m, err := cl.Do(context.Background(), cl.B().Hgetall().Key(DefaultRedisPrefix+"o:bkt/k").Build()).AsStrMap()
+		if err != nil {
+			return false
+		}
+		for f := range m {
+			if strings.HasPrefix(f, "w:") {
+				return false
+			}
+		}
+		return true
+	})
+	get(t, b+"/bkt/k")
+	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheHit {
+		t.Fatalf("B after the write: %q %s, want v2 HIT", body, x)
 	}
 }
