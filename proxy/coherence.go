@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,6 +176,12 @@ func newCoherence(cfg Config, c *cache.Cache, idPrefix string) (*coherence, erro
 		inWrite: map[string]int{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	if opt.TLSConfig != nil {
+		opt.TLSConfig.MinVersion = tls.VersionTLS12
+		if cfg.RedisRootCAs != nil {
+			opt.TLSConfig.RootCAs = cfg.RedisRootCAs
+		}
 	}
 	opt.OnInvalidations = co.onInvalidations
 	opt.DialCtxFn = co.conns.dial

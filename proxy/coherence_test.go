@@ -287,3 +287,44 @@ func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 		t.Fatalf("B after the write: %q %s, want v2 HIT", body, x)
 	}
 }
+
+// rediss:// with REDIS_CA_FILE: the replicas reach a TLS-only Redis whose
+// certificate they verify, and stay coherent through it; without the CA
+// they refuse it and keep revalidating.
+func TestReplicasRedisTLS(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("v1")
+	tlsArgs, roots := redisTLS(t, t.TempDir())
+	redis := startRedisWith(t, tlsArgs)
+	tlsURL := "rediss://" + redis.addr
+	var r []string
+	for range 2 {
+		_, srv := newTestProxy(t, backend, func(c *Config) {
+			c.RedisURL, c.RedisRootCAs, c.RedisTimeout = tlsURL, roots, 100*time.Millisecond
+		})
+		waitRedisState(t, srv.URL, "ok")
+		r = append(r, srv.URL)
+	}
+	get(t, r[1]+"/bkt/k")
+	if _, _, x := get(t, r[1]+"/bkt/k"); x != xCacheHit {
+		t.Fatalf("B did not cache: %s", x)
+	}
+	if res := do(t, "PUT", r[0]+"/bkt/k", []byte("v2"), testSecret); res.StatusCode != 200 {
+		t.Fatalf("PUT through A: %d", res.StatusCode)
+	}
+	if _, body, _ := get(t, r[1]+"/bkt/k"); body != "v2" {
+		t.Fatalf("B after A's write over TLS Redis: %q, want v2", body)
+	}
+
+	// Not trusting the certificate: Redis is unreachable for this replica.
+	_, untrusting := newTestProxy(t, backend, func(c *Config) { c.RedisURL, c.RedisTimeout = tlsURL, 100*time.Millisecond })
+	waitFor(t, "the certificate to be refused", func() bool {
+		res := do(t, "GET", untrusting.URL+"/-/metrics", nil, testSecret)
+		m := readBody(t, res)
+		return strings.Contains(m, "s3cache_redis_up 0\n") && !strings.Contains(m, "s3cache_redis_errors_total 0\n")
+	})
+	get(t, untrusting.URL+"/bkt/k")
+	if _, _, x := get(t, untrusting.URL+"/bkt/k"); x == xCacheHit {
+		t.Fatalf("a replica that cannot verify Redis served a hit")
+	}
+}

@@ -76,6 +76,9 @@ type Config struct {
 	// RedisTimeout bounds each Redis call and is the period of the health
 	// check. 0 means 1 second.
 	RedisTimeout time.Duration
+	// RedisRootCAs are the certificate authorities trusted for a rediss://
+	// Redis's certificate. Nil means the system's roots.
+	RedisRootCAs *x509.CertPool
 
 	// CacheL2 is the shared second tier: "redis" stores objects of up to
 	// CacheL2MaxObjectBytes in Redis too (needs RedisURL), and coalesces

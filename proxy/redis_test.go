@@ -3,9 +3,19 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +29,19 @@ type testRedis struct {
 	addr string
 	dir  string
 	cmd  *exec.Cmd
+	tls  []string // redis-server's TLS arguments; nil for plain TCP
 }
 
 // startRedis starts redis-server without persistence. A missing or failing
 // redis-server fails the test.
 func startRedis(t testing.TB) *testRedis {
+	t.Helper()
+	return startRedisWith(t, nil)
+}
+
+// startRedisWith starts redis-server with tlsArgs (certificate and key
+// files) serving TLS only, or plain TCP when tlsArgs is nil.
+func startRedisWith(t testing.TB, tlsArgs []string) *testRedis {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,7 +49,7 @@ func startRedis(t testing.TB) *testRedis {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r := &testRedis{t: t, addr: addr, dir: t.TempDir()}
+	r := &testRedis{t: t, addr: addr, dir: t.TempDir(), tls: tlsArgs}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -42,8 +60,11 @@ func (r *testRedis) url() string { return "redis://" + r.addr }
 func (r *testRedis) start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}
+	if r.tls != nil {
+		args = append(append(args, "--port", "0", "--tls-port", port, "--tls-auth-clients", "no"), r.tls...)
+	}
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("redis-server (install it: apt-get install redis-server): %v", err)
 	}
@@ -71,7 +92,13 @@ func (r *testRedis) stop() {
 
 // ping sends PING in RESP and checks the answer.
 func (r *testRedis) ping() error {
-	c, err := net.DialTimeout("tcp", r.addr, time.Second)
+	var c net.Conn
+	var err error
+	if r.tls != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", r.addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.DialTimeout("tcp", r.addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
@@ -164,4 +191,57 @@ func startRedisCluster(t testing.TB) []string {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the cluster's own convergence
 	}
+}
+
+// redisTLS writes a CA and a certificate for 127.0.0.1 signed by it into
+// dir, and returns redis-server's TLS arguments and a pool trusting the CA.
+func redisTLS(t testing.TB, dir string) ([]string, *x509.CertPool) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "s3cache test Redis CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	args := []string{
+		"--tls-cert-file", write("redis.pem", "CERTIFICATE", der),
+		"--tls-key-file", write("redis.key", "EC PRIVATE KEY", keyDER),
+		"--tls-ca-cert-file", write("ca.pem", "CERTIFICATE", caDER),
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return args, pool
 }

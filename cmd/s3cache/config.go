@@ -124,6 +124,7 @@ func (o *options) settings() []setting {
 		{"CACHE_WARM", "cache-warm", "", "comma-separated bucket/prefix list loaded into the cache at start-up, e.g. assets/thumbs/,logs/ (default: none)", warmTargets(&o.warm)},
 		{"CACHE_STATE_FILE", "cache-state-file", "", "file the cached keys, ETags and hit counts are written to on shutdown and reloaded from, hottest first, at start (default: none: a restart starts cold)", str(&o.stateFile)},
 		{"REDIS_URL", "redis-url", "", "Redis or Valkey that keeps replicas coherent: redis://host:port/db, rediss://…, or a comma-separated list of cluster nodes (default: none: this proxy caches alone)", str(&c.RedisURL)},
+		{"REDIS_CA_FILE", "redis-ca-file", "", "PEM file of CA certificates trusted for a rediss:// Redis's certificate, besides the system's (default: system roots only)", caFile(&c.RedisRootCAs)},
 		{"REDIS_PREFIX", "redis-prefix", proxy.DefaultRedisPrefix, "prefix of every key s3cache keeps in Redis (default s3cache:)", str(&c.RedisPrefix)},
 		{"REDIS_TIMEOUT", "redis-timeout", "1s", "bound on each Redis call; also the health check period (default 1s)", duration(&c.RedisTimeout)},
 		{"CACHE_L2", "cache-l2", "off", "shared second tier: redis or off (default off)", oneOf(&c.CacheL2, "redis", "off")},

@@ -86,8 +86,8 @@ func serverTLS(c *certReloader) *tls.Config {
 	}
 }
 
-// caFile reads PEM certificates to trust for the backend, in addition to
-// the system's roots.
+// caFile reads PEM certificates to trust for a TLS server (the backend,
+// Redis), in addition to the system's roots.
 func caFile(p **x509.CertPool) func(string) error {
 	return func(path string) error {
 		pem, err := os.ReadFile(path)
