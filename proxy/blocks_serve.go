@@ -9,6 +9,57 @@ import (
 	"github.com/s3cache/s3cache/cache"
 )
 
+// serveLarge answers a read of o from its description and blocks: the
+// preconditions and a HEAD from the description alone (X-Cache: HIT), a GET
+// block by block (serveBlocks).
+func (p *Proxy) serveLarge(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject) {
+	if rr.conditional && p.answerPreconditions(w, r, o.meta.Header, xCacheHit) {
+		return
+	}
+	if r.Method == http.MethodHead {
+		if start, end, status, ok := p.largeRange(w, r, o, rr); ok {
+			writeLargeHeader(w, o, rr, start, end, status, xCacheHit)
+		}
+		return
+	}
+	p.serveBlocks(w, r, rq, rr, ckey, o, false)
+}
+
+// largeRange returns the part of o that rr asks for and its status, or
+// answers 416 and returns false.
+func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObject, rr *readRequest) (start, end int64, status int, ok bool) {
+	start, end, status = 0, o.size, http.StatusOK
+	if rr.rangeSpec == "" {
+		return start, end, status, true
+	}
+	switch s, e, res := parseRange(rr.rangeSpec, int(o.size)); res {
+	case rangeUnsatisfiable:
+		w.Header().Set("X-Cache", xCacheHit)
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.size, 10))
+		p.writeError(w, r, errInvalidRange)
+		return 0, 0, 0, false
+	case rangeSatisfiable:
+		start, end, status = int64(s), int64(e), http.StatusPartialContent
+	}
+	return start, end, status, true
+}
+
+// writeLargeHeader sends the status line and headers of the part
+// [start, end) of o.
+func writeLargeHeader(w http.ResponseWriter, o *largeObject, rr *readRequest, start, end int64, status int, xcache string) {
+	h := w.Header()
+	for k, v := range o.meta.Header {
+		h[k] = v
+	}
+	if status == http.StatusPartialContent {
+		setRangeHeaders(h, int(start), int(end), int(o.size))
+	}
+	rr.override(h)
+	h.Set("X-Cache", xcache)
+	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+	w.WriteHeader(status)
+}
+
 // serveBlocks answers a GET of o, whole or a single range, block by block
 // (see blocks.go). X-Cache is HIT when every block of the answer was cached
 // when it began, else MISS.
@@ -21,17 +72,9 @@ import (
 // client's request. A later run that fails, or answers 412, after bytes
 // went out aborts the response: a body is never made of two versions.
 func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject, retried bool) {
-	start, end, status := int64(0), o.size, http.StatusOK
-	if rr.rangeSpec != "" {
-		switch s, e, res := parseRange(rr.rangeSpec, int(o.size)); res {
-		case rangeUnsatisfiable:
-			w.Header().Set("X-Cache", xCacheHit)
-			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.size, 10))
-			p.writeError(w, r, errInvalidRange)
-			return
-		case rangeSatisfiable:
-			start, end, status = int64(s), int64(e), http.StatusPartialContent
-		}
+	start, end, status, ok := p.largeRange(w, r, o, rr)
+	if !ok {
+		return
 	}
 	first, last := start/o.blockSize, (end-1)/o.blockSize
 	missing := int64(-1)
@@ -89,16 +132,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 	if missing >= 0 {
 		xcache, source = xCacheMiss, sourceBackend
 	}
-	h := w.Header()
-	for k, v := range o.meta.Header {
-		h[k] = v
-	}
-	if status == http.StatusPartialContent {
-		setRangeHeaders(h, int(start), int(end), int(o.size))
-	}
-	h.Set("X-Cache", xcache)
-	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
-	w.WriteHeader(status)
+	writeLargeHeader(w, o, rr, start, end, status, xcache)
 	sendingFrom(w, source)
 
 	var cur *blockRun

@@ -493,3 +493,64 @@ func BenchmarkBlockRangeHit(b *testing.B) {
 		p.ServeHTTP(w, req)
 	}
 }
+
+// The description of a large object answers HEAD, preconditions and
+// response-* overrides without the backend, as a whole entry would.
+func TestBlockHeadAndConditionals(t *testing.T) {
+	fake, backend := newRangeS3(t)
+	obj := randomBytes(9, 3*testBlock+10)
+	fake.put("/bkt/large", obj)
+	etag := etagOf(obj)
+	_, srv := newBlockProxy(t, backend, -1)
+	if _, body, err := getRange(t, srv.URL+"/bkt/large", ""); err != nil || !bytes.Equal(body, obj) {
+		t.Fatalf("fill: %v, %d bytes", err, len(body))
+	}
+	fake.takeGets()
+	send := func(method, rangeSpec string, header ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/bkt/large?response-content-type=text%2Fplain", nil)
+		if rangeSpec != "" {
+			req.Header.Set("Range", rangeSpec)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		signRequest(t, req, emptyPayloadHash, testSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	for _, tc := range []struct {
+		name, method, rangeSpec string
+		header                  []string
+		status                  int
+		length                  string
+	}{
+		{"HEAD", "HEAD", "", nil, 200, strconv.Itoa(len(obj))},
+		{"HEAD range", "HEAD", "bytes=10-19", nil, 206, "10"},
+		{"If-None-Match", "GET", "", []string{"If-None-Match", etag}, 304, ""},
+		{"If-Match other", "GET", "", []string{"If-Match", `"other"`}, 412, ""},
+		{"If-Match", "GET", "bytes=0-9", []string{"If-Match", etag}, 206, "10"},
+	} {
+		res := send(tc.method, tc.rangeSpec, tc.header...)
+		if res.StatusCode != tc.status || res.Header.Get("X-Cache") != xCacheHit {
+			t.Errorf("%s: %d X-Cache %q, want %d HIT", tc.name, res.StatusCode, res.Header.Get("X-Cache"), tc.status)
+		}
+		if tc.length != "" && res.Header.Get("Content-Length") != tc.length {
+			t.Errorf("%s: Content-Length %q, want %s", tc.name, res.Header.Get("Content-Length"), tc.length)
+		}
+		if tc.status < 300 && res.Header.Get("Content-Type") != "text/plain" {
+			t.Errorf("%s: Content-Type %q, want the override text/plain", tc.name, res.Header.Get("Content-Type"))
+		}
+		if tc.status == 304 && res.Header.Get("Etag") != etag {
+			t.Errorf("%s: ETag %q, want %s", tc.name, res.Header.Get("Etag"), etag)
+		}
+	}
+	if got := fake.takeGets(); len(got) != 0 {
+		t.Errorf("backend GETs %q, want none: every answer is in the cache", got)
+	}
+}

@@ -54,6 +54,14 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return
 	}
+	// An object too large to store whole may be cached in blocks: its
+	// description answers HEAD and preconditions too.
+	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
+		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
+			p.serveLarge(w, r, rq, &rr, ckey, o)
+			return
+		}
+	}
 	// Preconditions and overrides are answered from a hit; a miss relays
 	// them, as their answer is not the whole object to store. A range miss
 	// fills the whole object (see fill).
@@ -65,13 +73,6 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	if r.Method == http.MethodHead {
 		p.forward(w, r, rq, xCacheMiss)
 		return
-	}
-	// An object too large to store whole may be cached in blocks.
-	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
-		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
-			p.serveBlocks(w, r, rq, &rr, ckey, o, false)
-			return
-		}
 	}
 	p.fill(w, r, rq, &rr, ckey, false)
 }

@@ -110,22 +110,8 @@ var notModifiedHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Exp
 // 304, 412 or 416). xcache is the X-Cache value to send.
 func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, rr *readRequest, xcache string) {
 	h := w.Header()
-	if rr.conditional {
-		switch evalPreconditions(r.Header, e.Header, p.cfg.Now()) {
-		case preconditionFailed:
-			h.Set("X-Cache", xcache)
-			p.writeError(w, r, errPreconditionFailed)
-			return
-		case notModified:
-			for _, k := range notModifiedHeaders {
-				if v, ok := e.Header[k]; ok {
-					h[k] = v
-				}
-			}
-			h.Set("X-Cache", xcache)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
+	if rr.conditional && p.answerPreconditions(w, r, e.Header, xcache) {
+		return
 	}
 	size := e.Len()
 	start, end, status := 0, size, http.StatusOK
@@ -158,19 +144,49 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	if status == http.StatusPartialContent {
 		setRangeHeaders(h, start, end, size)
 	}
-	if rr.overridden {
-		for i, o := range responseOverrides {
-			if v := rr.overrides[i]; v != "" {
-				h[o.header] = []string{v} // a new slice: the stored one is shared
-			}
-		}
-	}
+	rr.override(h)
 	h.Set("X-Cache", xcache)
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		sendingFrom(w, sourceCache)
 		w.Write(body[start:end])
+	}
+}
+
+// answerPreconditions evaluates the request's preconditions against a
+// stored object's header and, when they decide the answer, sends it (412
+// PreconditionFailed, or 304 with the validators) and returns true.
+func (p *Proxy) answerPreconditions(w http.ResponseWriter, r *http.Request, stored map[string][]string, xcache string) bool {
+	h := w.Header()
+	switch evalPreconditions(r.Header, stored, p.cfg.Now()) {
+	case preconditionFailed:
+		h.Set("X-Cache", xcache)
+		p.writeError(w, r, errPreconditionFailed)
+		return true
+	case notModified:
+		for _, k := range notModifiedHeaders {
+			if v, ok := stored[k]; ok {
+				h[k] = v
+			}
+		}
+		h.Set("X-Cache", xcache)
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	return false
+}
+
+// override sets the response headers the request's response-* parameters
+// replace.
+func (rr *readRequest) override(h http.Header) {
+	if !rr.overridden {
+		return
+	}
+	for i, o := range responseOverrides {
+		if v := rr.overrides[i]; v != "" {
+			h[o.header] = []string{v} // a new slice: the stored one is shared
+		}
 	}
 }
 
