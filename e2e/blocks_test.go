@@ -125,6 +125,20 @@ func TestBlockRangeReads(t *testing.T) {
 			t.Errorf("second pass sent %d backend GETs, want none", after-before)
 		}
 	}
+	// A reader's HEAD, for the size before its ranges, is answered from the
+	// object's description.
+	heads := h.relay.count(http.MethodHead, bucket, obj.key)
+	res, err := httpDo(t, signedRequest(t, e, http.MethodHead, objectURL(e, bucket, obj.key), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || res.Header.Get("Content-Length") != strconv.FormatInt(obj.size, 10) {
+		t.Errorf("HEAD: %d Content-Length %q, want 200 %d", res.Status, res.Header.Get("Content-Length"), obj.size)
+	}
+	wantXCache(t, "HEAD", res.Header, "HIT")
+	if n := h.relay.count(http.MethodHead, bucket, obj.key) - heads; n != 0 {
+		t.Errorf("HEAD reached the backend %d times, want 0", n)
+	}
 	m := scrapeMetrics(t, e)
 	if m[`s3cache_block_reads_total{result="hit"}`] == 0 || m[`s3cache_block_reads_total{result="miss"}`] == 0 {
 		t.Errorf("block read metrics: hit %v, miss %v; want both positive",
