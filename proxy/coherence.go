@@ -251,14 +251,18 @@ func (co *coherence) check() {
 		co.answering = now
 	}
 	// The first time, there is nothing to recover from.
-	if !co.everUp || now.Sub(co.answering) >= co.recoverGrace() {
+	if first := !co.everUp; first || now.Sub(co.answering) >= co.recoverGrace() {
 		co.everUp = true
 		co.answering = time.Time{}
 		// Fills begun while distrusting are unconfirmed; the epoch moves
 		// once more so nothing taken before this point is trusted.
 		co.distrust()
 		co.up.Store(true)
-		co.log.Info("redis answering; replicas are coherent again")
+		if first {
+			co.log.Info("connected to redis; writes through any replica invalidate this one")
+		} else {
+			co.log.Info("redis answering again; replicas are coherent again")
+		}
 	}
 }
 
