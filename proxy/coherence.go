@@ -106,13 +106,14 @@ type coherence struct {
 	client atomic.Pointer[rueidis.Client] // nil until the first connection
 	// up is whether Redis answered recently enough to trust; fills confirm
 	// against it only while it is set.
-	up         atomic.Bool
-	answering  time.Time // when Redis began answering again; zero while up or down; health loop only
-	everUp     bool      // Redis answered once; health loop only
-	writeSeq   atomic.Uint64
-	pushes     atomic.Uint64 // invalidation keys received
-	errs       atomic.Uint64 // failed Redis calls
-	distrusted atomic.Uint64 // times the cache was distrusted
+	up          atomic.Bool
+	answering   time.Time // when Redis began answering again; zero while up or down; health loop only
+	everUp      bool      // Redis answered once; health loop only
+	warnedStart bool      // the first failure to connect was logged; health loop only
+	writeSeq    atomic.Uint64
+	pushes      atomic.Uint64 // invalidation keys received
+	errs        atomic.Uint64 // failed Redis calls
+	distrusted  atomic.Uint64 // times the cache was distrusted
 
 	mu      sync.Mutex
 	pending map[string]struct{} // generation keys to bump when Redis answers
@@ -237,9 +238,13 @@ func (co *coherence) check() {
 	if err != nil {
 		co.errs.Add(1)
 		co.answering = time.Time{}
-		if co.up.Swap(false) {
+		switch {
+		case co.up.Swap(false):
 			co.distrust()
 			co.log.Warn("redis unreachable; cache entries are revalidated with the backend until it answers", slog.Any("cause", err))
+		case !co.everUp && !co.warnedStart:
+			co.warnedStart = true
+			co.log.Warn("redis unreachable at start; reads are revalidated with the backend until it answers", slog.Any("cause", err))
 		}
 		return
 	}
