@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,6 +145,11 @@ func parseRedisURL(s string) (rueidis.ClientOption, error) {
 		}
 		o, err := rueidis.ParseURL(part)
 		if err != nil {
+			// Never the URL itself in the message: it may hold a password.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
 			return opt, fmt.Errorf("redis URL %d: %w", i+1, err)
 		}
 		if len(opt.InitAddress) == 0 {

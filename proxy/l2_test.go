@@ -220,8 +220,12 @@ func TestParseRedisURL(t *testing.T) {
 		{in: "redis://a:7000, b:7001,redis://c:7002", addrs: []string{"a:7000", "b:7001", "c:7002"}},
 		{in: "", bad: true},
 		{in: "http://x", bad: true},
+		{in: "redis://u:secret-pw@h:notaport", bad: true},
 	} {
 		opt, err := parseRedisURL(tc.in)
+		if err != nil && strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("%q: the error shows the password: %v", tc.in, err)
+		}
 		if (err != nil) != tc.bad {
 			t.Errorf("%q: error %v, want bad=%v", tc.in, err, tc.bad)
 			continue

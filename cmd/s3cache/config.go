@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -89,7 +90,25 @@ func (s setting) show(v string) string {
 	if s.secret() {
 		return `"****"`
 	}
-	return strconv.Quote(v)
+	return strconv.Quote(s.redact(v))
+}
+
+// redact masks the passwords a value may hold: those of the URLs in
+// REDIS_URL (redis://user:password@host). Other values are returned as
+// they are.
+func (s setting) redact(v string) string {
+	if s.env != "REDIS_URL" {
+		return v
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				parts[i] = u.Redacted()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // settings is the table of every setting, parsing into o. Defaults that

@@ -24,7 +24,7 @@ func printConfig(w io.Writer, o *options) error {
 		if !ok {
 			v = layerValue{value: s.def, src: fromDefault}
 		}
-		text, err := yamlScalar(v.value, s.secret())
+		text, err := yamlScalar(s.redact(v.value), s.secret())
 		if err != nil {
 			return fmt.Errorf("print-config: %s: %w", s.key(), err)
 		}

@@ -65,8 +65,10 @@ func TestPrintConfig(t *testing.T) {
 				"cache_stale_if_error":   {"0", "default"},
 			}},
 		{name: "secret from env over the file", args: []string{"-config", file},
-			env:  map[string]string{"S3_SECRET_KEY": "env-secret-2", "LISTEN_ADDR": "192.0.2.1:1", "ADMIN_TOKEN": "admin-token-4", "CACHE_WARM": "bkt/p/"},
-			want: map[string]printed{"s3_secret_key": {`"****"`, "env"}, "cache_ttl": {"5m", "file"}, "admin_token": {`"****"`, "env"}, "cache_warm": {"bkt/p/", "env"}}},
+			env: map[string]string{"S3_SECRET_KEY": "env-secret-2", "LISTEN_ADDR": "192.0.2.1:1", "ADMIN_TOKEN": "admin-token-4", "CACHE_WARM": "bkt/p/",
+				"REDIS_URL": "redis://app:redis-password-5@10.0.0.1:6379/1,redis://10.0.0.2:6379"},
+			want: map[string]printed{"s3_secret_key": {`"****"`, "env"}, "cache_ttl": {"5m", "file"}, "admin_token": {`"****"`, "env"}, "cache_warm": {"bkt/p/", "env"},
+				"redis_url": {"redis://app:xxxxx@10.0.0.1:6379/1,redis://10.0.0.2:6379", "env"}}},
 		{name: "secret from a flag", args: []string{"-secret-key", "flag-secret-3", "-cache-max-bytes", "1MiB"},
 			want: map[string]printed{
 				"s3_secret_key":          {`"****"`, "flag"},
@@ -90,7 +92,7 @@ func TestPrintConfig(t *testing.T) {
 					t.Errorf("%s: got %q # %s, want %q # %s", key, got[key].value, got[key].source, want.value, want.source)
 				}
 			}
-			for _, secret := range []string{"file-secret-1", "env-secret-2", "flag-secret-3", "admin-token-4", "minioadmin\n"} {
+			for _, secret := range []string{"file-secret-1", "env-secret-2", "flag-secret-3", "admin-token-4", "redis-password-5", "minioadmin\n"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("output shows the secret %q:\n%s", secret, out)
 				}
