@@ -124,6 +124,9 @@ type coherence struct {
 	inWrite map[string]int
 
 	conns redisConns // open connections, for settle
+	// keyHook, if set, is told of every other key of ours that changed
+	// ("" when any may have): the shared tier's values and locks.
+	keyHook atomic.Pointer[func(string)]
 
 	stop chan struct{}
 	done chan struct{}
@@ -302,8 +305,12 @@ func (co *coherence) distrust() {
 // case invalidations may have been lost. It runs on rueidis's reading
 // goroutine and must be quick.
 func (co *coherence) onInvalidations(msgs []rueidis.RedisMessage) {
+	hook := co.keyHook.Load()
 	if msgs == nil {
 		co.distrust()
+		if hook != nil {
+			(*hook)("")
+		}
 		return
 	}
 	for i := range msgs {
@@ -325,6 +332,8 @@ func (co *coherence) onInvalidations(msgs []rueidis.RedisMessage) {
 			if bucket, key, ok := strings.Cut(rest[2:], "/"); ok {
 				co.cache.Invalidate(bucket, key)
 			}
+		case hook != nil:
+			(*hook)(k)
 		}
 	}
 }

@@ -14,9 +14,17 @@ import (
 // newReplicas starts n proxies in front of one backend, sharing redis.
 func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) []string {
 	t.Helper()
+	urls, _ := newReplicaProxies(t, n, backend, redis, mod)
+	return urls
+}
+
+// newReplicaProxies is newReplicas that also returns the proxies.
+func newReplicaProxies(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) ([]string, []*Proxy) {
+	t.Helper()
 	urls := make([]string, n)
+	ps := make([]*Proxy, n)
 	for i := range urls {
-		_, srv := newTestProxy(t, backend, func(c *Config) {
+		p, srv := newTestProxy(t, backend, func(c *Config) {
 			c.RedisURL = redis.url()
 			c.RedisTimeout = 100 * time.Millisecond
 			c.AdminToken = testAdminToken
@@ -24,10 +32,10 @@ func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *testRedis
 				mod(c)
 			}
 		})
-		urls[i] = srv.URL
+		urls[i], ps[i] = srv.URL, p
 		waitRedisState(t, srv.URL, "ok")
 	}
-	return urls
+	return urls, ps
 }
 
 // get reads url through a proxy and returns the body and X-Cache.

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +39,11 @@ const l2Magic = "s3c2"
 // l2MaxHeaderFields bounds the header fields a value may claim.
 const l2MaxHeaderFields = 256
 
-// l2PollMin and l2PollMax bound the wait between two looks at a fill lock.
+// l2PollMin and l2PollMax bound the wait between two looks at a fill lock,
+// should Redis not report its change first.
 const (
-	l2PollMin = 2 * time.Millisecond
-	l2PollMax = 50 * time.Millisecond
+	l2PollMin = 5 * time.Millisecond
+	l2PollMax = 100 * time.Millisecond
 )
 
 // l2ReleaseScript deletes a lock only if it still holds our token.
@@ -58,20 +61,33 @@ type sharedTier struct {
 	maxBytes int64
 	lockTTL  time.Duration
 	compress bool
+	// pollMin and pollMax bound the waits between looks at a fill lock:
+	// l2PollMin and l2PollMax, but for tests.
+	pollMin, pollMax time.Duration
+
+	mu       sync.Mutex
+	watchers map[string][]chan struct{} // waiters for a value or lock key to change
 
 	hits, misses, stale, errs  atomic.Uint64
 	stores, storedBytes, saved atomic.Uint64
 	waitServed, waitFetched    atomic.Uint64
 	lockTaken, lockContended   atomic.Uint64
+	wokenByRedis, wokenByPoll  atomic.Uint64
+	waiting                    atomic.Int64 // misses waiting now
 }
 
 func newSharedTier(cfg Config, co *coherence) *sharedTier {
-	return &sharedTier{
+	l := &sharedTier{
 		co:       co,
 		maxBytes: cfg.CacheL2MaxObjectBytes,
 		lockTTL:  cfg.CacheL2LockTTL,
 		compress: cfg.CacheL2Compress == "zstd",
+		pollMin:  l2PollMin,
+		pollMax:  l2PollMax,
 	}
+	hook := l.changed
+	co.keyHook.Store(&hook)
+	return l
 }
 
 func (l *sharedTier) valueKey(bucket, key, versionID string) string {
@@ -122,7 +138,7 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 	rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
 	deadline := time.Now().Add(l.lockTTL)
-	wait := l2PollMin
+	wait := l.pollMin
 	for first := true; ; first = false {
 		cctx, cancel := context.WithTimeout(ctx, l.co.timeout)
 		err := c.Do(cctx, c.B().Set().Key(lkey).Value(token).Nx().Px(l.lockTTL).Build()).Error()
@@ -155,17 +171,95 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 			l.waitFetched.Add(1)
 			return nil, nil, ""
 		}
+		// Wake when Redis reports the value stored or the lock gone, or
+		// after wait at the latest (a lock that lapses is reported only
+		// when Redis expires it).
+		changed := l.watch(ctx, c, vkey, lkey)
+		if h, body, ok := l.get(ctx, c, vkey, stamp); ok {
+			l.unwatch(changed, vkey, lkey)
+			l.waitServed.Add(1)
+			return h, body, ""
+		}
 		t := time.NewTimer(wait)
+		l.waiting.Add(1)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, ""
+		case <-changed:
+			l.wokenByRedis.Add(1)
 		case <-t.C:
+			l.wokenByPoll.Add(1)
 		}
-		wait = min(2*wait, l2PollMax)
+		l.waiting.Add(-1)
+		t.Stop()
+		l.unwatch(changed, vkey, lkey)
+		if ctx.Err() != nil {
+			return nil, nil, ""
+		}
+		wait = min(2*wait, l.pollMax)
 		if h, body, ok := l.get(ctx, c, vkey, stamp); ok {
 			l.waitServed.Add(1)
 			return h, body, ""
+		}
+	}
+}
+
+// watch returns a channel closed when Redis reports a change of any of
+// keys (or a broken connection), registering this replica for their
+// invalidations with a cached STRLEN of each.
+func (l *sharedTier) watch(ctx context.Context, c rueidis.Client, keys ...string) chan struct{} {
+	ch := make(chan struct{})
+	l.mu.Lock()
+	if l.watchers == nil {
+		l.watchers = map[string][]chan struct{}{}
+	}
+	for _, k := range keys {
+		l.watchers[k] = append(l.watchers[k], ch)
+	}
+	l.mu.Unlock()
+	cmds := make([]rueidis.CacheableTTL, len(keys))
+	for i, k := range keys {
+		cmds[i] = rueidis.CT(c.B().Strlen().Key(k).Cache(), l.lockTTL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.co.timeout)
+	defer cancel()
+	c.DoMultiCache(ctx, cmds...)
+	return ch
+}
+
+// unwatch forgets a watch that is no longer waited on.
+func (l *sharedTier) unwatch(ch chan struct{}, keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		chs := slices.DeleteFunc(l.watchers[k], func(c chan struct{}) bool { return c == ch })
+		if len(chs) == 0 {
+			delete(l.watchers, k)
+		} else {
+			l.watchers[k] = chs
+		}
+	}
+}
+
+// changed wakes the watchers of key; "" wakes every watcher. It runs on
+// rueidis's reading goroutine.
+func (l *sharedTier) changed(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var woken []chan struct{}
+	if key == "" {
+		for k, chs := range l.watchers {
+			woken = append(woken, chs...)
+			delete(l.watchers, k)
+		}
+	} else {
+		woken = l.watchers[key]
+		delete(l.watchers, key)
+	}
+	for _, ch := range woken {
+		select {
+		case <-ch: // closed through another of its keys
+		default:
+			close(ch)
 		}
 	}
 }
@@ -362,10 +456,14 @@ func (l *sharedTier) collectors() []prometheus.Collector {
 	}
 	lookups := prometheus.NewDesc("s3cache_l2_lookups_total",
 		"Shared tier lookups by local misses, by result: hit, miss, stale (a write since the value was stored), error.", []string{"result"}, nil)
+	wakeups := prometheus.NewDesc("s3cache_l2_lock_wakeups_total",
+		"Times a miss waiting for another replica's fill looked again, by cause: redis (Redis reported the value stored or the lock gone), poll (its timer).", []string{"cause"}, nil)
 	waits := prometheus.NewDesc("s3cache_l2_lock_waits_total",
 		"Misses that found another replica's fill lock, by outcome: served (its value arrived), fetched (lock released, lapsed or waited out: fetched from the backend).", []string{"outcome"}, nil)
 	return []prometheus.Collector{
-		collectorFunc{descs: []*prometheus.Desc{lookups, waits}, collect: func(ch chan<- prometheus.Metric) {
+		collectorFunc{descs: []*prometheus.Desc{lookups, waits, wakeups}, collect: func(ch chan<- prometheus.Metric) {
+			ch <- prometheus.MustNewConstMetric(wakeups, prometheus.CounterValue, float64(l.wokenByRedis.Load()), "redis")
+			ch <- prometheus.MustNewConstMetric(wakeups, prometheus.CounterValue, float64(l.wokenByPoll.Load()), "poll")
 			for _, r := range []struct {
 				result string
 				v      *atomic.Uint64
@@ -375,6 +473,10 @@ func (l *sharedTier) collectors() []prometheus.Collector {
 			ch <- prometheus.MustNewConstMetric(waits, prometheus.CounterValue, float64(l.waitServed.Load()), "served")
 			ch <- prometheus.MustNewConstMetric(waits, prometheus.CounterValue, float64(l.waitFetched.Load()), "fetched")
 		}},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "s3cache_l2_lock_waiting",
+			Help: "Misses waiting now for another replica's fill of the same object.",
+		}, func() float64 { return float64(l.waiting.Load()) }),
 		counter("s3cache_l2_fill_locks_total", "Fill locks this replica took to fetch an object for every replica.", &l.lockTaken),
 		counter("s3cache_l2_stores_total", "Objects this replica stored in the shared tier.", &l.stores),
 		counter("s3cache_l2_stored_bytes_total", "Bytes of the values this replica stored in the shared tier, after compression.", &l.storedBytes),

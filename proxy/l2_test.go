@@ -54,7 +54,12 @@ func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
 	body := bytes.Repeat([]byte(`{"k":"v"},`), 2000) // compressible
 	fake.objects["/bkt/j"] = body
 	redis := startRedis(t)
-	r := newReplicas(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
+	r, ps := newReplicaProxies(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis"; c.CacheL2LockTTL = 5 * time.Minute })
+	// Waiters look again only when Redis reports the value or the lock
+	// changed: with their timers this long, nothing else wakes them.
+	for _, p := range ps {
+		p.l2.pollMin, p.l2.pollMax = time.Minute, time.Minute
+	}
 
 	// The backend holds its first GET until every replica has a reader
 	// waiting: the others must wait for the one fetch.
@@ -90,14 +95,12 @@ func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
 	// Every replica but the fetching one must be waiting for the shared
 	// fill lock before the fetch is let go.
 	waitFor(t, "the other replicas to wait for the fill lock", func() bool {
-		n := 0
+		var waiting float64
 		for _, u := range r {
 			res := do(t, "GET", u+"/-/metrics", nil, testSecret)
-			if strings.Contains(readBody(t, res), "s3cache_l2_lookups_total{result=\"miss\"} 1") {
-				n++
-			}
+			waiting += metricValue(readBody(t, res), "s3cache_l2_lock_waiting")
 		}
-		return n == len(r)
+		return waiting == float64(len(r)-1)
 	})
 	close(release)
 	wg.Wait()
@@ -112,12 +115,16 @@ func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
 	if count[xCacheMiss] != perReplica || count[xCacheShared] != 2*perReplica {
 		t.Errorf("X-Cache counts %v, want %d MISS (the fetching replica) and %d SHARED", count, perReplica, 2*perReplica)
 	}
-	var stores, saved float64
+	var stores, saved, woken float64
 	for _, u := range r {
 		res := do(t, "GET", u+"/-/metrics", nil, testSecret)
 		m := readBody(t, res)
 		stores += metricValue(m, "s3cache_l2_stores_total")
 		saved += metricValue(m, "s3cache_l2_compression_saved_bytes_total")
+		woken += metricValue(m, `s3cache_l2_lock_wakeups_total{cause="redis"}`)
+	}
+	if woken != float64(len(r)-1) {
+		t.Errorf("%v waiting replicas were woken by Redis's report of the stored value, want %d", woken, len(r)-1)
 	}
 	if stores != 1 || saved <= float64(len(body))/2 {
 		t.Errorf("replicas stored %v values saving %v bytes, want 1 value compressed to under half its %d bytes", stores, saved, len(body))
