@@ -35,11 +35,20 @@
 //     fetches each run of missing ones with one ranged GET pinned to the
 //     ETag, or waits, at most BackendTimeout, for another read's fetch of
 //     them. What the cache cannot answer goes to the backend
-//     (X-Cache: BYPASS).
+//     (X-Cache: BYPASS). With Config.CacheL2, a miss first asks the shared
+//     tier in Redis (l2.go; X-Cache: SHARED), and misses of one object on
+//     several replicas wait for one fetch.
 //  5. Everything else (passthrough.go, objects.go): a write fences the keys
-//     it touches (cache.Write) from before it is forwarded until the backend
-//     answered, before the client sees the answer; requests are forwarded
-//     re-signed through httputil.ReverseProxy with bodies streamed.
+//     it touches (fence.go: cache.Write, and with Config.RedisURL the
+//     replicas' generations in Redis, coherence.go) from before it is
+//     forwarded until the backend answered, before the client sees the
+//     answer; requests are forwarded re-signed through
+//     httputil.ReverseProxy with bodies streamed.
+//
+// With Config.RedisURL the proxy is one replica of a coherent cache: its
+// fills register with Redis for the generations they read, Redis pushes
+// every change, and reads first apply every push already received
+// (redisconn.go), so hits cost no Redis round trip.
 //
 // Each request ends (accesslog.go) by being counted in the Prometheus
 // metrics served at /-/metrics (metrics.go; every backend request is
