@@ -169,28 +169,13 @@ func TestReplicaFillDuringRemoteWrite(t *testing.T) {
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 
-	held, release := make(chan struct{}), make(chan struct{})
-	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
-		close(held)
-		<-release
-	}
-	done := make(chan int)
-	go func() {
-		res, err := send(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret)
-		if err != nil {
-			done <- 0
-			return
-		}
-		done <- res.StatusCode
-	}()
-	<-held
+	finish := holdPut(t, fake, a+"/bkt/k", []byte("v2"))
 	for range 2 {
 		if _, _, x := get(t, b+"/bkt/k"); x != xCacheMiss {
 			t.Fatalf("GET through B during A's write: X-Cache %s, want MISS (not stored)", x)
 		}
 	}
-	close(release)
-	if code := <-done; code != 200 {
+	if code := finish(); code != 200 {
 		t.Fatalf("PUT through A: %d", code)
 	}
 	if _, body, _ := get(t, b+"/bkt/k"); body != "v2" {
@@ -243,21 +228,7 @@ func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 
-	held, release := make(chan struct{}), make(chan struct{})
-	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
-		close(held)
-		<-release
-	}
-	done := make(chan int)
-	go func() {
-		res, err := send(t, "PUT", a+"/bkt/k", []byte("v2"), testSecret)
-		if err != nil {
-			done <- 0
-			return
-		}
-		done <- res.StatusCode
-	}()
-	<-held
+	finish := holdPut(t, fake, a+"/bkt/k", []byte("v2"))
 	redis.stop()
 	waitRedisState(t, a, "unreachable")
 	redis.start() // empty: the write's mark is gone
@@ -269,8 +240,7 @@ func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 			t.Fatalf("GET through B while A's write is in flight: X-Cache %s, want MISS", x)
 		}
 	}
-	close(release)
-	if code := <-done; code != 200 {
+	if code := finish(); code != 200 {
 		t.Fatalf("PUT through A: %d", code)
 	}
 	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
@@ -334,5 +304,31 @@ func TestReplicasRedisTLS(t *testing.T) {
 	get(t, untrusting.URL+"/bkt/k")
 	if _, _, x := get(t, untrusting.URL+"/bkt/k"); x == xCacheHit {
 		t.Fatalf("a replica that cannot verify Redis served a hit")
+	}
+}
+
+// holdPut sends a PUT of body to url and returns once the backend holds
+// it, before storing it. finish lets it go on and returns the PUT's
+// status (0 if it failed).
+func holdPut(t *testing.T, fake *fakeS3, url string, body []byte) (finish func() int) {
+	t.Helper()
+	held, release := make(chan struct{}), make(chan struct{})
+	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
+		close(held)
+		<-release
+	}
+	done := make(chan int)
+	go func() {
+		res, err := send(t, "PUT", url, body, testSecret)
+		if err != nil {
+			done <- 0
+			return
+		}
+		done <- res.StatusCode
+	}()
+	<-held
+	return func() int {
+		close(release)
+		return <-done
 	}
 }
