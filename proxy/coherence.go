@@ -486,15 +486,7 @@ func (w *remoteWrite) end(ctx context.Context) {
 	if last {
 		remark = co.remarkID()
 	}
-	if !co.up.Load() {
-		co.addPending(w.keys...)
-		return
-	}
-	if err := co.exec(ctx, writeEndScript, w.keys, w.id, remark); err != nil {
-		co.addPending(w.keys...)
-		return
-	}
-	co.delivered(ctx, w.keys)
+	co.bumpMarked(ctx, w.keys, w.id, remark)
 }
 
 // bump invalidates generation keys everywhere (purges). When Redis cannot
@@ -503,11 +495,19 @@ func (co *coherence) bump(ctx context.Context, keys ...string) {
 	if co == nil || len(keys) == 0 {
 		return
 	}
+	co.bumpMarked(ctx, keys)
+}
+
+// bumpMarked bumps keys, removes the marks of the write ids given, and
+// returns once every replica was sent the invalidations (delivered). When
+// Redis is distrusted or fails, the keys are kept to be bumped when it
+// answers again.
+func (co *coherence) bumpMarked(ctx context.Context, keys []string, ids ...string) {
 	if !co.up.Load() {
 		co.addPending(keys...)
 		return
 	}
-	if err := co.exec(ctx, writeEndScript, keys, "", ""); err != nil {
+	if err := co.exec(ctx, writeEndScript, keys, ids...); err != nil {
 		co.addPending(keys...)
 		return
 	}
