@@ -263,7 +263,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	}
 	f.status = res.StatusCode
 	f.header = storedHeader(res.Header)
-	if !p.storable(rq, res) || res.ContentLength > p.cfg.CacheL2MaxObjectBytes {
+	if f.l2lock != "" && (res.ContentLength > p.cfg.CacheL2MaxObjectBytes || !p.storable(rq, res)) {
 		// No value will come: other replicas waiting for one fetch now.
 		p.l2.release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
 		f.l2lock = ""
@@ -345,11 +345,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 	// For the other replicas, after this one's clients got their bytes;
 	// the body is read-only from here.
 	if storable && f.l2lock != "" {
-		ttl := entryTTL(rq)
-		if ttl == 0 {
-			ttl = p.cfg.CacheTTL
-		}
-		p.l2.store(context.Background(), f.stamp, rq.bucket, rq.key, versionID, f.header, f.buf, ttl, f.l2lock)
+		p.l2.store(context.Background(), f.stamp, rq.bucket, rq.key, versionID, f.header, f.buf, entryTTL(rq), f.l2lock)
 		f.l2lock = ""
 	}
 }

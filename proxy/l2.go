@@ -60,6 +60,7 @@ type sharedTier struct {
 	co       *coherence
 	maxBytes int64
 	lockTTL  time.Duration
+	ttl      time.Duration // of values whose entry has no rule's TTL: CACHE_TTL
 	compress bool
 	// pollMin and pollMax bound the waits between looks at a fill lock:
 	// l2PollMin and l2PollMax, but for tests.
@@ -71,7 +72,7 @@ type sharedTier struct {
 	hits, misses, stale, errs  atomic.Uint64
 	stores, storedBytes, saved atomic.Uint64
 	waitServed, waitFetched    atomic.Uint64
-	lockTaken, lockContended   atomic.Uint64
+	lockTaken                  atomic.Uint64
 	wokenByRedis, wokenByPoll  atomic.Uint64
 	waiting                    atomic.Int64 // misses waiting now
 }
@@ -81,6 +82,7 @@ func newSharedTier(cfg Config, co *coherence) *sharedTier {
 		co:       co,
 		maxBytes: cfg.CacheL2MaxObjectBytes,
 		lockTTL:  cfg.CacheL2LockTTL,
+		ttl:      cfg.CacheTTL,
 		compress: cfg.CacheL2Compress == "zstd",
 		pollMin:  l2PollMin,
 		pollMax:  l2PollMax,
@@ -163,9 +165,6 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 		case !rueidis.IsRedisNil(err):
 			l.errs.Add(1)
 			return nil, nil, ""
-		}
-		if first {
-			l.lockContended.Add(1)
 		}
 		if time.Now().Add(wait).After(deadline) {
 			l.waitFetched.Add(1)
@@ -289,7 +288,7 @@ func (l *sharedTier) get(ctx context.Context, c rueidis.Client, vkey string, sta
 }
 
 // store writes an object the leader fetched, if it fits, with lifetime
-// ttl, and releases the fill lock.
+// ttl (0: CACHE_TTL, as for entries), and releases the fill lock.
 func (l *sharedTier) store(ctx context.Context, stamp genStamp, bucket, key, versionID string, h http.Header, body []byte, ttl time.Duration, lock string) {
 	if l == nil {
 		return
@@ -301,6 +300,9 @@ func (l *sharedTier) store(ctx context.Context, stamp genStamp, bucket, key, ver
 	c := l.client()
 	if c == nil {
 		return
+	}
+	if ttl == 0 {
+		ttl = l.ttl
 	}
 	v := encodeL2Value(stamp.gens, h, body, l.compress)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.co.timeout)
