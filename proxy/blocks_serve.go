@@ -177,9 +177,12 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 			if pending != nil {
 				limit = pending.next
 			}
+			var run *blockRun
+			var res *http.Response
+			var err error
 			if f := p.blocks.inFlight(o.blockKey(i)); f != nil {
-				stalled, err := p.awaitBlock(r.Context(), f)
-				if err != nil {
+				stalled, werr := p.awaitBlock(r.Context(), f)
+				if werr != nil {
 					return
 				}
 				if !stalled {
@@ -192,19 +195,10 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 					}
 					continue // the fetch failed: look again
 				}
-				run, res, err := p.openStalled(r.Context(), o, i, limit)
-				if res != nil {
-					res.Body.Close()
-				}
-				if err != nil {
-					p.log.Warn("backend failed a block request of a large object; response aborted", "cause", err)
-					abortIfBackend(r.Context(), err)
-					return
-				}
-				cur = run
-				continue
+				run, res, err = p.openStalled(r.Context(), o, i, limit)
+			} else {
+				run, res, err = p.openRun(r.Context(), o, i, limit, false)
 			}
-			run, res, err := p.openRun(r.Context(), o, i, limit, false)
 			if res != nil {
 				res.Body.Close()
 			}
