@@ -81,9 +81,7 @@ func (r *report) rangeMarkdown(b *strings.Builder) {
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range r.Ranges {
 		for _, t := range rangeTargets {
-			s := r.getRange(t.Name, c)
-			fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
-				c, t.Name, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
+			sampleRow(b, c, t.Name, r.getRange(t.Name, c))
 		}
 	}
 }
@@ -104,12 +102,17 @@ func (r *report) wholeMarkdown(b *strings.Builder) {
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, size := range r.Sizes {
 		for _, t := range targets {
-			s := r.get(t.Name, size)
-			fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
-				formatSize(size), t.Name, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
+			sampleRow(b, formatSize(size), t.Name, r.get(t.Name, size))
 		}
 	}
 	b.WriteString("\n")
+}
+
+// sampleRow renders one row of a per-target table: what was read (size or
+// range), the target and its medians.
+func sampleRow(b *strings.Builder, what, target string, s sample) {
+	fmt.Fprintf(b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.1f |\n",
+		what, target, s.Connect, s.RPS, s.MBps, s.P50ms, s.P99ms, s.CPUus)
 }
 
 // ratio renders a/b as "1.23×".
