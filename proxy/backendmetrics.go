@@ -13,8 +13,9 @@ import (
 // the same from their outbound. The zero value is a call of operation
 // "" (counted as Unknown) without a body.
 type backendCall struct {
-	op   string
-	body *errRecorder // nil without a client body
+	op    string
+	body  *errRecorder // nil without a client body
+	reqID string       // the client request's id, for logs; "" for none
 }
 
 type backendCallKey struct{}
@@ -24,11 +25,21 @@ func withBackendCall(ctx context.Context, bc *backendCall) context.Context {
 	return context.WithValue(ctx, backendCallKey{}, bc)
 }
 
-// Backend calls without a client body, shared by every request.
+// Backend calls without a client body or a request id, shared by every
+// request that has none.
 var (
-	getObjectCall   = &backendCall{op: "GetObject"}   // fills and revalidations
+	getObjectCall   = &backendCall{op: "GetObject"}   // block fetches and warm-up
 	listBucketsCall = &backendCall{op: "ListBuckets"} // readiness checks
 )
+
+// getObjectCallFor is the backend call of a GET that fills or revalidates
+// rq's object: getObjectCall, with rq's request id when it has one.
+func getObjectCallFor(rq *request) *backendCall {
+	if rq.id == "" {
+		return getObjectCall
+	}
+	return &backendCall{op: "GetObject", reqID: rq.id}
+}
 
 // backendCallOf returns the operation and the client body of a backend
 // request made with ctx; "Unknown" and nil when ctx says nothing.

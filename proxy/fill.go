@@ -89,7 +89,7 @@ func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, 
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
 	}
-	out, err := http.NewRequestWithContext(withBackendCall(ctx, getObjectCall), http.MethodGet, "", nil)
+	out, err := http.NewRequestWithContext(withBackendCall(ctx, getObjectCallFor(rq)), http.MethodGet, "", nil)
 	if err != nil {
 		return nil, err
 	}

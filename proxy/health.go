@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -25,7 +27,7 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when the backend answered an authenticated
-// ListBuckets within the backend timeout, else 503. With Redis, a second
+// ListBuckets with 200 within the backend timeout, else 503. With Redis, a second
 // line says whether it answers ("redis: ok") or not ("redis:
 // unreachable"); the proxy stays ready without it, revalidating what it
 // would have served from its cache.
@@ -51,8 +53,33 @@ func (p *Proxy) checkBackend(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.BackendTimeout)
 	defer cancel()
-	ctx = withBackendCall(ctx, listBucketsCall)
-	_, err := p.minio.ListBuckets(ctx)
+	err := p.listBuckets(withBackendCall(ctx, listBucketsCall))
 	p.ready.checked, p.ready.err = p.cfg.Now(), err
 	return err
+}
+
+// listBuckets sends one signed ListBuckets through the chain every client
+// request takes (a broken connection is dropped and the request sent once
+// more on a new one, as for a client's GET), so readiness fails when
+// requests would, and fails fast: no client library's retries and
+// back-offs on top.
+func (p *Proxy) listBuckets(ctx context.Context) error {
+	out, err := http.NewRequestWithContext(ctx, http.MethodGet, "", nil)
+	if err != nil {
+		return err
+	}
+	out.URL = p.backendURL("", "", "")
+	out.Host = out.URL.Host
+	res, err := p.backend.RoundTrip(out)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	// Read to the end, so that the connection is kept; a longer list
+	// than this just costs the connection.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("proxy: readiness: backend answered ListBuckets with %s", res.Status)
+	}
+	return nil
 }

@@ -85,19 +85,22 @@ type metrics struct {
 	collectors []prometheus.Collector // everything in reg
 	log        *slog.Logger
 
-	requests      [len(frontLabels)]seriesTable // by front end, then operation
-	backend       seriesTable                   // by operation
-	backendErrors *prometheus.CounterVec        // operation, kind
-	cacheResults  [6]prometheus.Counter         // by cacheResultIndex
-	reads         [6]atomic.Uint64              // the same counts, for the admin API
-	cacheBytes    prometheus.Counter
-	backendBytes  prometheus.Counter
-	rateLimited   prometheus.Counter
-	warmObjects   prometheus.Counter // objects stored by warm jobs
-	warmBytes     prometheus.Counter // body bytes stored by warm jobs
+	requests       [len(frontLabels)]seriesTable // by front end, then operation
+	backend        seriesTable                   // by operation
+	backendErrors  *prometheus.CounterVec        // operation, kind
+	backendRetries *prometheus.CounterVec        // operation
+	cacheResults   [6]prometheus.Counter         // by cacheResultIndex
+	reads          [6]atomic.Uint64              // the same counts, for the admin API
+	cacheBytes     prometheus.Counter
+	backendBytes   prometheus.Counter
+	rateLimited    prometheus.Counter
+	warmObjects    prometheus.Counter // objects stored by warm jobs
+	warmBytes      prometheus.Counter // body bytes stored by warm jobs
 }
 
-// Kinds of backend errors (the kind label), as backendError maps them.
+// Kinds of backend errors (the kind label), as backendError maps them;
+// a broken connection is counted by its reason (brokenAborted,
+// brokenReset, brokenEOF), and answers 502 BadGateway.
 const (
 	errorUnreachable = "unreachable" // 503 ServiceUnavailable
 	errorTimeout     = "timeout"     // 504 GatewayTimeout
@@ -134,8 +137,12 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 	m.backend.init(backendRequests, backendDurations)
 	m.backendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_backend_errors_total",
-		Help: "Requests to the backend that failed without a response, by S3 operation and kind: unreachable (answered 503), timeout (504), other (502).",
+		Help: "Requests to the backend that failed without a response, by S3 operation and kind: unreachable (answered 503), timeout (504), a broken connection (aborted: a 499 answer, reset, eof: closed before the status line; 502), other (502). Each attempt is counted.",
 	}, []string{"operation", "kind"})
+	m.backendRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "s3cache_backend_retries_total",
+		Help: "Idempotent backend requests sent again on a new connection after their connection broke, by S3 operation.",
+	}, []string{"operation"})
 	cacheRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_cache_requests_total",
 		Help: "GetObject and HeadObject requests by cache outcome, as sent in X-Cache.",
@@ -166,7 +173,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 		Help: "GET misses that joined another request's backend GET instead of sending their own.",
 	}, func() float64 { return float64(joined.Load()) })
 	m.collectors = []prometheus.Collector{
-		requests, durations, backendRequests, backendDurations, m.backendErrors,
+		requests, durations, backendRequests, backendDurations, m.backendErrors, m.backendRetries,
 		cacheRequests, responseBytes, m.rateLimited, m.warmObjects, m.warmBytes, coalesced,
 		&cacheCollector{c: c, maxBytes: maxBytes},
 		collectors.NewGoCollector(),
@@ -245,8 +252,18 @@ func (m *metrics) backendFailure(op string, err error) {
 		kind = errorUnreachable
 	case errGatewayTimeout:
 		kind = errorTimeout
+	default:
+		if r := brokenConnReason(err); r != "" {
+			kind = r
+		}
 	}
 	m.backendErrors.WithLabelValues(opNames[opPosition(op)], kind).Inc()
+}
+
+// backendRetry counts one idempotent backend request sent again after its
+// connection broke.
+func (m *metrics) backendRetry(op string) {
+	m.backendRetries.WithLabelValues(opNames[opPosition(op)]).Inc()
 }
 
 // seriesTable resolves, per operation, the children of a request counter

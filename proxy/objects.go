@@ -67,7 +67,7 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	body := &errRecorder{ReadCloser: rq.auth.Body}
 	write := p.beginKeyWrite(r.Context(), rq)
-	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, body: body})
+	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, body: body, reqID: rq.id})
 	info, err := p.minio.PutObject(ctx, rq.bucket, rq.key, body, size, opts)
 	write.End()
 	if err != nil {
@@ -89,7 +89,7 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 // deleteObject removes the object (or the version named by ?versionId).
 func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
 	write := p.beginKeyWrite(r.Context(), rq)
-	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name})
+	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, reqID: rq.id})
 	err := p.minio.RemoveObject(ctx, rq.bucket, rq.key, minio.RemoveObjectOptions{
 		VersionID: r.URL.Query().Get("versionId"),
 	})

@@ -30,6 +30,7 @@ type outbound struct {
 	// no read that raced it is stored or shared. Nil for reads.
 	write  *fence
 	xcache string // X-Cache value to add, if any
+	reqID  string // the client request's id, for logs
 	cancel context.CancelFunc
 }
 
@@ -100,7 +101,7 @@ func (p *Proxy) passThrough(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xcache string) {
-	ob := &outbound{rq: rq, length: rq.auth.ContentLength, xcache: xcache}
+	ob := &outbound{rq: rq, length: rq.auth.ContentLength, xcache: xcache, reqID: rq.id}
 	body := rq.auth.Body
 	if ob.length == 0 && body != http.NoBody {
 		// An empty aws-chunked payload still has framing, signatures and

@@ -101,8 +101,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.metrics = newMetrics(c, cfg.CacheMaxBytes, &p.flights.joined, cfg.Logger)
 	p.blocks.init(p.metrics)
-	// Every backend request, signed here or by minio-go, is counted once.
-	base = &meteredTransport{next: base, metrics: p.metrics}
+	// Every backend request, signed here or by minio-go, goes through the
+	// same chain: each attempt counted once, a broken connection closed
+	// and an idempotent request sent again on a new one.
+	base = newBackendChain(base, p.metrics, cfg.Logger)
 	p.backend = &sigv4.Transport{
 		Base:      base,
 		AccessKey: cfg.AccessKey,

@@ -25,6 +25,7 @@ const objectsPrefix = "/objects/"
 // request is the one description of a client request that every later step
 // works from.
 type request struct {
+	id       string // the request id sent in X-Amz-Request-Id; "" for warm-up
 	front    frontEnd
 	bucket   string
 	key      string // exactly as sent: never cleaned
@@ -47,7 +48,8 @@ type request struct {
 // http.ServeMux, because ServeMux cleans and redirects paths such as
 // "a//b" or "a/../b", which are valid S3 keys.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amz-Request-Id", p.newRequestID())
+	id := p.newRequestID()
+	w.Header().Set("X-Amz-Request-Id", id)
 	path := r.URL.Path
 	// On a virtual host (bucket.<domain>) the whole path is the key, even
 	// "/-/…" or "/objects/…": both are valid keys.
@@ -60,7 +62,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.ops.ServeHTTP(w, r)
 		return
 	}
-	rq := &request{}
+	rq := &request{id: id}
 	// One wrapper records status, bytes and where they came from, for the
 	// metrics, the request log and the audit log.
 	rq.lw.ResponseWriter = w

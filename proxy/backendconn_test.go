@@ -1,0 +1,274 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A backend fault, applied by sickBackend to one exchange.
+const (
+	faultPoison = "poison" // answer 499 now and on every later request of the connection, as MinIO does
+	faultReset  = "reset"  // read the request, then reset the connection
+	faultEOF    = "eof"    // read the request, then close without a status line
+	faultCut    = "cut"    // answer with a Content-Length, send part of the body, close
+)
+
+// sickBackend serves fakeS3 and breaks the exchange after arm was called
+// with a fault. It counts the 499s it sent and the connections it saw.
+type sickBackend struct {
+	fake    *fakeS3
+	srv     *httptest.Server
+	armed   atomic.Value // string: the fault for the next request, "" for none
+	aborted atomic.Int64 // 499 answers sent
+	conns   atomic.Int64 // connections accepted
+}
+
+type connStateKey struct{}
+
+// connFlags is the state of one backend connection.
+type connFlags struct{ poisoned atomic.Bool }
+
+func newSickBackend(t *testing.T) *sickBackend {
+	fake, _ := newFakeS3(t)
+	b := &sickBackend{fake: fake}
+	b.armed.Store("")
+	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
+	b.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		b.conns.Add(1)
+		return context.WithValue(ctx, connStateKey{}, &connFlags{})
+	}
+	b.srv.Start()
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// arm makes the next request that reaches the backend suffer fault.
+func (b *sickBackend) arm(fault string) { b.armed.Store(fault) }
+
+func (b *sickBackend) serve(w http.ResponseWriter, r *http.Request) {
+	flags := r.Context().Value(connStateKey{}).(*connFlags)
+	fault := b.armed.Swap("").(string)
+	if fault == faultPoison {
+		flags.poisoned.Store(true)
+	}
+	if flags.poisoned.Load() {
+		// MinIO's answer on a connection whose context it cancelled: the
+		// request's body is left unread, the connection kept open.
+		b.aborted.Add(1)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	switch fault {
+	case faultReset, faultEOF:
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		if tc, ok := conn.(*net.TCPConn); ok && fault == faultReset {
+			tc.SetLinger(0) // close sends a RST
+		}
+		conn.Close()
+		return
+	case faultCut:
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\nETag: \"cut\"\r\n\r\n0123456789")
+		buf.Flush()
+		conn.Close()
+		return
+	}
+	b.fake.ServeHTTP(w, r)
+}
+
+// TestBrokenBackendConnectionHeals breaks one backend exchange in each of
+// the ways a connection breaks, for each kind of request, and checks that
+// an idempotent request is answered anyway (sent again on a new
+// connection), a write gets a 502, and every later request succeeds: a
+// connection that broke is never used again.
+func TestBrokenBackendConnectionHeals(t *testing.T) {
+	requests := []struct {
+		name, method, prefix string // the path is prefix, then the request's number
+		body                 []byte
+		idempotent           bool
+	}{
+		{"GetObject", "GET", "/bkt/obj-", nil, true},
+		{"HeadObject", "HEAD", "/bkt/obj-", nil, true},
+		{"ListBuckets", "GET", "", nil, true},
+		{"PutObject", "PUT", "/bkt/new-", []byte("uploaded"), false},
+	}
+	path := func(prefix string, i int) string {
+		if prefix == "" {
+			return "/"
+		}
+		return prefix + strconv.Itoa(i)
+	}
+	faults := []struct {
+		fault, reason string
+	}{
+		{faultPoison, brokenAborted},
+		{faultReset, brokenReset},
+		{faultEOF, brokenEOF},
+	}
+	for _, f := range faults {
+		for _, rqk := range requests {
+			t.Run(f.fault+"/"+rqk.name, func(t *testing.T) {
+				b := newSickBackend(t)
+				for i := range 30 {
+					b.fake.objects[fmt.Sprintf("/bkt/obj-%d", i)] = []byte(fmt.Sprintf("object %d", i))
+				}
+				p, srv := newTestProxy(t, b.srv, nil)
+				// The faulted request is the first, on a new connection:
+				// net/http itself sends an idempotent request again when a
+				// kept connection fails before the status line, but not
+				// when a new one does.
+				b.arm(f.fault)
+				res, err := send(t, rqk.method, srv.URL+path(rqk.prefix, 0), rqk.body, testSecret)
+				if err != nil {
+					t.Fatalf("faulted %s: %v", rqk.name, err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				want := http.StatusBadGateway
+				if rqk.idempotent {
+					want = http.StatusOK
+				}
+				if res.StatusCode != want {
+					t.Fatalf("faulted %s: status %d, want %d", rqk.name, res.StatusCode, want)
+				}
+				// Every later request succeeds, writes (never sent twice)
+				// included: the broken connection is not reused.
+				for i := 1; i < 21; i++ {
+					for _, next := range requests {
+						res := do(t, next.method, srv.URL+path(next.prefix, i), next.body, testSecret)
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+						if res.StatusCode != http.StatusOK {
+							t.Fatalf("%s %d after the fault: status %d, want 200", next.name, i, res.StatusCode)
+						}
+					}
+				}
+				if f.fault == faultPoison && b.aborted.Load() != 1 {
+					t.Errorf("the backend answered %d requests with 499, want 1: the poisoned connection was reused", b.aborted.Load())
+				}
+				m := scrape(t, p)
+				errs := m[seriesName("s3cache_backend_errors_total", "kind", f.reason, "operation", rqk.name)]
+				if errs != 1 {
+					t.Errorf("s3cache_backend_errors_total{kind=%q,operation=%q} = %v, want 1", f.reason, rqk.name, errs)
+				}
+				retries := m[seriesName("s3cache_backend_retries_total", "operation", rqk.name)]
+				wantRetries := 0.0
+				if rqk.idempotent {
+					wantRetries = 1
+				}
+				if retries != wantRetries {
+					t.Errorf("s3cache_backend_retries_total{operation=%q} = %v, want %v", rqk.name, retries, wantRetries)
+				}
+			})
+		}
+	}
+}
+
+// TestCutBackendBodyNotReused cuts a backend body mid-way: the client's
+// response is aborted, nothing is cached, and the next requests succeed.
+func TestCutBackendBodyNotReused(t *testing.T) {
+	b := newSickBackend(t)
+	b.fake.objects["/bkt/obj"] = []byte("the whole object")
+	b.fake.objects["/bkt/other"] = []byte("another object")
+	_, srv := newTestProxy(t, b.srv, nil)
+	b.arm(faultCut)
+	if res, err := send(t, "GET", srv.URL+"/bkt/obj", nil, testSecret); err == nil {
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil && res.StatusCode == http.StatusOK {
+			t.Fatalf("a cut backend body reached the client as complete: %q", body)
+		}
+	}
+	for range 10 {
+		for _, path := range []string{"/bkt/obj", "/bkt/other"} {
+			res := do(t, "GET", srv.URL+path, nil, testSecret)
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != 200 || string(body) != string(b.fake.objects[path]) {
+				t.Fatalf("GET %s after the cut: %d %q %v", path, res.StatusCode, body, err)
+			}
+		}
+	}
+}
+
+// TestReadinessFailsOnBrokenConnection: the readiness check goes through
+// the same chain as requests: one broken connection is healed by the
+// retry; a backend that breaks every connection is not ready.
+func TestReadinessFailsOnBrokenConnection(t *testing.T) {
+	var alwaysAbort atomic.Bool
+	fake, _ := newFakeS3(t)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if alwaysAbort.Load() {
+			w.WriteHeader(statusClientClosed)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(backend.Close)
+	now := time.Now()
+	var mu sync.Mutex
+	_, srv := newTestProxy(t, backend, func(c *Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	ready := func() int {
+		res, err := http.Get(srv.URL + "/-/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("readyz: %d, want 200", got)
+	}
+	alwaysAbort.Store(true)
+	mu.Lock()
+	now = now.Add(2 * readyTTL)
+	mu.Unlock()
+	if got := ready(); got != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with every backend connection aborted: %d, want 503", got)
+	}
+}
+
+func TestBrokenConnReason(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errConnAborted, brokenAborted},
+		{fmt.Errorf("wrapped: %w", errConnAborted), brokenAborted},
+		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, brokenReset},
+		{&net.OpError{Op: "write", Err: syscall.EPIPE}, brokenReset},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.ErrUnexpectedEOF), brokenEOF},
+		{io.EOF, brokenEOF},
+		{context.Canceled, ""},
+		{context.DeadlineExceeded, ""},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, ""},
+		{errors.New("something else"), ""},
+	}
+	for _, tt := range tests {
+		if got := brokenConnReason(tt.err); got != tt.want {
+			t.Errorf("brokenConnReason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
