@@ -50,6 +50,12 @@ var suite struct {
 	tlsAddr    string
 	tlsErr     error
 
+	// MinIO, the second real backend (minio_test.go).
+	minioOnce sync.Once
+	minio     *process
+	minioAddr string
+	minioErr  error
+
 	binOnce sync.Once
 	bin     string
 	binErr  error
@@ -63,7 +69,7 @@ func TestMain(m *testing.M) {
 	}
 	suite.dir = dir
 	code := m.Run()
-	for _, p := range []*process{suite.backend, suite.tlsBackend} {
+	for _, p := range []*process{suite.backend, suite.tlsBackend, suite.minio} {
 		if p != nil {
 			if err := p.stop(stopTimeout); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: stopping %s: %v\n", p.name, err)
@@ -383,7 +389,7 @@ func cleanEnv(extra map[string]string) []string {
 		switch {
 		case strings.HasPrefix(k, "S3_"), strings.HasPrefix(k, "CACHE_"),
 			strings.HasPrefix(k, "AWS_"), strings.HasPrefix(k, "VGW_"),
-			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "DEV_"), strings.HasPrefix(k, "REDIS_"),
+			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "MINIO_"), strings.HasPrefix(k, "DEV_"), strings.HasPrefix(k, "REDIS_"),
 			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT", k == "S3CACHE_CONFIG",
 			k == "TLS_CERT_FILE", k == "TLS_KEY_FILE", k == "AUTH_CONFIG", k == "AUDIT_LOG", k == "PPROF_ADDR",
 			k == "RATE_LIMIT", k == "RATE_BURST", k == "CLIENT_IDLE_TIMEOUT", k == "GOMEMLIMIT",
