@@ -69,7 +69,10 @@ func TestConditionalPutKeepsProxyHealthy(t *testing.T) {
 		name string
 		call func(ctx context.Context, i int) error
 	}{
-		{"ListBuckets", func(ctx context.Context, _ int) error { _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); return err }},
+		{"ListBuckets", func(ctx context.Context, _ int) error {
+			_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+			return err
+		}},
 		{"HeadObject", func(ctx context.Context, _ int) error {
 			_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(key)})
 			return err
