@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -46,15 +48,25 @@ var errConnAborted = errors.New("proxy: backend answered 499 (client closed requ
 // Reasons a backend connection is broken, the kind label of
 // s3cache_backend_errors_total for them.
 const (
-	brokenAborted = "aborted" // a 499 answer
-	brokenReset   = "reset"   // a TCP reset or a write on a closed connection
-	brokenEOF     = "eof"     // the connection closed before the status line
+	brokenAborted   = "aborted"   // a 499 answer
+	brokenReset     = "reset"     // a TCP reset or a write on a closed connection
+	brokenEOF       = "eof"       // the connection closed before the status line
+	brokenMalformed = "malformed" // what came back was not an HTTP response (a status line or header cut short)
 )
 
-// brokenConnReason says whether err means the connection it was sent on is
-// broken, and how: "" when it is something else (a timeout, a refused
-// dial, a cancelled request, a client body that failed).
+// brokenConnReason says whether err, from a round trip, means the
+// connection it was sent on is broken, and how: "" when it is something
+// else: a timeout, a cancelled request, a failed dial, a certificate or
+// TLS failure (none of which another attempt on a new connection would
+// cure at once).
 func brokenConnReason(err error) string {
+	var ne net.Error
+	var oe *net.OpError
+	var unknownCA x509.UnknownAuthorityError
+	var badCert x509.CertificateInvalidError
+	var badHost x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
 	switch {
 	case errors.Is(err, errConnAborted):
 		return brokenAborted
@@ -62,8 +74,18 @@ func brokenConnReason(err error) string {
 		return brokenReset
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return brokenEOF
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout(),
+		errors.As(err, &oe) && oe.Op == "dial",
+		errors.As(err, &unknownCA), errors.As(err, &badCert), errors.As(err, &badHost),
+		errors.As(err, &verify), errors.As(err, &record):
+		return ""
 	}
-	return ""
+	// net/http reports a response cut inside its status line or header
+	// block with errors of no exported type ("malformed HTTP response",
+	// "malformed MIME header line"): whatever else a round trip fails
+	// with, the exchange did not end in an answer.
+	return brokenMalformed
 }
 
 // connGuard is the RoundTripper closest to the wire: it learns which

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -264,7 +266,9 @@ func TestBrokenConnReason(t *testing.T) {
 		{context.Canceled, ""},
 		{context.DeadlineExceeded, ""},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, ""},
-		{errors.New("something else"), ""},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", errors.New(`malformed HTTP response "HTTP/1.1"`)), brokenMalformed},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, ""},
+		{x509.UnknownAuthorityError{}, ""},
 	}
 	for _, tt := range tests {
 		if got := brokenConnReason(tt.err); got != tt.want {

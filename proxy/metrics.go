@@ -100,7 +100,7 @@ type metrics struct {
 
 // Kinds of backend errors (the kind label), as backendError maps them;
 // a broken connection is counted by its reason (brokenAborted,
-// brokenReset, brokenEOF), and answers 502 BadGateway.
+// brokenReset, brokenEOF, brokenMalformed), and answers 502 BadGateway.
 const (
 	errorUnreachable = "unreachable" // 503 ServiceUnavailable
 	errorTimeout     = "timeout"     // 504 GatewayTimeout
@@ -137,7 +137,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 	m.backend.init(backendRequests, backendDurations)
 	m.backendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_backend_errors_total",
-		Help: "Requests to the backend that failed without a response, by S3 operation and kind: unreachable (answered 503), timeout (504), a broken connection (aborted: a 499 answer, reset, eof: closed before the status line; 502), other (502). Each attempt is counted.",
+		Help: "Requests to the backend that failed without a response, by S3 operation and kind: unreachable (answered 503), timeout (504), a broken connection (aborted: a 499 answer, reset, eof: closed before the status line, malformed: a status line or header cut short; 502), other (502). Each attempt is counted.",
 	}, []string{"operation", "kind"})
 	m.backendRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_backend_retries_total",
