@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -276,3 +278,90 @@ func TestBrokenConnReason(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAbortClosesBackendConnection: a client that leaves in the
+// middle of an upload, or of a relayed download, leaves an exchange with
+// the backend unfinished; the proxy closes that backend connection rather
+// than return it to the pool, and later requests succeed.
+func TestClientAbortClosesBackendConnection(t *testing.T) {
+	for _, tc := range []string{"upload", "download"} {
+		t.Run(tc, func(t *testing.T) {
+			fake, _ := newFakeS3(t)
+			fake.objects["/bkt/big"] = bytes.Repeat([]byte("x"), 4<<20)
+			active, closed := make(chan struct{}, 16), make(chan struct{}, 16)
+			backend := httptest.NewUnstartedServer(fake)
+			backend.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				ch := active
+				switch s {
+				case http.StateActive:
+				case http.StateClosed:
+					ch = closed
+				default:
+					return
+				}
+				select {
+				case ch <- struct{}{}:
+				default: // only the first events matter
+				}
+			}
+			backend.Start()
+			t.Cleanup(backend.Close)
+			_, srv := newTestProxy(t, backend, nil)
+
+			client, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req *http.Request
+			if tc == "upload" {
+				req, _ = http.NewRequest("PUT", srv.URL+"/bkt/half", nil)
+				req.ContentLength = 1 << 20
+				signRequest(t, req, "UNSIGNED-PAYLOAD", testSecret)
+			} else {
+				req, _ = http.NewRequest("GET", srv.URL+"/bkt/big?response-content-type=text%2Fplain", nil)
+				signRequest(t, req, emptySHA256, testSecret)
+			}
+			// The request's head, by hand: the upload sends 64 KiB of the
+			// 1 MiB it declares.
+			var head bytes.Buffer
+			fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.Host)
+			req.Header.Write(&head)
+			if tc == "upload" {
+				fmt.Fprintf(&head, "Content-Length: %d\r\n", req.ContentLength)
+			}
+			head.WriteString("\r\n")
+			if _, err := client.Write(head.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			if tc == "upload" {
+				client.Write(make([]byte, 64<<10))
+			}
+			select {
+			case <-active:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the request never reached the backend")
+			}
+			if tc == "download" {
+				io.ReadFull(client, make([]byte, 1024)) // some of the answer, not all
+			}
+			client.Close()
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the backend connection of the abandoned exchange was not closed")
+			}
+			for i := range 10 {
+				res := do(t, "PUT", srv.URL+"/bkt/after", []byte(fmt.Sprint("after ", i)), testSecret)
+				if res.StatusCode != 200 {
+					t.Fatalf("PUT %d after the client left: %d", i, res.StatusCode)
+				}
+				if res := do(t, "GET", srv.URL+"/bkt/after", nil, testSecret); readBody(t, res) != fmt.Sprint("after ", i) {
+					t.Fatalf("GET %d after the client left: %d", i, res.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// emptySHA256 is the hex SHA-256 of no bytes.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
