@@ -249,7 +249,7 @@ func TestMetrics(t *testing.T) {
 		beDur("PutObject"):                           2,
 		beErr("GetObject", errorUnreachable):         1,
 		beErr("GetObject", errorTimeout):             1,
-		beErr("PutObject", errorOther):               1,
+		beErr("PutObject", brokenMalformed):          1, // not an HTTP answer
 		"s3cache_cache_entries{}":                    2,
 		"s3cache_cache_max_bytes{}":                  maxBytes,
 		"s3cache_cache_evictions_total{}":            0,
