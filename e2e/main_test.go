@@ -99,10 +99,18 @@ func backendAddr(t testing.TB) string {
 }
 
 func versityPath() (string, error) {
-	if p := os.Getenv("S3CACHE_E2E_VERSITYGW"); p != "" {
+	return installedBinary("versitygw", "S3CACHE_E2E_VERSITYGW",
+		"go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+}
+
+// installedBinary finds a server the suite runs: the path in the
+// environment variable env, then name on PATH, then in $GOPATH/bin, where
+// the README's test command installs it (with install).
+func installedBinary(name, env, install string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	out, err := exec.Command("go", "env", "GOPATH").Output()
@@ -110,12 +118,12 @@ func versityPath() (string, error) {
 		return "", fmt.Errorf("go env GOPATH: %w", err)
 	}
 	for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(gp, "bin", "versitygw")
+		p := filepath.Join(gp, "bin", name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	return "", errors.New("versitygw not found on PATH nor in $GOPATH/bin (install: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+	return "", fmt.Errorf("%s not found on PATH nor in $GOPATH/bin (install: %s)", name, install)
 }
 
 // startVersity starts versitygw's posix backend on a free loopback port and

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -36,25 +33,9 @@ func minioAddr(t testing.TB) string {
 }
 
 // minioPath finds the MinIO server: S3CACHE_E2E_MINIO, then PATH, then
-// $GOPATH/bin (where the README's test command installs it).
+// $GOPATH/bin.
 func minioPath() (string, error) {
-	if p := os.Getenv("S3CACHE_E2E_MINIO"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOPATH: %w", err)
-	}
-	for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(gp, "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("minio not found on PATH nor in $GOPATH/bin (install: see the README's test command)")
+	return installedBinary("minio", "S3CACHE_E2E_MINIO", "bash .ci/test installs it")
 }
 
 // startMinio starts a single-drive MinIO on a free loopback port, with the
