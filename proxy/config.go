@@ -97,6 +97,14 @@ type Config struct {
 	// CacheCompress is how compressible objects are held in memory: "zstd"
 	// or "off". "" means DefaultCacheCompress.
 	CacheCompress string
+	// UploadFraming is how an upload whose payload the backend cannot
+	// check (UNSIGNED-PAYLOAD, or a client's aws-chunked body once
+	// verified) is framed to the backend: "chunked", as aws-chunked signed
+	// chunk by chunk with the backend's key, so a cut body can never look
+	// complete; or "length", by Content-Length alone, for a backend that
+	// does not take aws-chunked (it may commit a prefix of a cut upload).
+	// "" means DefaultUploadFraming.
+	UploadFraming string
 
 	// CacheBlockBytes is the size of the aligned blocks in which objects
 	// larger than CacheMaxObjectBytes are cached. 0 means 1 MiB.
@@ -134,6 +142,7 @@ const (
 	DefaultCacheL2LockTTL       = 10 * time.Second
 	DefaultCacheL2Compress      = "zstd"
 	DefaultCacheCompress        = "off"
+	DefaultUploadFraming        = "chunked"
 	DefaultCacheBlockBytes      = 1 << 20
 	DefaultCachePrefetchBlocks  = 4
 )
@@ -187,6 +196,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheL2Compress == "" {
 		c.CacheL2Compress = DefaultCacheL2Compress
+	}
+	if c.UploadFraming == "" {
+		c.UploadFraming = DefaultUploadFraming
 	}
 	if c.CacheCompress == "" {
 		c.CacheCompress = DefaultCacheCompress
@@ -274,6 +286,9 @@ func (c Config) Validate() error {
 		if v.value != "zstd" && v.value != "off" {
 			errs = append(errs, fmt.Errorf("proxy: %s %q: want zstd or off", v.what, v.value))
 		}
+	}
+	if c.UploadFraming != "chunked" && c.UploadFraming != "length" {
+		errs = append(errs, fmt.Errorf("proxy: upload framing %q: want chunked or length", c.UploadFraming))
 	}
 	if c.CacheBlockBytes < 4<<10 || c.CacheBlockBytes > c.CacheMaxBytes {
 		errs = append(errs, fmt.Errorf("proxy: cache block bytes %d: must be between 4KiB and the cache size %d", c.CacheBlockBytes, c.CacheMaxBytes))

@@ -111,6 +111,9 @@ func New(cfg Config) (*Proxy, error) {
 		SecretKey: cfg.SecretKey,
 		Region:    cfg.Region,
 		Now:       cfg.Now,
+		// Unsigned uploads go as signed aws-chunked: a cut one never
+		// looks complete to the backend.
+		ChunkedUploads: cfg.UploadFraming == "chunked",
 	}
 	if cfg.UseSSL {
 		p.scheme = "https"

@@ -35,9 +35,17 @@ type Transport struct {
 	Region string
 	// Now returns the signing time. If nil, time.Now is used.
 	Now func() time.Time
+	// ChunkedUploads sends every body whose payload is unsigned
+	// ("UNSIGNED-PAYLOAD": the backend could not tell a prefix from the
+	// whole) as aws-chunked, each chunk signed with the backend's key
+	// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), so that a body cut short can
+	// never look complete. If false, such bodies are sent as they are,
+	// framed by Content-Length alone.
+	ChunkedUploads bool
 
 	once   sync.Once
 	signer *v4.Signer
+	keys   signingKeyCache
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -105,9 +113,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	stripClientAuth(out)
 	hash := payloadHash(ctx)
-	if tr := trailersFrom(ctx); tr != nil && out.ContentLength >= 0 {
+	var decoded int64 = -1 // the payload length of a body sent as signed chunks
+	switch tr := trailersFrom(ctx); {
+	case tr != nil && out.ContentLength >= 0:
 		hash = streamingUnsignedTrailer
 		encodeTrailers(out, tr)
+	case t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody:
+		hash, decoded = streamingSigned, out.ContentLength
+		encodeSignedChunks(out)
 	}
 	out.Header.Set(headerContentSHA256, hash)
 
@@ -129,13 +142,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		region = "us-east-1"
 	}
 	creds := aws.Credentials{AccessKeyID: t.AccessKey, SecretAccessKey: t.SecretKey}
-	if err := t.signer.SignHTTP(ctx, creds, &signed, hash, "s3", region, now().UTC()); err != nil {
+	at := now().UTC()
+	if err := t.signer.SignHTTP(ctx, creds, &signed, hash, "s3", region, at); err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("sigv4: signing outbound request: %w", err)
 	}
 	out.Host = signed.Host
 	out.Header[headerAuthorization] = signed.Header[headerAuthorization]
 	out.Header[headerAmzDate] = signed.Header[headerAmzDate]
+	if decoded >= 0 {
+		date := at.Format("20060102")
+		key := t.keys.key(t.SecretKey, date, region, "s3")
+		out.Body = newSignedChunkBody(out.Body, decoded, key, signed.Header.Get(headerAmzDate),
+			date+"/"+region+"/s3/"+scopeTerminator, seedSignature(signed.Header.Get(headerAuthorization)))
+	}
 
 	base := t.Base
 	if base == nil {
@@ -161,6 +181,20 @@ func encodeTrailers(out *http.Request, tr *Trailers) {
 		out.Header.Set("Content-Encoding", "aws-chunked")
 	}
 	out.ContentLength = encodedLength(out.ContentLength, tr.names)
+}
+
+// encodeSignedChunks declares out's body (the payload of out.ContentLength
+// bytes) as signed aws-chunked; RoundTrip wraps the body once the request
+// is signed, as every chunk signature chains from the request's.
+func encodeSignedChunks(out *http.Request) {
+	out.GetBody = nil
+	out.Header.Set(headerDecodedLength, strconv.FormatInt(out.ContentLength, 10))
+	if ce := out.Header.Get("Content-Encoding"); ce != "" {
+		out.Header.Set("Content-Encoding", "aws-chunked,"+ce)
+	} else {
+		out.Header.Set("Content-Encoding", "aws-chunked")
+	}
+	out.ContentLength = signedEncodedLength(out.ContentLength)
 }
 
 // closeBody honours the RoundTripper contract of closing the body on error.

@@ -156,6 +156,7 @@ func (o *options) settings() []setting {
 		{"AUTH_CONFIG", "auth-config", "", "YAML file of client credentials and bucket grants, reloaded on SIGHUP and on change (see README; default: S3_ACCESS_KEY with full access)", authFile(&c.Auth, &o.authPath)},
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "0", "serve an entry expired less than this long ago when the backend fails (default 0: never)", durationOrZero(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "30s", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
+		{"UPLOAD_FRAMING", "upload-framing", proxy.DefaultUploadFraming, "how unsigned uploads are framed to the backend: chunked (aws-chunked, signed chunk by chunk with the backend's key: a cut upload can never look complete) or length (Content-Length alone, for a backend without aws-chunked) (default " + proxy.DefaultUploadFraming + ")", oneOf(&c.UploadFraming, "chunked", "length")},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "1m", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
 		{"RATE_LIMIT", "rate-limit", "0", "requests per second per user, and per client IP for anonymous requests; over it: 503 SlowDown (default 0: no limit)", rate(&c.RateLimit)},
 		{"RATE_BURST", "rate-burst", burst, "requests a user may make at once before RATE_LIMIT applies (default RATE_LIMIT, at least 1)", count(&c.RateBurst)},

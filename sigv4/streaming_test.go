@@ -1,0 +1,87 @@
+package sigv4
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+)
+
+// TestTransportChunkedUploads sends unsigned payloads of lengths around
+// the chunk size through a Transport with ChunkedUploads: the backend (the
+// package's own Verifier) sees signed aws-chunked bodies whose every chunk
+// signature verifies, and reads back exactly the payload.
+func TestTransportChunkedUploads(t *testing.T) {
+	srv, ch := backendServer(t)
+	tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1", ChunkedUploads: true}
+	for _, n := range []int{1, outChunkSize - 1, outChunkSize, outChunkSize + 1, 3*outChunkSize + 17} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			payload := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, srv.URL+"/bucket/key", io.NopCloser(bytes.NewReader(payload)))
+			req.ContentLength = int64(n)
+			req.Header.Set("Content-Type", "text/plain")
+			res, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			seen := <-ch
+			if seen.err != nil {
+				t.Fatalf("backend: %v", seen.err)
+			}
+			if got := seen.header.Get("X-Amz-Content-Sha256"); got != streamingSigned {
+				t.Errorf("x-amz-content-sha256 %q, want %q", got, streamingSigned)
+			}
+			if got := seen.header.Get("X-Amz-Decoded-Content-Length"); got != strconv.Itoa(n) {
+				t.Errorf("x-amz-decoded-content-length %q, want %d", got, n)
+			}
+			if !bytes.Equal(seen.body, payload) {
+				t.Errorf("backend read %d bytes, not the %d-byte payload", len(seen.body), n)
+			}
+		})
+	}
+}
+
+// TestSignedChunkBodyNeverEndsEarly: a source shorter or longer than the
+// declared length fails the body, and no final chunk is written, so the
+// backend can never take what it got for the whole.
+func TestSignedChunkBodyNeverEndsEarly(t *testing.T) {
+	key := deriveSigningKey(backendSecret, "20240301", "us-east-1", "s3")
+	for _, tc := range []struct {
+		name    string
+		declare int64
+		have    int
+		want    error
+	}{
+		{"short by one chunk", 3 * outChunkSize, 2 * outChunkSize, ErrIncompleteBody},
+		{"short by a byte", outChunkSize + 10, outChunkSize + 9, ErrIncompleteBody},
+		{"long by a byte", outChunkSize, outChunkSize + 1, ErrBodyTooLong},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newSignedChunkBody(io.NopCloser(bytes.NewReader(make([]byte, tc.have))), tc.declare, key,
+				"20240301T000000Z", "20240301/us-east-1/s3/aws4_request", testSeed)
+			out, err := io.ReadAll(b)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if bytes.Contains(out, []byte("\r\n0;chunk-signature=")) {
+				t.Errorf("a final chunk was written for a body that failed")
+			}
+		})
+	}
+	// And a complete one is exactly as long as declared.
+	for _, n := range []int64{1, outChunkSize, 2*outChunkSize + 5} {
+		b := newSignedChunkBody(io.NopCloser(bytes.NewReader(make([]byte, n))), n, key,
+			"20240301T000000Z", "20240301/us-east-1/s3/aws4_request", testSeed)
+		out, err := io.ReadAll(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(out)) != signedEncodedLength(n) {
+			t.Errorf("%d payload bytes encoded as %d, signedEncodedLength says %d", n, len(out), signedEncodedLength(n))
+		}
+	}
+}
