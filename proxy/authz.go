@@ -85,7 +85,7 @@ func copySourceBucket(v string) (string, bool) {
 	}
 	v = strings.TrimPrefix(v, "/")
 	b, k, ok := strings.Cut(v, "/")
-	if !ok || k == "" || !validBucketName(b) {
+	if !ok || k == "" || !validBucketName(b) || keyLeavesBucket(k) {
 		return "", false
 	}
 	return b, true

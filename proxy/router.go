@@ -115,6 +115,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errInvalidBucketName)
 		return
 	}
+	if keyLeavesBucket(rq.key) {
+		p.writeError(w, r, errKeyLeavesBucket)
+		return
+	}
 	// The query is parsed once, here, for classification and for reads;
 	// most object requests have none but presign parameters, and then
 	// nothing is allocated.
@@ -155,6 +159,34 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // emptyPayloadHash is the hex SHA-256 of an empty payload.
 const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// errKeyLeavesBucket refuses a key whose dot segments climb above its
+// bucket ("../other-bucket/key"): a backend or load balancer that resolves
+// dot segments would act on another bucket than the one authorized.
+var errKeyLeavesBucket = newError(http.StatusBadRequest, "InvalidArgument",
+	"The object key has more \"..\" segments than segments before them: resolved, it would name another bucket.")
+
+// keyLeavesBucket reports whether key, its "." and ".." segments resolved
+// as a URL path would be, climbs above its bucket. Keys with dot segments
+// that stay inside it ("a/../b") are valid S3 keys and are kept as sent.
+func keyLeavesBucket(key string) bool {
+	if !strings.Contains(key, "..") {
+		return false
+	}
+	depth := 0
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "..":
+			if depth--; depth < 0 {
+				return true
+			}
+		case ".", "":
+		default:
+			depth++
+		}
+	}
+	return false
+}
 
 // validBucketName reports whether name follows the S3 bucket naming rules:
 // 3 to 63 characters of lower-case letters, digits, dots and hyphens,
