@@ -10,8 +10,9 @@ import (
 )
 
 // serveObjects is the simple object API, /objects/{bucket}/{key...}:
-// GET and HEAD share the cache with the S3 front end; PUT and DELETE go to
-// the backend through minio-go, fencing the key while they are in flight.
+// GET and HEAD share the cache with the S3 front end; PUT goes to the
+// backend as a native PutObject, DELETE through minio-go, each fencing the
+// key while it is in flight.
 func (p *Proxy) serveObjects(w http.ResponseWriter, r *http.Request, rq *request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -42,48 +43,16 @@ func objectsOperation(method string) Operation {
 	return Operation{Name: "Unknown", Write: true, effect: effectKey}
 }
 
-// putObject stores the request body with its Content-Type, Content-*
-// headers and x-amz-meta-* metadata. It answers only once the backend
-// acknowledged the object.
+// putObject stores the request body with its Content-* headers and
+// x-amz-meta-* metadata, as a native PutObject of the same key: streamed,
+// framed so that a cut upload never commits, fenced until the backend
+// answered. It answers only once the backend acknowledged the object.
 func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
-	size := rq.auth.ContentLength
-	if size < 0 {
+	if rq.auth.ContentLength < 0 {
 		p.writeError(w, r, errMissingLength)
 		return
 	}
-	opts := minio.PutObjectOptions{
-		ContentType:        r.Header.Get("Content-Type"),
-		ContentDisposition: r.Header.Get("Content-Disposition"),
-		ContentEncoding:    r.Header.Get("Content-Encoding"),
-		ContentLanguage:    r.Header.Get("Content-Language"),
-		CacheControl:       r.Header.Get("Cache-Control"),
-		UserMetadata:       userMetadata(r.Header),
-		// The proxy verified the client's payload; hashing it again for a
-		// streaming signature would cost CPU and nothing else.
-		DisableContentSha256: true,
-	}
-	if opts.ContentType == "" {
-		opts.ContentType = "application/octet-stream"
-	}
-	body := &errRecorder{ReadCloser: rq.auth.Body}
-	write := p.beginKeyWrite(r.Context(), rq)
-	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, body: body, reqID: rq.id})
-	info, err := p.minio.PutObject(ctx, rq.bucket, rq.key, body, size, opts)
-	write.End()
-	if err != nil {
-		if berr := body.Err(); berr != nil {
-			p.writeError(w, r, clientBodyError(berr))
-			return
-		}
-		p.writeError(w, r, p.minioError(r, err))
-		return
-	}
-	h := w.Header()
-	h.Set("ETag", `"`+strings.Trim(info.ETag, `"`)+`"`)
-	if info.VersionID != "" {
-		h.Set("X-Amz-Version-Id", info.VersionID)
-	}
-	w.WriteHeader(http.StatusOK)
+	p.forward(w, r, rq, "")
 }
 
 // deleteObject removes the object (or the version named by ?versionId).
@@ -116,20 +85,6 @@ func (p *Proxy) minioError(r *http.Request, err error) error {
 		return &Error{Status: resp.StatusCode, Code: resp.Code, Message: resp.Message, Err: err}
 	}
 	return backendError(err)
-}
-
-// userMetadata collects x-amz-meta-* headers, keyed without the prefix.
-func userMetadata(h http.Header) map[string]string {
-	var m map[string]string
-	for k, v := range h {
-		if name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok && len(v) > 0 {
-			if m == nil {
-				m = make(map[string]string)
-			}
-			m[name] = v[0]
-		}
-	}
-	return m
 }
 
 // escapeQuery escapes a query value the way S3 signs it (space as %20).

@@ -180,7 +180,11 @@ func readDeleteKeys(body io.ReadCloser) (keys []string, replay io.ReadCloser, er
 // signing transport drops presign parameters), the verified body.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	ob := pr.In.Context().Value(outboundKey{}).(*outbound)
-	pr.Out.URL = p.backendURL(ob.rq.bucket, ob.rq.key, pr.In.URL.RawQuery)
+	query := pr.In.URL.RawQuery
+	if ob.rq.front == frontObjects {
+		query = "" // an /objects PUT is a PutObject, whatever its query says
+	}
+	pr.Out.URL = p.backendURL(ob.rq.bucket, ob.rq.key, query)
 	pr.Out.Host = ""
 	pr.Out.Body = ob.body
 	pr.Out.ContentLength = ob.length

@@ -146,6 +146,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	// Nothing is read of a body S3 would refuse for its size.
+	if (rq.op.Name == "PutObject" || rq.op.Name == "UploadPart") && rq.auth.ContentLength > maxPutBytes {
+		p.writeError(w, r, errEntityTooLarge)
+		return
+	}
 	if rq.front == frontObjects {
 		p.serveObjects(w, r, rq)
 		return
@@ -156,6 +161,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.passThrough(w, r, rq)
 }
+
+// maxPutBytes is the largest body S3 takes in one PutObject or
+// UploadPart: 5 GiB.
+const maxPutBytes = 5 << 30
 
 // emptyPayloadHash is the hex SHA-256 of an empty payload.
 const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
