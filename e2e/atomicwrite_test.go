@@ -65,10 +65,13 @@ func failedUploads(t *testing.T, addr string) {
 			return sendChunked(t, e, bucket, key, 200_000, 64<<10, -1)
 		}, http.StatusForbidden},
 		{"client closes half-way", func(t *testing.T, key string) int {
-			return sendCut(t, e, r, bucket, key, 4<<20, 2<<20, false)
+			return sendCut(t, e, r, objectURL(e, bucket, key), 4<<20, 2<<20, false)
+		}, 0},
+		{"client closes half-way through /objects", func(t *testing.T, key string) int {
+			return sendCut(t, e, r, e.URL+"/objects/"+bucket+"/"+key, 4<<20, 2<<20, false)
 		}, 0},
 		{"client goes silent", func(t *testing.T, key string) int {
-			return sendCut(t, e, r, bucket, key, 10<<20, 1<<20, true)
+			return sendCut(t, e, r, objectURL(e, bucket, key), 10<<20, 1<<20, true)
 		}, http.StatusBadRequest},
 	}
 	for i, tc := range cases {
@@ -167,13 +170,13 @@ func sendChunked(t *testing.T, e endpoint, bucket, key string, size, chunk, bad 
 	return res.Status
 }
 
-// sendCut PUTs bucket/key through e on a connection of its own, declaring
-// size bytes of UNSIGNED-PAYLOAD and sending only sent of them; then it
-// closes the connection and returns 0, or, when silent, waits for the
-// proxy's answer and returns its status.
-func sendCut(t *testing.T, e endpoint, r *relay, bucket, key string, size, sent int, silent bool) int {
+// sendCut PUTs url through e on a connection of its own, declaring size
+// bytes of UNSIGNED-PAYLOAD and sending only sent of them; then it closes
+// the connection and returns 0, or, when silent, waits for the proxy's
+// answer and returns its status.
+func sendCut(t *testing.T, e endpoint, r *relay, url string, size, sent int, silent bool) int {
 	t.Helper()
-	req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), nil, int64(size))
+	req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, int64(size))
 	conn, err := net.Dial("tcp", e.Host())
 	if err != nil {
 		t.Fatal(err)
@@ -220,5 +223,60 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeclaredSizeAllocatesNothing: a PUT declaring more than S3's 5 GiB
+// is refused before its body is read, on both front ends, and the backend
+// never hears of it; 16 uploads declaring 5 GiB each that send a little
+// and wait hold only their copy buffers, not anything sized by what they
+// declared.
+func TestDeclaredSizeAllocatesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"CLIENT_IDLE_TIMEOUT": "30s"})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	const fiveTB = 5 << 40
+	for _, url := range []string{objectURL(e, bucket, "huge"), e.URL + "/objects/" + bucket + "/huge"} {
+		before := h.relay.total()
+		req := unsignedPayloadRequest(t, e, http.MethodPut, url, strings.NewReader("x"), fiveTB)
+		res, err := httpDo(t, req)
+		if err == nil && (res.Status != http.StatusBadRequest || res.xmlCode() != "EntityTooLarge") {
+			t.Errorf("PUT %s declaring 5 TB: %d %s, want 400 EntityTooLarge", url, res.Status, res.xmlCode())
+		}
+		if n := h.relay.total() - before; n != 0 {
+			t.Errorf("PUT %s declaring 5 TB: the backend saw %d requests, want none", url, n)
+		}
+	}
+
+	heap := func() float64 { return scrapeMetrics(t, e)["go_memstats_heap_inuse_bytes"] }
+	base := heap()
+	var conns []net.Conn
+	for i := range 16 {
+		url := e.URL + "/objects/" + bucket + fmt.Sprintf("/declared-%d", i)
+		if i%2 == 1 {
+			url = objectURL(e, bucket, fmt.Sprintf("declared-%d", i))
+		}
+		req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, 5<<30)
+		conn, err := net.Dial("tcp", e.Host())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		var head bytes.Buffer
+		fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, int64(5<<30))
+		req.Header.Write(&head)
+		head.WriteString("\r\n")
+		conn.Write(head.Bytes())
+		conn.Write(make([]byte, 1<<20))
+	}
+	waitFor(t, "16 uploads in flight to the backend", func() bool { return h.relay.inflight.Load() >= 16 })
+	grown := heap() - base
+	for _, c := range conns {
+		c.Close()
+	}
+	t.Logf("heap in use grew by %.1f MiB with 16 uploads declaring 5 GiB each in flight", grown/(1<<20))
+	if grown > 64<<20 {
+		t.Errorf("heap in use grew by %.0f MiB with 16 uploads in flight, want under 64 MiB", grown/(1<<20))
 	}
 }
