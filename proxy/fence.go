@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/s3cache/s3cache/cache"
 )
@@ -36,6 +38,52 @@ func (f *fence) End() {
 	}
 	f.local.End()
 	f.remote.end(f.ctx)
+}
+
+// quarantines are the fences of writes whose outcome is unknown, each
+// ended by a timer. The zero value holds none; it is safe for concurrent
+// use.
+type quarantines struct {
+	mu     sync.Mutex
+	timers map[*time.Timer]struct{}
+	closed bool
+}
+
+// hold keeps f for d, then ends it. f itself ends nothing from now on, so
+// the caller's deferred End leaves the fence in place.
+func (q *quarantines) hold(f *fence, d time.Duration) {
+	if f == nil {
+		return
+	}
+	g := *f
+	f.local, f.remote = nil, nil
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	if q.timers == nil {
+		q.timers = map[*time.Timer]struct{}{}
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		q.mu.Lock()
+		delete(q.timers, t)
+		q.mu.Unlock()
+		g.End()
+	})
+	q.timers[t] = struct{}{}
+}
+
+// close stops every timer: the proxy is going away with its cache.
+func (q *quarantines) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for t := range q.timers {
+		t.Stop()
+	}
+	q.timers = nil
 }
 
 // beginFill takes the ticket a fill of (bucket, key) is stored under:

@@ -58,10 +58,15 @@ func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
 // deleteObject removes the object (or the version named by ?versionId).
 func (p *Proxy) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) {
 	write := p.beginKeyWrite(r.Context(), rq)
-	ctx := withBackendCall(r.Context(), &backendCall{op: rq.op.Name, reqID: rq.id})
+	// Awaited even if the client leaves: the fence holds until the
+	// backend answered (see forward).
+	ctx := withBackendCall(context.WithoutCancel(r.Context()), &backendCall{op: rq.op.Name, reqID: rq.id})
 	err := p.minio.RemoveObject(ctx, rq.bucket, rq.key, minio.RemoveObjectOptions{
 		VersionID: r.URL.Query().Get("versionId"),
 	})
+	if err != nil && minio.ToErrorResponse(err).StatusCode == 0 && mayHaveReached(err) {
+		p.settleUnknown(r.Context(), rq, write, err) // no answer: it may have been done
+	}
 	write.End()
 	if err != nil {
 		p.writeError(w, r, p.minioError(r, err))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"os"
@@ -41,8 +42,9 @@ type outboundKey struct{}
 // fault (4xx) and not as a backend failure.
 type errRecorder struct {
 	io.ReadCloser
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	done bool // the body was read to its end
 }
 
 // uploadBuffers lend the buffers request bodies are copied to the backend
@@ -76,14 +78,24 @@ func (e *errRecorder) WriteTo(dst io.Writer) (int64, error) {
 
 func (e *errRecorder) Read(b []byte) (int, error) {
 	n, err := e.ReadCloser.Read(b)
-	if err != nil && err != io.EOF {
+	if err != nil {
 		e.mu.Lock()
-		if e.err == nil {
+		if err == io.EOF {
+			e.done = true
+		} else if e.err == nil {
 			e.err = err
 		}
 		e.mu.Unlock()
 	}
 	return n, err
+}
+
+// sentWhole reports whether the body was read to its end without an
+// error: all of it may have reached the backend.
+func (e *errRecorder) sentWhole() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err == nil && (e.done || e.ReadCloser == http.NoBody)
 }
 
 func (e *errRecorder) Err() error {
@@ -134,7 +146,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	// In case the ReverseProxy called neither hook; End is idempotent.
 	defer ob.write.End()
 	ob.body = &errRecorder{ReadCloser: body}
-	ctx := sigv4.WithPayloadHash(r.Context(), rq.auth.PayloadHash)
+	ctx := r.Context()
+	if rq.op.Write {
+		// A write's outcome is awaited even when its client leaves or
+		// half-closes once the body is sent: the fence holds until the
+		// backend answered, and the client, if still there, gets that
+		// answer. A client that leaves before its body is whole fails
+		// the body, which aborts the upload, whose framing the backend
+		// then refuses.
+		ctx = context.WithoutCancel(ctx)
+	}
+	ctx = sigv4.WithPayloadHash(ctx, rq.auth.PayloadHash)
 	// A client's checksum trailers go on to the backend with the payload,
 	// so it records the checksum the client asked for.
 	ctx = sigv4.WithTrailers(ctx, rq.auth.Trailers)
@@ -234,19 +256,49 @@ func stripBackendHeaders(h http.Header) {
 
 // proxyError reports a failed round trip: the client's body was bad (4xx),
 // the client went away (nothing written), or the backend failed (5xx).
+//
+// A write that failed after its whole body may have reached the backend
+// has an unknown outcome: the backend may still commit it. Its fence is
+// kept (settleUnknown) instead of ended, so no read stores what the key
+// held before. Something is always written: a handler that writes
+// nothing gets an implicit 200 from net/http, which a client that only
+// half-closed would take for success.
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	ob := r.Context().Value(outboundKey{}).(*outbound)
-	ob.write.End()
 	if berr := ob.body.Err(); berr != nil {
+		ob.write.End() // the upload was aborted: nothing was committed
 		p.writeError(w, r, clientBodyError(berr))
 		return
+	}
+	if ob.write != nil && ob.body.sentWhole() && mayHaveReached(err) {
+		p.settleUnknown(r.Context(), ob.rq, ob.write, err)
+	} else {
+		ob.write.End()
 	}
 	if r.Context().Err() != nil {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "client went away",
 			slog.String("request_id", w.Header().Get("X-Amz-Request-Id")), slog.Any("cause", err))
-		return
 	}
 	p.writeError(w, r, backendError(err))
+}
+
+// mayHaveReached reports whether a request that failed with err may have
+// reached the backend: anything but a dial that failed.
+func mayHaveReached(err error) bool {
+	var oe *net.OpError
+	return !(errors.As(err, &oe) && oe.Op == "dial")
+}
+
+// settleUnknown keeps the fence of a write whose outcome is unknown for
+// writeFenceTTL, the longest any replica honours a write in flight, as
+// long as a backend that received it whole could still commit it: until
+// then no read of what it touches is stored or shared, on any replica.
+func (p *Proxy) settleUnknown(ctx context.Context, rq *request, f *fence, err error) {
+	p.log.LogAttrs(ctx, slog.LevelWarn, "write outcome unknown; its keys stay uncacheable",
+		slog.String("request_id", rq.id), slog.String("operation", rq.op.Name),
+		slog.String("bucket", rq.bucket), slog.String("key", rq.key),
+		slog.Duration("for", writeFenceTTL), slog.Any("cause", err))
+	p.quarantine.hold(f, writeFenceTTL)
 }
 
 // clientBodyError maps a failure to read the client's body: the verifier's

@@ -55,6 +55,9 @@ type Proxy struct {
 	// request.
 	auth atomic.Pointer[AuthConfig]
 
+	// quarantine holds the fences of writes whose outcome is unknown.
+	quarantine quarantines
+
 	// skipInvalidation is for tests only: writes leave the cache alone. It
 	// is the mutation the linearizability test must catch.
 	skipInvalidation bool
@@ -198,6 +201,7 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 // limiters' sweeper. Requests in flight must have finished. It does not
 // close Config.AuditLog.
 func (p *Proxy) Close() {
+	p.quarantine.close()
 	p.warmer.stop()
 	p.blocks.close()
 	p.coherence.close()
