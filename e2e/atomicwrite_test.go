@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -278,5 +279,73 @@ func TestDeclaredSizeAllocatesNothing(t *testing.T) {
 	t.Logf("heap in use grew by %.1f MiB with 16 uploads declaring 5 GiB each in flight", grown/(1<<20))
 	if grown > 64<<20 {
 		t.Errorf("heap in use grew by %.0f MiB with 16 uploads in flight, want under 64 MiB", grown/(1<<20))
+	}
+}
+
+// TestProxyStopsMidUpload stops the proxy while an upload is half sent:
+// killed outright, or by SIGTERM with a drain shorter than the upload
+// needs. Either way the backend keeps the old object; after a SIGTERM
+// that cut something off, the proxy exits 1. An upload that finishes
+// within the drain is stored, and the proxy exits 0.
+func TestProxyStopsMidUpload(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		stop   func(p *proxyProc) error
+		finish bool // the client sends the rest during the drain
+		want   string
+	}{
+		{"kill -9", func(p *proxyProc) error { return p.signal(syscall.SIGKILL, stopTimeout) }, false, "old"},
+		{"SIGTERM past the drain", func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, false, "old"},
+		{"SIGTERM within the drain", func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, true, "new"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRelay(t, backendAddr(t))
+			p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: map[string]string{
+				"SHUTDOWN_TIMEOUT": "2s", "CLIENT_IDLE_TIMEOUT": "1m"}})
+			e := p.endpoint()
+			direct := endpoint{URL: "http://" + backendAddr(t), Access: testAccess, Secret: testSecret}
+			bucket := newBucket(t, e)
+			const key, size = "upload", 20 << 20
+			putBytes(t, e, bucket, key, []byte("old"))
+			req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), nil, size)
+			conn, err := net.Dial("tcp", e.Host())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var head bytes.Buffer
+			fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
+			req.Header.Write(&head)
+			head.WriteString("\r\n")
+			conn.Write(head.Bytes())
+			conn.Write(bytes.Repeat([]byte("n"), size/2))
+			waitFor(t, "the upload to reach the backend", func() bool { return r.inflight.Load() > 0 })
+			stopped := make(chan error, 1)
+			p.stoppedByTest.Store(true)
+			go func() { stopped <- tc.stop(p) }()
+			if tc.finish {
+				if _, err := conn.Write(bytes.Repeat([]byte("n"), size/2)); err != nil {
+					t.Fatalf("the rest of the upload during the drain: %v", err)
+				}
+			}
+			err = <-stopped
+			switch {
+			case tc.name == "SIGTERM past the drain" && err == nil:
+				t.Errorf("the proxy exited 0 after cutting an upload off; want 1")
+			case tc.finish && err != nil:
+				t.Errorf("the proxy exited with %v after a drain in which everything finished; want 0", err)
+			}
+			waitFor(t, "the upload's backend exchange to end", func() bool { return r.inflight.Load() == 0 })
+			got := signedGet(t, direct, bucket, key)
+			want := []byte("old")
+			if tc.want == "new" {
+				want = bytes.Repeat([]byte("n"), size)
+			}
+			if got.Status != 200 || !bytes.Equal(got.Body, want) {
+				t.Errorf("the backend has %d, %d bytes; want the %s object (%d bytes)", got.Status, len(got.Body), tc.want, len(want))
+			}
+		})
 	}
 }

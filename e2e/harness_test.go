@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -68,6 +69,9 @@ type proxyProc struct {
 	*process
 	Addr string  // host:port it listens on
 	TLS  *testCA // non-nil when it serves HTTPS
+	// stoppedByTest is set by a test that stops the proxy itself and
+	// judges how it exited.
+	stoppedByTest atomic.Bool
 }
 
 // endpoint returns the proxy's endpoint with the test credentials.
@@ -130,7 +134,7 @@ func startProxy(t testing.TB, o proxyOptions) *proxyProc {
 		})
 		if err == nil {
 			t.Cleanup(func() {
-				if err := p.stop(stopTimeout); err != nil {
+				if err := p.stop(stopTimeout); err != nil && !pp.stoppedByTest.Load() {
 					t.Errorf("stopping s3cache on %s with SIGTERM: %v", addr, err)
 				}
 				out := p.output()

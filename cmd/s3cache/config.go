@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/s3cache/s3cache/proxy"
 )
@@ -38,6 +39,9 @@ type options struct {
 	pprofAddr string             // PPROF_ADDR: where to serve net/http/pprof; "" for nowhere
 	warm      []proxy.WarmTarget // CACHE_WARM: warmed at start-up; nil for none
 	stateFile string             // CACHE_STATE_FILE: cache state saved on shutdown, restored at start; "" for none
+	// shutdownTimeout is how long SIGTERM waits for requests in flight
+	// (SHUTDOWN_TIMEOUT).
+	shutdownTimeout time.Duration
 
 	printConfig bool                  // -print-config: print the configuration and exit
 	version     bool                  // -version: print the version and exit
@@ -157,6 +161,7 @@ func (o *options) settings() []setting {
 		{"CACHE_STALE_IF_ERROR", "cache-stale-if-error", "0", "serve an entry expired less than this long ago when the backend fails (default 0: never)", durationOrZero(&c.CacheStaleIfError)},
 		{"BACKEND_TIMEOUT", "backend-timeout", "30s", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"UPLOAD_FRAMING", "upload-framing", proxy.DefaultUploadFraming, "how unsigned uploads are framed to the backend: chunked (aws-chunked, signed chunk by chunk with the backend's key: a cut upload can never look complete) or length (Content-Length alone, for a backend without aws-chunked) (default " + proxy.DefaultUploadFraming + ")", oneOf(&c.UploadFraming, "chunked", "length")},
+		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "on SIGTERM or SIGINT, how long requests in flight (uploads included) may finish before the rest are cut off, which makes the backend refuse their uploads (default 30s)", duration(&o.shutdownTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "1m", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
 		{"RATE_LIMIT", "rate-limit", "0", "requests per second per user, and per client IP for anonymous requests; over it: 503 SlowDown (default 0: no limit)", rate(&c.RateLimit)},
 		{"RATE_BURST", "rate-burst", burst, "requests a user may make at once before RATE_LIMIT applies (default RATE_LIMIT, at least 1)", count(&c.RateBurst)},
@@ -174,7 +179,7 @@ func (o *options) settings() []setting {
 // with where it came from: the file, line and key, the variable or the
 // flag. With -version nothing but the flags is read.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	o := options{listen: defaultListen, logFormat: "text"}
+	o := options{listen: defaultListen, logFormat: "text", shutdownTimeout: defaultShutdownTimeout}
 	settings := o.settings()
 	flags := map[string]string{} // by variable: the last value given
 	configFlag, configSet := "", false

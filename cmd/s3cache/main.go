@@ -20,9 +20,9 @@ import (
 	"github.com/s3cache/s3cache/proxy"
 )
 
-// shutdownTimeout bounds how long a graceful shutdown waits for requests in
-// flight.
-const shutdownTimeout = 30 * time.Second
+// defaultShutdownTimeout bounds how long a graceful shutdown waits for
+// requests in flight, unless SHUTDOWN_TIMEOUT says otherwise.
+const defaultShutdownTimeout = 30 * time.Second
 
 // main runs the command and exits 1 on an error.
 func main() {
@@ -174,11 +174,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	log.Info("shutting down", "drain", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// The requests still running are cut off as the process exits:
+		// an upload among them reaches the backend without its final
+		// aws-chunked chunk (UPLOAD_FRAMING=chunked), and the backend
+		// refuses it.
+		return fmt.Errorf("shutdown: requests still running after SHUTDOWN_TIMEOUT (%v) were cut off: %w", o.shutdownTimeout, err)
 	}
 	if o.stateFile != "" {
 		if err := saveState(p, o.stateFile, log); err != nil {
