@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,8 +57,9 @@ var linKeys = []string{"k0", "k1", "a//b", "dir/k3"}
 func TestLinearizability(t *testing.T) {
 	for seed := range uint64(*linSeeds) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runLinearizability(t, seed, false)
-			t.Logf("seed %d: %d operations, %d GETs of which %d hits", seed, len(r.ops), r.gets, r.hits)
+			r := runLinearizability(t, seed, nil)
+			t.Logf("seed %d: %d operations, %d GETs of which %d hits, %d writes left by their clients",
+				seed, len(r.ops), r.gets, r.hits, r.abandoned)
 			if r.hits == 0 {
 				t.Errorf("seed %d: no GET was a hit (%d GETs): the run says nothing about the cache", seed, r.gets)
 			}
@@ -72,18 +74,30 @@ func TestLinearizability(t *testing.T) {
 	}
 	// The mutation: without invalidation a write leaves the old bytes
 	// cached, and the checker must notice.
-	t.Run("writes skip invalidation", func(t *testing.T) {
-		illegal := 0
-		for seed := range uint64(*linSeeds) {
-			if r := runLinearizability(t, seed, true); r.result == porcupine.Illegal {
-				illegal++
+	for _, m := range []struct {
+		name   string
+		mutate func(*Proxy)
+	}{
+		{"writes skip invalidation", func(p *Proxy) { p.skipInvalidation = true }},
+		// Clients that leave after sending a whole PUT, against a
+		// backend that stalls before it answers: a fence that ended with
+		// the client lets a read that raced the write store the old
+		// bytes after the write took effect.
+		{"fences end with their clients", func(p *Proxy) { p.fenceEndsWithClient = true }},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			illegal := 0
+			for seed := range uint64(*linSeeds) {
+				if r := runLinearizability(t, seed, m.mutate); r.result == porcupine.Illegal {
+					illegal++
+				}
 			}
-		}
-		t.Logf("checker found a violation in %d of %d seeds", illegal, *linSeeds)
-		if illegal == 0 {
-			t.Errorf("no seed of %d found a violation with invalidation off: the check cannot fail", *linSeeds)
-		}
-	})
+			t.Logf("checker found a violation in %d of %d seeds", illegal, *linSeeds)
+			if illegal == 0 {
+				t.Errorf("no seed of %d found a violation with the mutation: the check cannot fail", *linSeeds)
+			}
+		})
+	}
 }
 
 // TestLinearizabilityWriteInFlight replays the schedule behind violations
@@ -176,10 +190,11 @@ func TestLinearizabilityWriteInFlight(t *testing.T) {
 
 // linRun is the outcome of one run.
 type linRun struct {
-	ops    []porcupine.Operation
-	result porcupine.CheckResult
-	gets   int // GETs answered 200 or 404
-	hits   int // of which X-Cache: HIT
+	ops       []porcupine.Operation
+	result    porcupine.CheckResult
+	gets      int // GETs answered 200 or 404
+	hits      int // of which X-Cache: HIT
+	abandoned int // PUTs whose clients left before the answer
 }
 
 // explain returns the history of each key whose partition is illegal, and
@@ -212,8 +227,9 @@ func (r *linRun) explain(t *testing.T) string {
 }
 
 // runLinearizability drives one proxy, in front of a jittery in-memory
-// backend, with linClients concurrent clients and checks the history.
-func runLinearizability(t *testing.T, seed uint64, skipInvalidation bool) *linRun {
+// backend, with linClients concurrent clients and checks the history;
+// mutate, if set, breaks the proxy on purpose.
+func runLinearizability(t *testing.T, seed uint64, mutate func(*Proxy)) *linRun {
 	fake, _ := newFakeS3(t)
 	backend := &jitterS3{fakeS3: fake, rng: rand.New(rand.NewPCG(seed, 0))}
 	fake.onGet = func(http.ResponseWriter, *http.Request) bool {
@@ -223,7 +239,9 @@ func runLinearizability(t *testing.T, seed uint64, skipInvalidation bool) *linRu
 	bsrv := httptest.NewServer(backend)
 	t.Cleanup(bsrv.Close)
 	p, srv := newTestProxy(t, bsrv, nil)
-	p.skipInvalidation = skipInvalidation
+	if mutate != nil {
+		mutate(p)
+	}
 
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: linClients}}
 	t.Cleanup(client.CloseIdleConnections)
@@ -233,14 +251,14 @@ func runLinearizability(t *testing.T, seed uint64, skipInvalidation bool) *linRu
 	for c := range linClients {
 		wg.Go(func() {
 			lc := &linClient{t: t, id: c, base: srv.URL, http: client, h: h,
-				rng: rand.New(rand.NewPCG(seed, uint64(c)+1))}
+				rng: rand.New(rand.NewPCG(seed, uint64(c)+1)), backend: fake}
 			for i := 0; i < linOpsEach && time.Now().Before(deadline); i++ {
 				lc.step(fmt.Sprintf("c%d-w%d", c, i))
 			}
 		})
 	}
 	wg.Wait()
-	r := &linRun{ops: h.ops, gets: h.gets, hits: h.hits}
+	r := &linRun{ops: h.ops, gets: h.gets, hits: h.hits, abandoned: h.abandoned}
 	r.result = porcupine.CheckOperationsTimeout(registerModel, r.ops, linCheckLimit)
 	return r
 }
@@ -330,6 +348,7 @@ type linHistory struct {
 	mu         sync.Mutex
 	ops        []porcupine.Operation
 	gets, hits int
+	abandoned  int // PUTs whose clients left before the answer
 }
 
 func (h *linHistory) now() int64 { return int64(time.Since(h.start)) }
@@ -357,6 +376,9 @@ type linClient struct {
 	http *http.Client
 	h    *linHistory
 	rng  *rand.Rand
+	// backend, if set, is the store behind the proxy, which a client may
+	// read directly.
+	backend *fakeS3
 }
 
 // step sends one random operation and records it. A read that fails is
@@ -371,8 +393,11 @@ func (c *linClient) step(value string) {
 		in.op, in.via = regGet, "/objects"
 	case n < 65:
 		in.op, in.via = regHead, "S3"
-	case n < 75:
+	case n < 67:
 		in.op, in.via, in.value = regPut, "S3", value
+	case n < 75:
+		c.abandonedPut(value)
+		return
 	case n < 85:
 		in.op, in.via, in.value = regPut, "/objects", value
 	case n < 90:
@@ -419,6 +444,82 @@ func (c *linClient) step(value string) {
 	c.h.add(c.id, in, call, out, ret)
 }
 
+// abandonedPut sends a PUT whose client leaves a moment after sending it
+// whole, maybe before the backend answered. Its outcome is unknown to the
+// client: it is recorded as never returning (it may take effect at any
+// point after its call, or never). One that is answered in time is
+// recorded as usual.
+func (c *linClient) abandonedPut(value string) {
+	in := regInput{op: regPut, key: c.writeKey(), value: value, via: "S3, client left"}
+	wait := time.Duration(500+c.rng.IntN(1500)) * time.Microsecond
+	call := c.h.now()
+	res, _, err := c.doWithin(wait, "PUT", "/bkt/"+in.key, []byte(value), http.Header{stallHeader: {"1"}})
+	ret := c.h.now()
+	switch {
+	case err == nil && res.StatusCode == 200:
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		ret = math.MaxInt64
+		c.h.mu.Lock()
+		c.h.abandoned++
+		c.h.mu.Unlock()
+	case err != nil:
+		c.t.Errorf("client %d: PUT %s: %v", c.id, in.key, err)
+		ret = math.MaxInt64
+	default:
+		c.t.Errorf("client %d: PUT %s: status %d", c.id, in.key, res.StatusCode)
+		ret = math.MaxInt64
+	}
+	c.h.add(c.id, in, call, regOutput{}, ret)
+	if ret != math.MaxInt64 || c.backend == nil {
+		return
+	}
+	// The client that left reads the key through the proxy (a fill that
+	// must not be stored while the write may still take effect), then
+	// watches the backend itself until it holds the value or 50 ms
+	// passed, and reads through the proxy again: a fill stored from the
+	// backend's old state would now be served after the backend showed
+	// the new one.
+	c.read("/bkt/"+in.key, in.key)
+	var seen string
+	var seenCall, seenRet int64
+	for until := time.Now().Add(50 * time.Millisecond); ; {
+		seenCall = c.h.now()
+		c.backend.mu.Lock()
+		seen = string(c.backend.objects["/bkt/"+in.key])
+		c.backend.mu.Unlock()
+		seenRet = c.h.now()
+		if seen == value || time.Now().After(until) {
+			break
+		}
+		runtime.Gosched()
+	}
+	c.h.add(c.id, regInput{op: regGet, key: in.key, via: "the backend itself"}, seenCall, regOutput{value: seen}, seenRet)
+	c.read("/bkt/"+in.key, in.key)
+}
+
+// read GETs path through the proxy and records it as a read of key.
+func (c *linClient) read(path, key string) {
+	in := regInput{op: regGet, key: key, via: "S3"}
+	call := c.h.now()
+	res, body, err := c.do("GET", path, nil, nil)
+	ret := c.h.now()
+	var out regOutput
+	switch {
+	case err != nil:
+	case res.StatusCode == 200:
+		out.value = string(body)
+	case res.StatusCode == 404 && strings.Contains(string(body), "<Code>NoSuchKey</Code>"):
+	default:
+		err = fmt.Errorf("status %d: %s", res.StatusCode, body)
+	}
+	if err != nil {
+		c.t.Errorf("client %d: GET %s: %v", c.id, path, err)
+		return
+	}
+	c.h.countGet(res.Header.Get("X-Cache"))
+	c.h.add(c.id, in, call, out, ret)
+}
+
 // writeKey picks the key of a write: half of them go to the first key,
 // so that the others stay cached long enough to be hit. Reads pick any.
 func (c *linClient) writeKey() string {
@@ -458,7 +559,12 @@ func (c *linClient) deleteObjects(keys ...string) {
 
 // do sends a request signed for the proxy and reads the whole answer.
 func (c *linClient) do(method, path string, body []byte, hdr http.Header) (*http.Response, []byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), linOpTimeout)
+	return c.doWithin(linOpTimeout, method, path, body, hdr)
+}
+
+// doWithin is do with the client giving up after d.
+func (c *linClient) doWithin(d time.Duration, method, path string, body []byte, hdr http.Header) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -543,10 +649,18 @@ func (j *jitterS3) putObject(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	if r.Header.Get(stallHeader) != "" {
+		// The backend stalls with the whole body in hand, longer than
+		// the client waits, then stores the object.
+		<-time.After(10 * time.Millisecond)
+	}
 	j.mu.Lock()
 	j.objects[r.URL.Path] = slices.Clip(body)
 	j.mu.Unlock()
 }
+
+// stallHeader, on a PUT, makes jitterS3 stall before it answers.
+const stallHeader = "X-Test-Stall"
 
 func (j *jitterS3) deleteObjects(w http.ResponseWriter, r *http.Request) {
 	res, err := j.verifier.Verify(r)

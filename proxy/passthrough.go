@@ -147,7 +147,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	defer ob.write.End()
 	ob.body = &errRecorder{ReadCloser: body}
 	ctx := r.Context()
-	if rq.op.Write {
+	if rq.op.Write && !p.fenceEndsWithClient {
 		// A write's outcome is awaited even when its client leaves or
 		// half-closes once the body is sent: the fence holds until the
 		// backend answered, and the client, if still there, gets that
@@ -270,7 +270,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		p.writeError(w, r, clientBodyError(berr))
 		return
 	}
-	if ob.write != nil && ob.body.sentWhole() && mayHaveReached(err) {
+	if ob.write != nil && ob.body.sentWhole() && mayHaveReached(err) && !(p.fenceEndsWithClient && r.Context().Err() != nil) {
 		p.settleUnknown(r.Context(), ob.rq, ob.write, err)
 	} else {
 		ob.write.End()

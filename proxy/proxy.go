@@ -58,6 +58,11 @@ type Proxy struct {
 	// quarantine holds the fences of writes whose outcome is unknown.
 	quarantine quarantines
 
+	// fenceEndsWithClient is for tests only: a write's fence ends when its
+	// client leaves, as it once did. The linearizability test must catch
+	// it.
+	fenceEndsWithClient bool
+
 	// skipInvalidation is for tests only: writes leave the cache alone. It
 	// is the mutation the linearizability test must catch.
 	skipInvalidation bool
