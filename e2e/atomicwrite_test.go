@@ -59,9 +59,27 @@ func failedUploads(t *testing.T, addr string) {
 		send       func(t *testing.T, key string) int
 		wantStatus int
 	}{
+		{"chunk 1 of 32 signed wrong", func(t *testing.T, key string) int {
+			return sendChunked(t, e, bucket, key, 2<<20, 64<<10, 1)
+		}, http.StatusForbidden},
 		{"chunk 16 of 32 signed wrong", func(t *testing.T, key string) int {
 			return sendChunked(t, e, bucket, key, 2<<20, 64<<10, 16)
 		}, http.StatusForbidden},
+		{"last data chunk signed wrong", func(t *testing.T, key string) int {
+			return sendChunked(t, e, bucket, key, 2<<20, 64<<10, 32)
+		}, http.StatusForbidden},
+		{"trailer checksum wrong", func(t *testing.T, key string) int {
+			return sendTrailer(t, e, bucket, key, 300_000)
+		}, http.StatusBadRequest},
+		{"client closes before any body", func(t *testing.T, key string) int {
+			return sendCut(t, e, r, objectURL(e, bucket, key), 4<<20, 0, false)
+		}, 0},
+		{"client closes one byte short", func(t *testing.T, key string) int {
+			return sendCut(t, e, r, objectURL(e, bucket, key), 4<<20, 4<<20-1, false)
+		}, 0},
+		{"client half-closes half-way", func(t *testing.T, key string) int {
+			return sendHalfClosed(t, e, objectURL(e, bucket, key), 4<<20, 2<<20)
+		}, http.StatusBadRequest},
 		{"final chunk signed wrong", func(t *testing.T, key string) int {
 			return sendChunked(t, e, bucket, key, 200_000, 64<<10, -1)
 		}, http.StatusForbidden},
@@ -211,6 +229,69 @@ func sendCut(t *testing.T, e endpoint, r *relay, url string, size, sent int, sil
 	return res.StatusCode
 }
 
+// sendTrailer PUTs size bytes to bucket/key through e as an unsigned
+// aws-chunked body whose CRC32 trailer is wrong, and returns the status.
+func sendTrailer(t *testing.T, e endpoint, bucket, key string, size int) int {
+	t.Helper()
+	var body bytes.Buffer
+	data := bytes.Repeat([]byte("T"), size)
+	for off := 0; off < size; off += 64 << 10 {
+		n := min(64<<10, size-off)
+		fmt.Fprintf(&body, "%x\r\n", n)
+		body.Write(data[off : off+n])
+		body.WriteString("\r\n")
+	}
+	body.WriteString("0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, objectURL(e, bucket, key), bytes.NewReader(body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(size))
+	req.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: e.Secret}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hash, "s3", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := httpDo(t, req)
+	if err != nil {
+		t.Fatalf("PUT: %v", err)
+	}
+	return res.Status
+}
+
+// sendHalfClosed PUTs url through e declaring size bytes, sends sent of
+// them, half-closes its side and returns the status the proxy answers.
+func sendHalfClosed(t *testing.T, e endpoint, url string, size, sent int) int {
+	t.Helper()
+	req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, int64(size))
+	conn, err := net.Dial("tcp", e.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
+	req.Header.Write(&head)
+	head.WriteString("\r\n")
+	conn.Write(head.Bytes())
+	conn.Write(bytes.Repeat([]byte("h"), sent))
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(cmdTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to a half-closed upload: %v", err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
 // waitFor polls cond every 10 ms until it holds, for at most 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -282,70 +363,85 @@ func TestDeclaredSizeAllocatesNothing(t *testing.T) {
 	}
 }
 
+// stopCase is one way TestProxyStopsMidUpload stops the proxy.
+type stopCase struct {
+	name    string
+	stop    func(p *proxyProc) error
+	finish  bool // the client sends the rest during the drain
+	cutOff  bool // the stop cuts the upload off: the proxy must exit 1 (SIGTERM) and the backend keep the old object
+	sigterm bool
+}
+
 // TestProxyStopsMidUpload stops the proxy while an upload is half sent:
 // killed outright, or by SIGTERM with a drain shorter than the upload
 // needs. Either way the backend keeps the old object; after a SIGTERM
 // that cut something off, the proxy exits 1. An upload that finishes
-// within the drain is stored, and the proxy exits 0.
+// within the drain is stored, and the proxy exits 0. Against versitygw
+// and MinIO.
 func TestProxyStopsMidUpload(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		stop   func(p *proxyProc) error
-		finish bool // the client sends the rest during the drain
-		want   string
-	}{
-		{"kill -9", func(p *proxyProc) error { return p.signal(syscall.SIGKILL, stopTimeout) }, false, "old"},
-		{"SIGTERM past the drain", func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, false, "old"},
-		{"SIGTERM within the drain", func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, true, "new"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			r := newRelay(t, backendAddr(t))
-			p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: map[string]string{
-				"SHUTDOWN_TIMEOUT": "2s", "CLIENT_IDLE_TIMEOUT": "1m"}})
-			e := p.endpoint()
-			direct := endpoint{URL: "http://" + backendAddr(t), Access: testAccess, Secret: testSecret}
-			bucket := newBucket(t, e)
-			const key, size = "upload", 20 << 20
-			putBytes(t, e, bucket, key, []byte("old"))
-			req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), nil, size)
-			conn, err := net.Dial("tcp", e.Host())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			var head bytes.Buffer
-			fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
-			req.Header.Write(&head)
-			head.WriteString("\r\n")
-			conn.Write(head.Bytes())
-			conn.Write(bytes.Repeat([]byte("n"), size/2))
-			waitFor(t, "the upload to reach the backend", func() bool { return r.inflight.Load() > 0 })
-			stopped := make(chan error, 1)
-			p.stoppedByTest.Store(true)
-			go func() { stopped <- tc.stop(p) }()
-			if tc.finish {
-				if _, err := conn.Write(bytes.Repeat([]byte("n"), size/2)); err != nil {
-					t.Fatalf("the rest of the upload during the drain: %v", err)
-				}
-			}
-			err = <-stopped
-			switch {
-			case tc.name == "SIGTERM past the drain" && err == nil:
-				t.Errorf("the proxy exited 0 after cutting an upload off; want 1")
-			case tc.finish && err != nil:
-				t.Errorf("the proxy exited with %v after a drain in which everything finished; want 0", err)
-			}
-			waitFor(t, "the upload's backend exchange to end", func() bool { return r.inflight.Load() == 0 })
-			got := signedGet(t, direct, bucket, key)
-			want := []byte("old")
-			if tc.want == "new" {
-				want = bytes.Repeat([]byte("n"), size)
-			}
-			if got.Status != 200 || !bytes.Equal(got.Body, want) {
-				t.Errorf("the backend has %d, %d bytes; want the %s object (%d bytes)", got.Status, len(got.Body), tc.want, len(want))
-			}
-		})
+	cases := []stopCase{
+		{name: "kill -9", stop: func(p *proxyProc) error { return p.signal(syscall.SIGKILL, stopTimeout) }, cutOff: true},
+		{name: "SIGTERM past the drain", stop: func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, cutOff: true, sigterm: true},
+		{name: "SIGTERM within the drain", stop: func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, finish: true, sigterm: true},
+	}
+	for _, b := range []struct {
+		name string
+		addr func(testing.TB) string
+	}{{"versitygw", backendAddr}, {"minio", minioAddr}} {
+		for _, tc := range cases {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				stopMidUpload(t, b.addr(t), tc)
+			})
+		}
+	}
+}
+
+func stopMidUpload(t *testing.T, addr string, tc stopCase) {
+	r := newRelay(t, addr)
+	p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: map[string]string{
+		"SHUTDOWN_TIMEOUT": "2s", "CLIENT_IDLE_TIMEOUT": "1m"}})
+	e := p.endpoint()
+	direct := endpoint{URL: "http://" + addr, Access: testAccess, Secret: testSecret}
+	bucket := newBucket(t, e)
+	const key, size = "upload", 20 << 20
+	putBytes(t, e, bucket, key, []byte("old"))
+	req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), nil, size)
+	conn, err := net.Dial("tcp", e.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
+	req.Header.Write(&head)
+	head.WriteString("\r\n")
+	conn.Write(head.Bytes())
+	conn.Write(bytes.Repeat([]byte("n"), size/2))
+	waitFor(t, "the upload to reach the backend", func() bool { return r.inflight.Load() > 0 })
+	stopped := make(chan error, 1)
+	p.stoppedByTest.Store(true)
+	go func() { stopped <- tc.stop(p) }()
+	if tc.finish {
+		if _, err := conn.Write(bytes.Repeat([]byte("n"), size/2)); err != nil {
+			t.Fatalf("the rest of the upload during the drain: %v", err)
+		}
+	}
+	err = <-stopped
+	switch {
+	case tc.sigterm && tc.cutOff && err == nil:
+		t.Errorf("the proxy exited 0 after cutting an upload off; want 1")
+	case tc.finish && err != nil:
+		t.Errorf("the proxy exited with %v after a drain in which everything finished; want 0", err)
+	}
+	waitFor(t, "the upload's backend exchange to end", func() bool { return r.inflight.Load() == 0 })
+	got := signedGet(t, direct, bucket, key)
+	want, what := []byte("old"), "old"
+	if tc.finish {
+		want, what = bytes.Repeat([]byte("n"), size), "new"
+	}
+	if got.Status != 200 || !bytes.Equal(got.Body, want) {
+		t.Errorf("the backend has %d, %d bytes; want the %s object (%d bytes)", got.Status, len(got.Body), what, len(want))
 	}
 }
