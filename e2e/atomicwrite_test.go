@@ -29,14 +29,7 @@ import (
 // ETag, and the proxy serves it.
 func TestFailedUploadLeavesOldObject(t *testing.T) {
 	t.Parallel()
-	backends := []struct {
-		name string
-		addr func(testing.TB) string
-	}{
-		{"versitygw", backendAddr},
-		{"minio", minioAddr},
-	}
-	for _, b := range backends {
+	for _, b := range realBackends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			failedUploads(t, b.addr(t))
@@ -195,21 +188,7 @@ func sendChunked(t *testing.T, e endpoint, bucket, key string, size, chunk, bad 
 // answer and returns its status.
 func sendCut(t *testing.T, e endpoint, r *relay, url string, size, sent int, silent bool) int {
 	t.Helper()
-	req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, int64(size))
-	conn, err := net.Dial("tcp", e.Host())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
-	if err := req.Header.Write(&head); err != nil {
-		t.Fatal(err)
-	}
-	head.WriteString("\r\n")
-	if _, err := conn.Write(head.Bytes()); err != nil {
-		t.Fatal(err)
-	}
+	conn := openUpload(t, e, url, int64(size))
 	if _, err := conn.Write(bytes.Repeat([]byte("N"), sent)); err != nil {
 		t.Fatal(err)
 	}
@@ -266,17 +245,7 @@ func sendTrailer(t *testing.T, e endpoint, bucket, key string, size int) int {
 // them, half-closes its side and returns the status the proxy answers.
 func sendHalfClosed(t *testing.T, e endpoint, url string, size, sent int) int {
 	t.Helper()
-	req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, int64(size))
-	conn, err := net.Dial("tcp", e.Host())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
-	req.Header.Write(&head)
-	head.WriteString("\r\n")
-	conn.Write(head.Bytes())
+	conn := openUpload(t, e, url, int64(size))
 	conn.Write(bytes.Repeat([]byte("h"), sent))
 	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
@@ -291,6 +260,35 @@ func sendHalfClosed(t *testing.T, e endpoint, url string, size, sent int) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// openUpload dials the proxy behind e and sends the head of a PUT of url
+// declaring size bytes of UNSIGNED-PAYLOAD, signed with e's keys; the
+// caller sends (some of) the body on the connection it returns.
+func openUpload(t *testing.T, e endpoint, url string, size int64) net.Conn {
+	t.Helper()
+	req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, size)
+	conn, err := net.Dial("tcp", e.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
+	if err := req.Header.Write(&head); err != nil {
+		t.Fatal(err)
+	}
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// realBackends are the S3 servers the write-path tests run against.
+var realBackends = []struct {
+	name string
+	addr func(testing.TB) string
+}{{"versitygw", backendAddr}, {"minio", minioAddr}}
 
 // waitFor polls cond every 10 ms until it holds, for at most 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -339,17 +337,8 @@ func TestDeclaredSizeAllocatesNothing(t *testing.T) {
 		if i%2 == 1 {
 			url = objectURL(e, bucket, fmt.Sprintf("declared-%d", i))
 		}
-		req := unsignedPayloadRequest(t, e, http.MethodPut, url, nil, 5<<30)
-		conn, err := net.Dial("tcp", e.Host())
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := openUpload(t, e, url, 5<<30)
 		conns = append(conns, conn)
-		var head bytes.Buffer
-		fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, int64(5<<30))
-		req.Header.Write(&head)
-		head.WriteString("\r\n")
-		conn.Write(head.Bytes())
 		conn.Write(make([]byte, 1<<20))
 	}
 	waitFor(t, "16 uploads in flight to the backend", func() bool { return h.relay.inflight.Load() >= 16 })
@@ -385,10 +374,7 @@ func TestProxyStopsMidUpload(t *testing.T) {
 		{name: "SIGTERM past the drain", stop: func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, cutOff: true, sigterm: true},
 		{name: "SIGTERM within the drain", stop: func(p *proxyProc) error { return p.signal(sigterm, stopTimeout) }, finish: true, sigterm: true},
 	}
-	for _, b := range []struct {
-		name string
-		addr func(testing.TB) string
-	}{{"versitygw", backendAddr}, {"minio", minioAddr}} {
+	for _, b := range realBackends {
 		for _, tc := range cases {
 			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -407,17 +393,7 @@ func stopMidUpload(t *testing.T, addr string, tc stopCase) {
 	bucket := newBucket(t, e)
 	const key, size = "upload", 20 << 20
 	putBytes(t, e, bucket, key, []byte("old"))
-	req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), nil, size)
-	conn, err := net.Dial("tcp", e.Host())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.Host, size)
-	req.Header.Write(&head)
-	head.WriteString("\r\n")
-	conn.Write(head.Bytes())
+	conn := openUpload(t, e, objectURL(e, bucket, key), size)
 	conn.Write(bytes.Repeat([]byte("n"), size/2))
 	waitFor(t, "the upload to reach the backend", func() bool { return r.inflight.Load() > 0 })
 	stopped := make(chan error, 1)
@@ -428,7 +404,7 @@ func stopMidUpload(t *testing.T, addr string, tc stopCase) {
 			t.Fatalf("the rest of the upload during the drain: %v", err)
 		}
 	}
-	err = <-stopped
+	err := <-stopped
 	switch {
 	case tc.sigterm && tc.cutOff && err == nil:
 		t.Errorf("the proxy exited 0 after cutting an upload off; want 1")

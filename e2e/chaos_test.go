@@ -283,14 +283,7 @@ func halfClose(c net.Conn, buf *bufio.ReadWriter) {
 // read through the proxy is the backend's.
 func TestChaos(t *testing.T) {
 	t.Parallel()
-	backends := []struct {
-		name string
-		addr func(testing.TB) string
-	}{
-		{"versitygw", backendAddr},
-		{"minio", minioAddr},
-	}
-	for _, b := range backends {
+	for _, b := range realBackends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			chaos(t, b.addr(t))
