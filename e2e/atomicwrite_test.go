@@ -403,6 +403,17 @@ func stopMidUpload(t *testing.T, addr string, tc stopCase) {
 		if _, err := conn.Write(bytes.Repeat([]byte("n"), size/2)); err != nil {
 			t.Fatalf("the rest of the upload during the drain: %v", err)
 		}
+		if err := conn.SetReadDeadline(time.Now().Add(cmdTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("the answer to an upload finished during the drain: %v", err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("an upload finished during the drain got %d %s", res.StatusCode, body)
+		}
 	}
 	err := <-stopped
 	switch {
