@@ -128,10 +128,7 @@ func (c *Cache) live(match func(bucket, key string) bool) []liveEntry {
 		if !now.Before(e.Expires) || match != nil && !match(parts.Bucket, parts.Key) {
 			continue
 		}
-		var etag string
-		if v := e.Header["Etag"]; len(v) > 0 {
-			etag = v[0]
-		}
+		etag := e.etag()
 		out = append(out, liveEntry{
 			KeyStat: KeyStat{Bucket: parts.Bucket, Key: parts.Key, VersionID: parts.VersionID, Hits: e.hits.Load(), Bytes: e.cost(), ETag: etag},
 			kind:    parts.Kind,
@@ -239,8 +236,16 @@ func (c *Cache) StoredETag(bucket, key, cacheKey string) string {
 	if e == nil || !c.gens.currentFor(e.ticket, bucket, key) || !c.now().Before(e.Expires) {
 		return ""
 	}
-	if v := e.Header["Etag"]; len(v) > 0 {
-		return v[0]
+	return e.etag()
+}
+
+// etag returns the entry's ETag header, spelled as S3 does ("ETag") or as
+// Go canonicalises it ("Etag"); "" if it has none.
+func (e *Entry) etag() string {
+	for _, k := range [...]string{"ETag", "Etag"} {
+		if v := e.Header[k]; len(v) > 0 {
+			return v[0]
+		}
 	}
 	return ""
 }

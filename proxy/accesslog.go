@@ -21,6 +21,9 @@ type loggingWriter struct {
 func (lw *loggingWriter) WriteHeader(code int) {
 	if lw.status == 0 {
 		lw.status = code
+		// The one place every answer's header passes: names as S3
+		// spells them (see s3HeaderNames).
+		s3HeaderNames(lw.ResponseWriter.Header())
 	}
 	lw.ResponseWriter.WriteHeader(code)
 }
@@ -28,6 +31,7 @@ func (lw *loggingWriter) WriteHeader(code int) {
 func (lw *loggingWriter) Write(b []byte) (int, error) {
 	if lw.status == 0 {
 		lw.status = http.StatusOK
+		s3HeaderNames(lw.ResponseWriter.Header())
 	}
 	n, err := lw.ResponseWriter.Write(b)
 	lw.bytes += int64(n)

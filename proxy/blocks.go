@@ -55,7 +55,7 @@ type largeObject struct {
 // (no size or ETag).
 func (p *Proxy) largeObjectOf(rq *request, versionID string, meta *cache.Entry) (*largeObject, bool) {
 	size, err := strconv.ParseInt(firstValue(meta.Header, "Content-Length"), 10, 64)
-	etag := firstValue(meta.Header, "Etag")
+	etag := headerETag(meta.Header)
 	if err != nil || size <= 0 || etag == "" {
 		return nil, false
 	}
@@ -63,7 +63,7 @@ func (p *Proxy) largeObjectOf(rq *request, versionID string, meta *cache.Entry) 
 		bucket: rq.bucket, key: rq.key, versionID: versionID,
 		meta: meta, size: size, etag: etag,
 		blockSize:   p.cfg.CacheBlockBytes,
-		blockHeader: map[string][]string{"Etag": {etag}},
+		blockHeader: map[string][]string{etagS3: {etag}},
 		ttl:         entryTTL(rq),
 	}, true
 }

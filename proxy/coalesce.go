@@ -227,7 +227,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	expired, _ := p.cache.GetExpired(rq.bucket, rq.key, ckey)
 	etag := ""
 	if expired != nil {
-		etag = firstValue(expired.Header, "Etag")
+		etag = headerETag(expired.Header)
 	} else if p.l2 != nil && p.fromShared(ctx, f, rq, ckey, versionID) {
 		cancel()
 		p.flights.leave(ckey, f)

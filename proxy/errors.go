@@ -151,6 +151,7 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("ETag")
+	delete(h, etagS3)
 	h.Del("Last-Modified")
 	h.Set("Content-Type", "application/xml")
 	if r.Method == http.MethodHead {

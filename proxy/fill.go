@@ -185,5 +185,7 @@ func storedHeader(src http.Header) http.Header {
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}
+	// Stored as S3 spells them, so a hit writes them without renaming.
+	s3HeaderNames(h)
 	return h
 }

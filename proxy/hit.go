@@ -99,7 +99,7 @@ func overrideIndex(param string) int {
 
 // notModifiedHeaders are the stored headers a 304 carries: the validators
 // and the fields a 200 would have sent that RFC 9110 §15.4.5 asks for.
-var notModifiedHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Expires", "Vary", "Content-Location"}
+var notModifiedHeaders = []string{etagS3, etagCanonical, "Last-Modified", "Cache-Control", "Expires", "Vary", "Content-Location"}
 
 // serveEntry answers a GetObject or HeadObject from a cached entry the way
 // S3 would: preconditions first (412, 304), then the range (206, 416), then
@@ -308,7 +308,7 @@ const (
 // that does not parse is ignored, and so is an If-Modified-Since later than
 // now, as S3 does.
 func evalPreconditions(req http.Header, stored map[string][]string, now time.Time) precondition {
-	etag := firstValue(stored, "Etag")
+	etag := headerETag(stored)
 	if im := req.Values("If-Match"); len(im) > 0 && im[0] != "" {
 		if !etagListMatch(im, etag, false) {
 			return preconditionFailed
