@@ -16,6 +16,9 @@ type loggingWriter struct {
 	status int
 	bytes  int64
 	source byteSource // of the body bytes; set by the code that writes them
+	// s3Named says the header's names are already S3's (copied from a
+	// cache entry): WriteHeader need not look at them.
+	s3Named bool
 }
 
 func (lw *loggingWriter) WriteHeader(code int) {
@@ -23,7 +26,9 @@ func (lw *loggingWriter) WriteHeader(code int) {
 		lw.status = code
 		// The one place every answer's header passes: names as S3
 		// spells them (see s3HeaderNames).
-		s3HeaderNames(lw.ResponseWriter.Header())
+		if !lw.s3Named {
+			s3HeaderNames(lw.ResponseWriter.Header())
+		}
 	}
 	lw.ResponseWriter.WriteHeader(code)
 }
@@ -31,7 +36,9 @@ func (lw *loggingWriter) WriteHeader(code int) {
 func (lw *loggingWriter) Write(b []byte) (int, error) {
 	if lw.status == 0 {
 		lw.status = http.StatusOK
-		s3HeaderNames(lw.ResponseWriter.Header())
+		if !lw.s3Named {
+			s3HeaderNames(lw.ResponseWriter.Header())
+		}
 	}
 	n, err := lw.ResponseWriter.Write(b)
 	lw.bytes += int64(n)
@@ -47,6 +54,16 @@ func (lw *loggingWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter
 func sendingFrom(w http.ResponseWriter, src byteSource) {
 	if lw, ok := w.(*loggingWriter); ok {
 		lw.source = src
+	}
+}
+
+// namedAsS3 records that w's header has names as S3 spells them, copied
+// from a cache entry (see storedHeader), so that a hit does not look at
+// them again. A writer that is not the request's loggingWriter records
+// nothing.
+func namedAsS3(w http.ResponseWriter) {
+	if lw, ok := w.(*loggingWriter); ok {
+		lw.s3Named = true
 	}
 }
 

@@ -147,6 +147,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	rr.override(h)
 	h.Set("X-Cache", xcache)
 	h.Set("Content-Length", strconv.Itoa(end-start))
+	namedAsS3(w)
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		sendingFrom(w, sourceCache)
@@ -171,6 +172,7 @@ func (p *Proxy) answerPreconditions(w http.ResponseWriter, r *http.Request, stor
 			}
 		}
 		h.Set("X-Cache", xcache)
+		namedAsS3(w)
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	}
