@@ -15,10 +15,9 @@ import (
 // compare them so.
 
 const (
-	metaPrefix          = "X-Amz-Meta-" // canonical form
-	etagCanonical       = "Etag"
-	etagS3              = "ETag"
-	metaPrefixLowerCase = "x-amz-meta-"
+	metaPrefix    = "X-Amz-Meta-" // canonical form
+	etagCanonical = "Etag"
+	etagS3        = "ETag"
 )
 
 // s3HeaderNames renames, in place, the names of h that S3 spells unlike
@@ -39,8 +38,8 @@ func s3HeaderNames(h http.Header) {
 	}
 }
 
-// etagOf returns the ETag of a stored or received header, spelled either
-// way.
+// headerETag returns the ETag of a stored or received header, spelled
+// either way.
 func headerETag(h http.Header) string {
 	if v := firstValue(h, etagS3); v != "" {
 		return v
