@@ -279,8 +279,9 @@ type blockRun struct {
 
 // claim registers fetches of blocks [from, to) of o that are neither
 // cached nor being fetched. With contiguous it stops at the first such
-// block after from (from itself is known to be missing); else it skips
-// them. It returns the claims by block - from, and the block after the
+// block; else it skips them. Block from was missing when the caller
+// looked, but another read's fetch may have stored it since: it is claimed
+// only if Get would still miss it, so that its fetch is not repeated. It returns the claims by block - from, and the block after the
 // last claimed one (from when none).
 func (p *Proxy) claim(o *largeObject, from, to int64, contiguous bool) (claims []*blockFlight, end int64) {
 	t := &p.blocks
@@ -289,7 +290,8 @@ func (p *Proxy) claim(o *largeObject, from, to int64, contiguous bool) (claims [
 	end = from
 	for i := from; i < to; i++ {
 		key := o.blockKey(i)
-		if t.flights[key] != nil || i > from && p.cached(o, i) {
+		cached := i == from && p.cache.Fresh(o.bucket, o.key, key) || i > from && p.cached(o, i)
+		if t.flights[key] != nil || cached {
 			if contiguous {
 				break
 			}
