@@ -182,7 +182,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return res, nil
 	}
 	reason := brokenConnReason(err)
-	if reason == "" {
+	if reason == "" || clientBodyFailed(req.Context()) {
 		return nil, err
 	}
 	ctx := req.Context()
@@ -196,6 +196,14 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.metrics.backendRetry(op)
 	return t.retry.RoundTrip(req)
+}
+
+// clientBodyFailed reports whether the request made with ctx failed
+// because the client's body did (cut short, malformed): the connection
+// is closed as for any failure, but nothing is wrong with it.
+func clientBodyFailed(ctx context.Context) bool {
+	ob, ok := ctx.Value(outboundKey{}).(*outbound)
+	return ok && ob.body != nil && ob.body.Err() != nil
 }
 
 // idempotent reports whether req may be sent twice: a GET or HEAD with no

@@ -42,7 +42,7 @@ func (rr *readRequest) variant() bool {
 
 // parseRead reads what a GetObject/HeadObject asks for and says why it
 // cannot be answered from the cache, or "" when it can. Multiple ranges,
-// If-Range, parts, customer-key encryption and query parameters the proxy
+// If-Range, parts, encryption headers and query parameters the proxy
 // does not know are relayed to the backend, which answers them exactly as
 // it would without the proxy. q is the request's parsed query (nil when it
 // has none); badQuery says it did not parse.
@@ -58,6 +58,10 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 		return rr, "if-range"
 	case h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "":
 		return rr, "sse-c"
+	case h.Get("X-Amz-Server-Side-Encryption") != "" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "":
+		// S3 refuses a read that declares how to encrypt: the backend's
+		// 400 is the answer.
+		return rr, "sse header"
 	}
 	if m := h.Get("X-Amz-Checksum-Mode"); m != "" && !strings.EqualFold(m, "ENABLED") {
 		return rr, "checksum-mode" // the backend's error to send

@@ -83,6 +83,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.body = &clientBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: p.cfg.ClientIdleTimeout}
 		r.Body = rq.body
 	}
+	if isPostUpload(r, rq) {
+		// A browser form: its signed policy is its authentication.
+		p.servePostUpload(w, r, rq)
+		return
+	}
 	// Authenticate before anything else, the cache included.
 	ac := p.auth.Load()
 	auth, err := p.verifier.Verify(r)
@@ -132,18 +137,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rq.op = classify(r.Method, rq.bucket, rq.key, rq.query, r.Header)
 	}
-	// Rate limit the principal before anything costs more than this.
-	if p.limiters != nil {
-		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
-			p.metrics.rateLimited.Inc()
-			w.Header().Set("Retry-After", retryAfter(wait))
-			p.writeError(w, r, errSlowDown)
-			return
-		}
-	}
-	// Authorize before anything else, the cache included.
-	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
-		p.writeError(w, r, err)
+	if !p.admit(w, r, rq) {
 		return
 	}
 	// Nothing is read of a body S3 would refuse for its size.
@@ -160,6 +154,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.passThrough(w, r, rq)
+}
+
+// admit rate limits and authorizes an authenticated request, before
+// anything costs more than this and before the cache is touched. When it
+// refuses, it answered the client and returns false.
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, rq *request) bool {
+	if p.limiters != nil {
+		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
+			p.metrics.rateLimited.Inc()
+			w.Header().Set("Retry-After", retryAfter(wait))
+			p.writeError(w, r, errSlowDown)
+			return false
+		}
+	}
+	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
+		p.writeError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // maxPutBytes is the largest body S3 takes in one PutObject or

@@ -330,6 +330,10 @@ func parsePresign(rawQuery string) (presignParams, error) {
 		return presignParams{}, err
 	}
 	n, err := strconv.ParseInt(expires, 10, 64)
+	if err == nil && n == 0 && allDigits(expires) {
+		// Valid for no time at all: expired, as S3 answers it.
+		return presignParams{}, fmt.Errorf("sigv4: X-Amz-Expires is 0: %w", ErrRequestExpired)
+	}
 	if err != nil || n < 1 || n > maxPresignExpiry || !allDigits(expires) {
 		return presignParams{}, fmt.Errorf("sigv4: X-Amz-Expires %q must be 1..%d: %w", expires, maxPresignExpiry, ErrMalformedAuth)
 	}
