@@ -2,29 +2,11 @@ package proxy
 
 import (
 	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/zcodec/zcodectest"
 )
-
-// compressBodies are the bodies of the compression benchmarks: text-like
-// formats as they are found in buckets, and random bytes, which do not
-// compress. All are generated deterministically.
-var compressBodies = []struct {
-	name string
-	gen  func(size int) []byte
-}{
-	{"json", jsonBody},
-	{"csv", csvBody},
-	{"log", logBody},
-	{"random", randomBody},
-}
-
-var compressSizes = []struct {
-	name string
-	size int
-}{{"4KiB", 4 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
 // newCompressBenchHit returns a proxy holding body (served as text/plain,
 // which is compressible) at /bkt/obj, with CACHE_COMPRESS set to compress,
@@ -59,11 +41,11 @@ func newCompressBenchHit(tb testing.TB, body []byte, compress string) (*Proxy, *
 //
 //	go test -run '^$' -bench Compress -benchmem ./proxy
 func BenchmarkCompressHit(b *testing.B) {
-	for _, body := range compressBodies {
-		for _, sz := range compressSizes {
-			data := body.gen(sz.size)
+	for _, body := range zcodectest.Bodies {
+		for _, sz := range zcodectest.Sizes {
+			data := body.Gen(sz.Size)
 			for _, compress := range []string{"off", "zstd"} {
-				b.Run(body.name+"/"+sz.name+"/"+compress, func(b *testing.B) {
+				b.Run(body.Name+"/"+sz.Name+"/"+compress, func(b *testing.B) {
 					p, req, e := newCompressBenchHit(b, data, compress)
 					w := &discardWriter{h: http.Header{}}
 					b.SetBytes(int64(len(data)))
@@ -79,63 +61,6 @@ func BenchmarkCompressHit(b *testing.B) {
 					b.ReportMetric(float64(e.Len()-len(e.Body)), "saved-B")
 				})
 			}
-		}
-	}
-}
-
-// BenchmarkCompressCodec measures the codec alone, per body: encodeBody
-// (what a fill pays once, and what the shared tier pays per store) and
-// decodeBody (what each hit of a compressed entry pays, in memory or from
-// the shared tier).
-func BenchmarkCompressCodec(b *testing.B) {
-	h := http.Header{"Content-Type": {"text/plain"}}
-	for _, body := range compressBodies {
-		for _, sz := range compressSizes {
-			data := body.gen(sz.size)
-			stored, encoded := encodeBody(h, data)
-			b.Run(body.name+"/"+sz.name+"/encode", func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
-				b.ReportAllocs()
-				for b.Loop() {
-					encodeBody(h, data)
-				}
-				b.ReportMetric(float64(len(data))/float64(len(stored)), "ratio")
-			})
-			if !encoded {
-				continue
-			}
-			b.Run(body.name+"/"+sz.name+"/decode", func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
-				b.ReportAllocs()
-				buf := make([]byte, 0, len(data))
-				for b.Loop() {
-					if _, err := decodeInto(stored, len(data), buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(len(data))/float64(len(stored)), "ratio")
-				b.ReportMetric(float64(len(data)-len(stored)), "saved-B")
-			})
-		}
-	}
-}
-
-// TestCompressBenchBodies keeps the benchmarks honest: the text bodies
-// compress, the random one does not, and all have the size asked for.
-func TestCompressBenchBodies(t *testing.T) {
-	h := http.Header{"Content-Type": {"text/plain"}}
-	for _, body := range compressBodies {
-		for _, sz := range compressSizes {
-			t.Run(body.name+"/"+strconv.Itoa(sz.size), func(t *testing.T) {
-				data := body.gen(sz.size)
-				if len(data) < sz.size || len(data) > sz.size+512 {
-					t.Errorf("%d bytes, want about %d", len(data), sz.size)
-				}
-				_, encoded := encodeBody(h, data)
-				if want := body.name != "random"; encoded != want {
-					t.Errorf("encoded = %v, want %v", encoded, want)
-				}
-			})
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/zcodec"
 )
 
 // responseOverrides are the GetObject/HeadObject query parameters that
@@ -133,10 +134,10 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 
 	body := e.Body
 	if e.Encoded() && r.Method != http.MethodHead {
-		buf := getScratch(size)
-		defer putScratch(buf, *buf)
+		buf := zcodec.Scratch(size)
+		defer zcodec.Release(buf, *buf)
 		var err error
-		if body, err = decodeInto(e.Body, size, *buf); err != nil {
+		if body, err = zcodec.DecodeInto(e.Body, size, *buf); err != nil {
 			p.writeError(w, r, err)
 			return
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
+
+	"github.com/s3cache/s3cache/proxy/internal/zcodec"
 )
 
 // The shared second tier (CACHE_L2=redis).
@@ -339,7 +341,7 @@ func (l *sharedTier) release(ctx context.Context, bucket, key, versionID, lock s
 func encodeL2Value(gens [3]uint64, h http.Header, body []byte, compress bool) []byte {
 	stored, encoded := body, false
 	if compress {
-		stored, encoded = encodeBody(h, body)
+		stored, encoded = zcodec.Encode(h, body)
 		if !encoded {
 			stored = body
 		}
@@ -442,7 +444,7 @@ func decodeL2Value(raw []byte, maxBody int64) (gens [3]uint64, h http.Header, bo
 		}
 		return gens, h, rest, nil
 	case 1:
-		body, err := decodeBody(rest, int(size))
+		body, err := zcodec.Decode(rest, int(size))
 		if err != nil {
 			return gens, nil, nil, errors.Join(errBadL2Value, err)
 		}

@@ -7,8 +7,9 @@ import (
 )
 
 // TestImportsPointDown enforces the dependency direction
-// cmd → proxy → {sigv4, cache}: the leaf packages import neither proxy nor
-// each other, and cache knows nothing of HTTP.
+// cmd → proxy → {proxy/internal/..., sigv4, cache}: the leaf packages
+// import neither proxy nor each other, cache knows nothing of HTTP, and
+// nothing under proxy/internal imports proxy (or cmd).
 func TestImportsPointDown(t *testing.T) {
 	const mod = "github.com/s3cache/s3cache/"
 	forbidden := map[string][]string{
@@ -26,6 +27,28 @@ func TestImportsPointDown(t *testing.T) {
 					if dep == b || strings.HasPrefix(dep, b+"/") {
 						t.Errorf("%s imports %s", pkg, dep)
 					}
+				}
+			}
+		})
+	}
+
+	out, err := exec.Command("go", "list", mod+"proxy/internal/...").Output()
+	if err != nil {
+		t.Fatalf("go list proxy/internal/...: %v", err)
+	}
+	internal := strings.Fields(string(out))
+	if len(internal) == 0 {
+		t.Fatal("go list found no package under proxy/internal")
+	}
+	for _, pkg := range internal {
+		t.Run(strings.TrimPrefix(pkg, mod), func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", pkg).Output()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v", pkg, err)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if dep == mod+"proxy" || strings.HasPrefix(dep, mod+"cmd") {
+					t.Errorf("%s imports %s", pkg, dep)
 				}
 			}
 		})
