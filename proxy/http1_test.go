@@ -267,3 +267,158 @@ func TestLeanServerShutdown(t *testing.T) {
 		t.Errorf("idle connection after Shutdown: read %v, want EOF", err)
 	}
 }
+
+// TestLeanServerRefuses checks the heads the server refuses before any
+// handler runs: S3's status and code in XML, the body's RequestId equal
+// to X-Amz-Request-Id, and the connection closed at once.
+func TestLeanServerRefuses(t *testing.T) {
+	_, addr := leanServer(t, testHandler())
+	tests := []struct {
+		name, raw, method string
+		status            int
+		code              string
+	}{
+		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET", 400, "BadRequest"},
+		{"Host with a space", "GET /len/x HTTP/1.1\r\nHost: a b\r\n\r\n", "GET", 400, "BadRequest"},
+		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", "GET", 400, "BadRequest"},
+		{"bad header name", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", "GET", 400, "BadRequest"},
+		{"HTTP/9.9", "GET /len/x HTTP/9.9\r\nHost: a\r\n\r\n", "GET", 505, "HttpVersionNotSupported"},
+		{"no version", "GET /len/x\r\nHost: a\r\n\r\n", "GET", 400, "BadRequest"},
+		{"gzip transfer coding", "PUT /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "PUT", 501, "NotImplemented"},
+		{"unknown expectation", "PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "PUT", 417, "ExpectationFailed"},
+		{"header over 8 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 8<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
+		{"header of 64 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 64<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
+		{"HEAD refused", "HEAD /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HEAD", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tt.raw)
+			br := bufio.NewReader(c)
+			res, err := http.ReadResponse(br, &http.Request{Method: tt.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := bodyOf(res)
+			id := res.Header.Get("X-Amz-Request-Id")
+			if res.StatusCode != tt.status || res.Header.Get("Content-Type") != "application/xml" || id == "" || !res.Close {
+				t.Fatalf("got %d %q id %q close %v; want %d application/xml with an id, closing", res.StatusCode, res.Header.Get("Content-Type"), id, res.Close, tt.status)
+			}
+			if tt.code != "" && (!strings.Contains(body, "<Code>"+tt.code+"</Code>") || !strings.Contains(body, "<RequestId>"+id+"</RequestId>")) {
+				t.Errorf("body %q, want code %s and RequestId %s", body, tt.code, id)
+			}
+			if tt.code == "NotImplemented" && !strings.Contains(body, "<Header>Transfer-Encoding</Header>") {
+				t.Errorf("body %q names no header", body)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after the refusal: read %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestLeanServerHeaderTimeout checks that a head that stops arriving gets
+// one 408 RequestTimeout, on a first request and after a handed-over one.
+func TestLeanServerHeaderTimeout(t *testing.T) {
+	h := testHandler()
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Logger: discardLogger()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for _, before := range []string{"", "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, before+"GET /len/x HTTP/1.1\r\nHost: x\r\n")
+		br := bufio.NewReader(c)
+		if before != "" {
+			if res, err := http.ReadResponse(br, nil); err != nil || bodyOf(res) != "z" {
+				t.Fatalf("handed-over request: %v", err)
+			}
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after %q: %v", before, err)
+		}
+		if body := bodyOf(res); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "<Code>RequestTimeout</Code>") {
+			t.Errorf("stalled head after %q: %d %q, want 408 RequestTimeout", before, res.StatusCode, body)
+		}
+	}
+}
+
+// TestLeanServerWriteTimeout checks WriteTimeout on both paths: a client
+// that reads nothing is cut, and a client that reads slowly, for longer
+// than WriteTimeout in all, gets the whole body.
+func TestLeanServerWriteTimeout(t *testing.T) {
+	const size = 8 << 20
+	ended := make(chan error, 4)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		_, err := w.Write(make([]byte, size))
+		ended <- err
+	})
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: 250 * time.Millisecond, Logger: discardLogger()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for _, req := range []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
+		t.Run(strings.Fields(req)[0]+" not reading", func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, req)
+			select {
+			case err := <-ended:
+				if err == nil {
+					t.Fatal("the write to a client reading nothing succeeded")
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the write to a client reading nothing still blocks after 20s")
+			}
+		})
+		t.Run(strings.Fields(req)[0]+" reading slowly", func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			io.WriteString(c, req)
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start, n, buf := time.Now(), 0, make([]byte, 64<<10)
+			for {
+				m, err := res.Body.Read(buf)
+				n += m
+				if err != nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond) // a slow reader, never idle for WriteTimeout
+			}
+			if n != size || time.Since(start) < s.WriteTimeout {
+				t.Fatalf("slow reader got %d of %d bytes in %v", n, size, time.Since(start))
+			}
+			if err := <-ended; err != nil {
+				t.Fatalf("the write to a slow reader failed: %v", err)
+			}
+		})
+	}
+}
