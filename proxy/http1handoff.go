@@ -51,10 +51,10 @@ type handoffConn struct {
 	head     int           // head bytes left to give
 	left     int64         // Content-Length bytes left to give
 	chunks   *chunkScanner // non-nil for a chunked body
-	raw      bool          // framing lost: everything is given
 	back     chan bool     // receives once, at Close: true if the lean loop goes on
 
 	mu       sync.Mutex
+	raw      bool      // framing lost: everything is given
 	answered bool      // Fallback answered the request and waits for another
 	closed   bool      // Close was called
 	deadline time.Time // the read deadline Fallback set
@@ -75,8 +75,11 @@ func (c *handoffConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.mu.Lock()
+	raw := c.raw
+	c.mu.Unlock()
 	switch {
-	case c.raw:
+	case raw:
 		return c.r.Read(p)
 	case c.head > 0:
 		n, err := c.r.Read(p[:min(len(p), c.head)])
@@ -93,7 +96,9 @@ func (c *handoffConn) Read(p []byte) (int, error) {
 		buf, _ := c.r.Peek(min(len(p), c.r.Buffered()))
 		k, ok := c.chunks.scan(buf)
 		if !ok {
+			c.mu.Lock()
 			c.raw = true
+			c.mu.Unlock()
 			return c.r.Read(p)
 		}
 		n := copy(p, buf[:k])
