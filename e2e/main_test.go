@@ -400,7 +400,7 @@ func cleanEnv(extra map[string]string) []string {
 			strings.HasPrefix(k, "ROOT_"), strings.HasPrefix(k, "MINIO_"), strings.HasPrefix(k, "DEV_"), strings.HasPrefix(k, "REDIS_"),
 			k == "LISTEN_ADDR", k == "BACKEND_TIMEOUT", k == "LOG_LEVEL", k == "LOG_FORMAT", k == "S3CACHE_CONFIG",
 			k == "TLS_CERT_FILE", k == "TLS_KEY_FILE", k == "AUTH_CONFIG", k == "AUDIT_LOG", k == "PPROF_ADDR",
-			k == "RATE_LIMIT", k == "RATE_BURST", k == "CLIENT_IDLE_TIMEOUT", k == "GOMEMLIMIT",
+			k == "RATE_LIMIT", k == "RATE_BURST", k == "CLIENT_IDLE_TIMEOUT", k == "WRITE_TIMEOUT", k == "GOMEMLIMIT",
 			k == "HTTP_PROXY", k == "HTTPS_PROXY", k == "http_proxy", k == "https_proxy":
 			continue
 		}

@@ -22,7 +22,10 @@ type Error struct {
 	Status  int    // HTTP status sent to the client
 	Code    string // S3 error code, e.g. "NoSuchKey"
 	Message string // human-readable message sent to the client
-	Err     error  // cause, logged only
+	// Header names the request header an error is about, sent as S3's
+	// <Header> element (NotImplemented); empty sends none.
+	Header string
+	Err    error // cause, logged only
 }
 
 func newError(status int, code, msg string) *Error {
@@ -57,6 +60,16 @@ var (
 	// errInvalidRange is sent with a Content-Range: bytes */{size} header.
 	errInvalidRange       = newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+)
+
+// Errors the HTTP/1 server answers before any handler runs (http1head.go).
+var (
+	errHeadTooLarge     = newError(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
+	errHeadTimeout      = newError(http.StatusRequestTimeout, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
+	errMalformedRequest = newError(http.StatusBadRequest, "BadRequest", "An error occurred when parsing the HTTP request.")
+	errHTTPVersion      = newError(http.StatusHTTPVersionNotSupported, "HttpVersionNotSupported", "The HTTP version specified is not supported.")
+	errExpectation      = newError(http.StatusExpectationFailed, "ExpectationFailed", "The Expect header you provided is not supported.")
+	errTransferEncoding = &Error{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "A header you provided implies functionality that is not implemented", Header: "Transfer-Encoding"}
 )
 
 func withCause(tmpl *Error, cause error) *Error {
@@ -132,6 +145,7 @@ type xmlError struct {
 	Code      string   `xml:"Code"`
 	Message   string   `xml:"Message"`
 	Resource  string   `xml:"Resource,omitempty"`
+	Header    string   `xml:"Header,omitempty"`
 	RequestID string   `xml:"RequestId"`
 }
 
@@ -148,17 +162,28 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("request_id", reqID), slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.Int("status", e.Status),
 		slog.String("code", e.Code), slog.Any("cause", e.Err))
+	sendError(w, r.Method, r.URL.Path, e, reqID)
+}
+
+// sendError writes e as S3 sends an error: the status, Content-Type
+// application/xml, reqID in X-Amz-Request-Id and in the body's RequestId
+// (unless empty), and the XML body (none for HEAD). It is the one place
+// an error body is written; resource may be empty.
+func sendError(w http.ResponseWriter, method, resource string, e *Error, reqID string) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("ETag")
 	delete(h, etagS3)
 	h.Del("Last-Modified")
 	h.Set("Content-Type", "application/xml")
-	if r.Method == http.MethodHead {
+	if reqID != "" {
+		h.Set("X-Amz-Request-Id", reqID)
+	}
+	if method == http.MethodHead {
 		w.WriteHeader(e.Status)
 		return
 	}
-	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: reqID})
+	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: resource, Header: e.Header, RequestID: reqID})
 	w.WriteHeader(e.Status)
 	w.Write([]byte(xml.Header))
 	w.Write(body)

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,9 +21,10 @@ import (
 	"time"
 )
 
-// Server serves a handler over plain HTTP/1.1 with a lean loop for
-// requests without a body (GET and HEAD, the requests a cache answers), and
-// hands every connection that needs more to a standard net/http server.
+// Server serves a handler over HTTP/1.1, plain or over TLS, with a lean
+// loop for requests without a body (GET and HEAD, the requests a cache
+// answers), and hands each request that needs more to a standard net/http
+// server, one request at a time.
 //
 // Why: net/http writes a response's header and its body with separate
 // system calls and spends as long again on per-request bookkeeping as a
@@ -29,30 +33,52 @@ import (
 // request costs one small allocation set. The handler is the same, so
 // authentication, authorization, logging and the audit trail are the same.
 //
-// The lean loop reads a request only when it is HTTP/1.1, GET or HEAD,
-// with no body (no Transfer-Encoding, no Content-Length but 0), no
-// Expect or Upgrade, one Host, and headers that fit in its buffer.
-// Anything else — an upload, an HTTP/1.0 client, a malformed request — is
-// handed over with the bytes already read, and Fallback serves that
-// connection from then on, with its own limits and error answers.
+// The lean loop reads every request head itself (http1head.go): it
+// accepts and refuses what net/http's server does, with a head of at most
+// 8 KiB, one header timeout (ReadHeaderTimeout, from the head's first
+// byte), and S3's XML errors for what it refuses — 400 BadRequest or
+// RequestHeaderSectionTooLarge, 408 RequestTimeout, 417, 501 NotImplemented
+// for a Transfer-Encoding other than chunked, 505 for an HTTP version other
+// than 1.x — each with a request id, then it closes the connection. It
+// serves an HTTP/1.1 GET or HEAD without a body itself; any other request —
+// an upload, an HTTP/1.0 client, an Expect — is given to Fallback with its
+// body, and the connection comes back to the lean loop once Fallback
+// answered it (http1handoff.go). Over TLS, a connection that negotiates
+// HTTP/2 is Fallback's from the start.
 //
 // Unlike net/http, a request's context is not cancelled when the client
 // goes away mid-response; the response's writes fail instead, which ends
 // the handler's copy. The zero Server is not usable: set Handler and
-// Fallback.
+// Fallback. Serve and Shutdown are safe for concurrent use.
 type Server struct {
 	// Handler answers requests on both paths.
 	Handler http.Handler
-	// Fallback serves handed-over connections. Its Handler should be
-	// Handler; its timeouts and limits apply to them.
+	// Fallback serves handed-over requests and HTTP/2 connections. Its
+	// Handler should be Handler. Server sets its ConnState and ConnContext
+	// hooks (calling any hook set before) and wraps its Handler so that a
+	// handed-over request over TLS has its r.TLS, as a lean one does; its
+	// ReadHeaderTimeout and MaxHeaderBytes apply to HTTP/2 only, as Server
+	// reads every HTTP/1 head itself.
 	Fallback *http.Server
-	// ReadHeaderTimeout bounds reading a request's header once its first
-	// byte arrived. If zero, Fallback's, or 30 seconds.
+	// TLSConfig, if not nil, makes Serve speak TLS on every connection,
+	// offering what its NextProtos say ("h2" connections go to Fallback,
+	// whose TLSConfig should then offer "h2" too). If nil, plain HTTP.
+	TLSConfig *tls.Config
+	// ReadHeaderTimeout bounds reading a request's head once its first
+	// byte arrived (and a TLS handshake); a client still sending then gets
+	// 408 RequestTimeout. If zero, Fallback's, or 30 seconds.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a kept-alive
 	// connection. If zero, Fallback's, or 2 minutes.
 	IdleTimeout time.Duration
-	// Logger receives handler panics. If nil, slog.Default().
+	// WriteTimeout bounds a client that stops reading: a write to the
+	// connection fails, and the connection closes, once none of its bytes
+	// moved for WriteTimeout. A slow client that keeps reading is never
+	// cut. It applies to every response on the connection, Fallback's
+	// included. If zero, writes wait as long as the client does.
+	WriteTimeout time.Duration
+	// Logger receives handler panics and refused requests (at debug
+	// level). If nil, slog.Default().
 	Logger *slog.Logger
 
 	mu      sync.Mutex
@@ -61,11 +87,15 @@ type Server struct {
 	handoff *handoffListener
 	lns     []net.Listener
 	active  sync.WaitGroup
+	ids     struct {
+		prefix string
+		seq    atomic.Uint64
+	}
 }
 
-// leanBufferSize is the read buffer of a connection: a request header must
-// fit in it to be read by the lean loop.
-const leanBufferSize = 8 << 10
+// leanBufferSize is the read buffer of a connection: a request head must
+// fit in it.
+const leanBufferSize = maxHeadBytes
 
 func (s *Server) init() {
 	s.mu.Lock()
@@ -73,7 +103,15 @@ func (s *Server) init() {
 	if s.conns == nil {
 		s.conns = map[*leanConn]struct{}{}
 		s.handoff = &handoffListener{conns: make(chan net.Conn), done: make(chan struct{})}
+		var b [4]byte
+		rand.Read(b[:])
+		s.ids.prefix = hex.EncodeToString(b[:])
 	}
+}
+
+// requestID returns an id for an answer the server makes itself.
+func (s *Server) requestID() string {
+	return s.ids.prefix + strconv.FormatUint(s.ids.seq.Add(1), 16)
 }
 
 func (s *Server) readHeaderTimeout() time.Duration {
@@ -118,6 +156,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	if first {
 		s.handoff.addr = ln.Addr()
+		prev := s.Fallback.ConnState
+		s.Fallback.ConnState = func(c net.Conn, st http.ConnState) {
+			if hc, ok := c.(*handoffConn); ok && st == http.StateIdle {
+				hc.setAnswered()
+			}
+			if prev != nil {
+				prev(c, st)
+			}
+		}
+		prevCtx := s.Fallback.ConnContext
+		s.Fallback.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if hc, ok := c.(*handoffConn); ok && hc.tls != nil {
+				ctx = context.WithValue(ctx, tlsStateKey{}, hc.tls)
+			}
+			if prevCtx != nil {
+				ctx = prevCtx(ctx, c)
+			}
+			return ctx
+		}
+		s.Fallback.Handler = withTLSState{s.Fallback.Handler}
 		go func() {
 			if err := s.Fallback.Serve(s.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.logger().Error("fallback HTTP server stopped", "error", err)
@@ -142,6 +200,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		lc := &leanConn{srv: s, conn: c, remote: c.RemoteAddr().String()}
+		if s.WriteTimeout > 0 {
+			lc.conn = &progressConn{Conn: lc.conn, d: s.WriteTimeout}
+		}
+		if s.TLSConfig != nil {
+			lc.conn = tls.Server(lc.conn, s.TLSConfig)
+		}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
@@ -169,8 +233,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	// Fallback.Shutdown closes the handoff listener: connections that
-	// would be handed over from now on are closed instead.
+	// Fallback.Shutdown closes the handoff listener: requests that would
+	// be handed over from now on are refused by closing their connection.
 	errc := make(chan error, 1)
 	go func() { errc <- s.Fallback.Shutdown(ctx) }()
 	waited := make(chan struct{})
@@ -195,44 +259,13 @@ func (s *Server) forget(c *leanConn) {
 	s.active.Done()
 }
 
-// handoffListener gives handed-over connections to Fallback.
-type handoffListener struct {
-	conns chan net.Conn
-	done  chan struct{} // closed by Close
-	once  sync.Once
-	addr  net.Addr
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *handoffListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *handoffListener) Addr() net.Addr { return l.addr }
-
-// replayConn is a connection whose first bytes were already read into r.
-type replayConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
 // leanConn is one client connection on the lean loop.
 type leanConn struct {
 	srv    *Server
-	conn   net.Conn
+	conn   net.Conn // the client connection: TLS over the progress bound over TCP
 	br     *bufio.Reader
 	remote string
+	tls    *tls.ConnectionState // after the handshake; nil for plain HTTP
 
 	mu   sync.Mutex
 	idle bool // waiting for the first byte of a request
@@ -257,15 +290,29 @@ func (c *leanConn) setIdle(idle bool) bool {
 }
 
 func (c *leanConn) serve() {
-	handedOff := false
+	handedOff := false // the connection is Fallback's for good
 	defer func() {
 		if !handedOff {
 			c.conn.Close()
 		}
 		c.srv.forget(c)
 	}()
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.tls = &st
+		if st.NegotiatedProtocol == "h2" {
+			handedOff = c.handOver(tc)
+			return
+		}
+	}
 	c.br = bufio.NewReaderSize(c.conn, leanBufferSize)
 	c.w.conn = c.conn
+	afterPost := false
 	for {
 		if !c.setIdle(true) {
 			return
@@ -275,24 +322,120 @@ func (c *leanConn) serve() {
 		if !c.setIdle(false) || err != nil {
 			return
 		}
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
-		req, n, ok := c.readRequest()
-		if !ok {
-			c.conn.SetReadDeadline(time.Time{})
-			select {
-			case c.srv.handoff.conns <- &replayConn{Conn: c.conn, r: c.br}:
-				handedOff = true
-			case <-c.srv.handoff.done:
+		if afterPost {
+			// As net/http: old clients send a CRLF after a POST body.
+			afterPost = false
+			peek, _ := c.br.Peek(min(4, c.br.Buffered()))
+			skip := len(peek) - len(bytes.TrimLeft(peek, "\r\n"))
+			if c.br.Discard(skip); c.br.Buffered() == 0 {
+				continue
 			}
+		}
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+		n, refusal, err := c.readHead()
+		if refusal != nil {
+			c.refuse(refusal)
 			return
 		}
-		c.br.Discard(n)
+		if err != nil {
+			return
+		}
+		head, _ := c.br.Peek(n)
+		h, refusal := parseHead(head, c.remote)
+		if refusal != nil {
+			c.refuse(refusal)
+			return
+		}
 		c.conn.SetReadDeadline(time.Time{})
+		req := h.req
+		if !h.lean {
+			hc := newHandoffConn(c.conn, c.br, n, req)
+			hc.tls = c.tls
+			if !c.handOver(hc) {
+				return
+			}
+			if !<-hc.back {
+				return
+			}
+			afterPost = req.Method == http.MethodPost
+			continue
+		}
+		c.br.Discard(n)
+		req.TLS = c.tls
+		req.Close = req.Close || c.srv.closing.Load()
 		if !c.serveRequest(req) || req.Close {
 			return
 		}
 	}
 }
+
+// handOver gives conn to Fallback and reports whether it took it.
+func (c *leanConn) handOver(conn net.Conn) bool {
+	select {
+	case c.srv.handoff.conns <- conn:
+		return true
+	case <-c.srv.handoff.done:
+		return false
+	}
+}
+
+// readHead waits until the buffer holds a whole request head and returns
+// its length; or the S3 error to refuse it with (a head over
+// maxHeadBytes, the header timeout, the client ending its side mid-head);
+// or the error of a connection that broke, which gets no answer.
+func (c *leanConn) readHead() (n int, refusal *Error, err error) {
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if n := headEnd(buf); n >= 0 {
+			return n, nil, nil
+		}
+		if len(buf) >= maxHeadBytes {
+			return 0, errHeadTooLarge, nil
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return 0, withCause(errHeadTimeout, err), nil
+			case errors.Is(err, io.EOF):
+				return 0, withCause(errMalformedRequest, err), nil
+			}
+			return 0, nil, err
+		}
+	}
+}
+
+// refuse answers a request head the server will not serve with e, and
+// ends the connection: what the client sent after the head is drained
+// for a moment so that it reads the answer rather than a reset.
+func (c *leanConn) refuse(e *Error) {
+	method := ""
+	if buf, _ := c.br.Peek(c.br.Buffered()); bytes.HasPrefix(buf, []byte("HEAD ")) {
+		method = http.MethodHead
+	}
+	id := c.srv.requestID()
+	c.srv.logger().LogAttrs(context.Background(), slog.LevelDebug, "request refused",
+		slog.String("request_id", id), slog.String("remote", c.remote),
+		slog.Int("status", e.Status), slog.String("code", e.Code), slog.Any("cause", e.Err))
+	w := &c.w
+	w.reset(method == http.MethodHead, true)
+	sendError(w, method, "", e, id)
+	if !w.finish() && w.err != nil {
+		return
+	}
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		io.Copy(io.Discard, io.LimitReader(c.br, lingerBytes))
+	}
+}
+
+// A refused connection's unread bytes are drained for at most
+// lingerTimeout or lingerBytes after the answer, as net/http does after
+// 431, so that closing it does not reset the answer away.
+const (
+	lingerTimeout = 500 * time.Millisecond
+	lingerBytes   = 256 << 10
+)
 
 // serveRequest runs the handler for req and reports whether the
 // connection can carry another request.
@@ -311,103 +454,6 @@ func (c *leanConn) serveRequest(req *http.Request) (keep bool) {
 	}()
 	c.srv.Handler.ServeHTTP(w, req)
 	return w.finish()
-}
-
-// readRequest parses the request at the head of the buffer without
-// consuming it. ok is false when the request is not for the lean loop (or
-// not parseable by it); n is the length of its header.
-func (c *leanConn) readRequest() (req *http.Request, n int, ok bool) {
-	var head []byte
-	for {
-		buf, err := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			head, n = buf[:i+2], i+4
-			break
-		}
-		if err != nil || c.br.Buffered() == leanBufferSize {
-			return nil, 0, false
-		}
-		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
-			return nil, 0, false
-		}
-	}
-	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
-	method, line, ok1 := bytes.Cut(line, []byte(" "))
-	target, proto, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
-		return nil, 0, false
-	}
-	var m string
-	switch string(method) {
-	case http.MethodGet:
-		m = http.MethodGet
-	case http.MethodHead:
-		m = http.MethodHead
-	default:
-		return nil, 0, false
-	}
-	rawTarget := string(target)
-	u, err := url.ParseRequestURI(rawTarget)
-	if err != nil {
-		return nil, 0, false
-	}
-	h := make(http.Header, 8)
-	var host string
-	closeConn := false
-	for len(rest) > 0 {
-		var hl []byte
-		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		name, value, found := bytes.Cut(hl, []byte(":"))
-		if !found || len(name) == 0 || !validHeaderName(name) {
-			return nil, 0, false // includes obsolete line folding
-		}
-		if !validHeaderValue(value) {
-			return nil, 0, false // a bare CR or LF included
-		}
-		value = bytes.Trim(value, " \t")
-		key := canonicalHeader(name)
-		switch key {
-		case "Host":
-			if host != "" {
-				return nil, 0, false
-			}
-			host = string(value)
-			continue
-		case "Content-Length":
-			if string(value) != "0" || h[key] != nil {
-				return nil, 0, false
-			}
-		case "Transfer-Encoding", "Expect", "Upgrade", "Trailer":
-			return nil, 0, false
-		case "Connection":
-			for tok := range strings.SplitSeq(string(value), ",") {
-				switch strings.ToLower(strings.TrimSpace(tok)) {
-				case "close":
-					closeConn = true
-				case "upgrade":
-					return nil, 0, false
-				}
-			}
-		}
-		h[key] = append(h[key], string(value))
-	}
-	if host == "" {
-		return nil, 0, false
-	}
-	req = &http.Request{
-		Method:     m,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Body:       http.NoBody,
-		Host:       host,
-		RemoteAddr: c.remote,
-		RequestURI: rawTarget,
-		Close:      closeConn || c.srv.closing.Load(),
-	}
-	return req, n, true
 }
 
 // canonicalHeader returns the canonical form of a header name, without
@@ -634,7 +680,7 @@ func (w *leanWriter) send(done bool, p []byte, last bool) error {
 	}
 	w.sent = true
 	bufs := w.bufs
-	if _, err := bufs.WriteTo(w.conn); err != nil {
+	if _, err := writeBuffers(w.conn, &bufs); err != nil {
 		w.err = err
 		return err
 	}
@@ -705,3 +751,18 @@ type dateText struct {
 }
 
 var cachedDate atomic.Pointer[dateText]
+
+// tlsStateKey is the context key of a handed-over connection's TLS state.
+type tlsStateKey struct{}
+
+// withTLSState gives a request Fallback reads from a handed-over TLS
+// connection its r.TLS, which net/http sets only for a *tls.Conn of its
+// own.
+type withTLSState struct{ next http.Handler }
+
+func (h withTLSState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+		r.TLS = st
+	}
+	h.next.ServeHTTP(w, r)
+}

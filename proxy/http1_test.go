@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +101,9 @@ func exchange(t *testing.T, addr, raw string, methods ...string) []*http.Respons
 	var out []*http.Response
 	for _, m := range methods {
 		res, err := http.ReadResponse(br, &http.Request{Method: m})
+		for err == nil && res.StatusCode < 200 { // 100 Continue
+			res, err = http.ReadResponse(br, &http.Request{Method: m})
+		}
 		if err != nil {
 			t.Fatalf("reading response %d: %v", len(out)+1, err)
 		}
@@ -172,11 +177,9 @@ func TestLeanServerHandsOff(t *testing.T) {
 		{"GET with a body", "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 200, "abc", "no"},
 		{"chunked", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "abc", "no"},
 		{"HTTP/1.0", "GET /len/ten HTTP/1.0\r\nHost: x\r\n\r\n", 200, "ten", "no"},
-		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", 400, "", ""},
-		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "", ""},
-		{"bad header", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", 400, "", ""},
-		{"folded header", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 200, "x", "no"},
-		{"header larger than the buffer", "GET /len/big HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", leanBufferSize) + "\r\n\r\n", 200, "big", "no"},
+		{"folded header", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 200, "x", "yes"},
+		{"bare LF", "GET /len/lf HTTP/1.1\nHost: a\n\n", 200, "lf", "yes"},
+		{"Expect: 100-continue", "PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", 200, "ok", "no"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,12 +199,23 @@ func TestLeanServerHandsOff(t *testing.T) {
 			}
 		})
 	}
-	// After a hand-off the connection stays with the fallback server and
-	// keeps working for the next request.
+	// After a hand-off the connection comes back to the lean loop, for a
+	// pipelined request, after a chunked body, and after a POST followed
+	// by a stray CRLF as old clients send.
 	res := exchange(t, addr, "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"+
-		"GET /len/after HTTP/1.1\r\nHost: x\r\n\r\n", "PUT", "GET")
-	if bodyOf(res[1]) != "after" || res[1].Header.Get("X-Lean") != "no" {
-		t.Errorf("request after a hand-off: %q lean %q", bodyOf(res[1]), res[1].Header.Get("X-Lean"))
+		"GET /len/after HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\nab\r\n0\r\nX-Trailer: t\r\n\r\n\r\n"+
+		"GET /len/again HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\ny"+
+		"GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "PUT", "GET", "POST", "GET", "PUT", "GET")
+	for i, want := range []struct{ body, lean string }{{"z", "no"}, {"after", "yes"}, {"ab", "no"}, {"again", "yes"}, {"y", "no"}} {
+		if bodyOf(res[i]) != want.body || res[i].Header.Get("X-Lean") != want.lean {
+			t.Errorf("response %d on one connection: %q lean %q, want %q lean %q", i+1, bodyOf(res[i]), res[i].Header.Get("X-Lean"), want.body, want.lean)
+		}
+	}
+	// A bad head after a hand-off is refused by the lean loop, in XML.
+	if r := res[5]; r.StatusCode != 400 || r.Header.Get("Content-Type") != "application/xml" {
+		t.Errorf("two Hosts after a hand-off: %d %q, want 400 in XML", r.StatusCode, r.Header.Get("Content-Type"))
 	}
 }
 
@@ -256,35 +270,201 @@ func TestLeanServerShutdown(t *testing.T) {
 	}
 }
 
-// FuzzLeanRequest feeds arbitrary bytes to the lean loop's parser. What it
-// accepts, net/http's parser must accept as the same request.
-func FuzzLeanRequest(f *testing.F) {
-	f.Add([]byte("GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Date: 1\r\n\r\n"))
-	f.Add([]byte("HEAD / HTTP/1.1\r\nhost: h\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"))
-	f.Add([]byte("GET /a%20b HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nX: \t v \r\n\r\nGET"))
-	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &leanConn{srv: &Server{}, br: bufio.NewReaderSize(bytes.NewReader(data), leanBufferSize), remote: "192.0.2.1:1"}
-		req, n, ok := c.readRequest()
-		if !ok {
-			return
-		}
-		if n > len(data) || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) {
-			t.Fatalf("header length %d of %d bytes", n, len(data))
-		}
-		std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data[:n])))
+// TestLeanServerRefuses checks the heads the server refuses before any
+// handler runs: S3's status and code in XML, the body's RequestId equal
+// to X-Amz-Request-Id, and the connection closed at once.
+func TestLeanServerRefuses(t *testing.T) {
+	_, addr := leanServer(t, testHandler())
+	tests := []struct {
+		name, raw, method string
+		status            int
+		code              string
+	}{
+		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET", 400, "BadRequest"},
+		{"Host with a space", "GET /len/x HTTP/1.1\r\nHost: a b\r\n\r\n", "GET", 400, "BadRequest"},
+		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", "GET", 400, "BadRequest"},
+		{"bad header name", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", "GET", 400, "BadRequest"},
+		{"HTTP/9.9", "GET /len/x HTTP/9.9\r\nHost: a\r\n\r\n", "GET", 505, "HttpVersionNotSupported"},
+		{"no version", "GET /len/x\r\nHost: a\r\n\r\n", "GET", 400, "BadRequest"},
+		{"gzip transfer coding", "PUT /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "PUT", 501, "NotImplemented"},
+		{"unknown expectation", "PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "PUT", 417, "ExpectationFailed"},
+		{"header over 8 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 8<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
+		{"header of 64 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 64<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
+		{"HEAD refused", "HEAD /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HEAD", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tt.raw)
+			br := bufio.NewReader(c)
+			res, err := http.ReadResponse(br, &http.Request{Method: tt.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := bodyOf(res)
+			id := res.Header.Get("X-Amz-Request-Id")
+			if res.StatusCode != tt.status || res.Header.Get("Content-Type") != "application/xml" || id == "" || !res.Close {
+				t.Fatalf("got %d %q id %q close %v; want %d application/xml with an id, closing", res.StatusCode, res.Header.Get("Content-Type"), id, res.Close, tt.status)
+			}
+			if tt.code != "" && (!strings.Contains(body, "<Code>"+tt.code+"</Code>") || !strings.Contains(body, "<RequestId>"+id+"</RequestId>")) {
+				t.Errorf("body %q, want code %s and RequestId %s", body, tt.code, id)
+			}
+			if tt.code == "NotImplemented" && !strings.Contains(body, "<Header>Transfer-Encoding</Header>") {
+				t.Errorf("body %q names no header", body)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after the refusal: read %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestLeanServerHeaderTimeout checks that a head that stops arriving gets
+// one 408 RequestTimeout, on a first request and after a handed-over one.
+func TestLeanServerHeaderTimeout(t *testing.T) {
+	h := testHandler()
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Logger: discardLogger()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for _, before := range []string{"", "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
-			t.Fatalf("lean loop accepted what net/http refuses (%v):\n%q", err, data[:n])
+			t.Fatal(err)
 		}
-		if std.Method != req.Method || std.RequestURI != req.RequestURI || std.Host != req.Host ||
-			std.URL.String() != req.URL.String() || std.ContentLength != 0 || len(std.TransferEncoding) != 0 {
-			t.Fatalf("lean %s %q host %q; net/http %s %q host %q length %d", req.Method, req.RequestURI, req.Host,
-				std.Method, std.RequestURI, std.Host, std.ContentLength)
-		}
-		for k, vs := range req.Header {
-			if strings.Join(std.Header[k], "\x00") != strings.Join(vs, "\x00") {
-				t.Fatalf("header %s: lean %q, net/http %q", k, vs, std.Header[k])
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, before+"GET /len/x HTTP/1.1\r\nHost: x\r\n")
+		br := bufio.NewReader(c)
+		if before != "" {
+			if res, err := http.ReadResponse(br, nil); err != nil || bodyOf(res) != "z" {
+				t.Fatalf("handed-over request: %v", err)
 			}
 		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after %q: %v", before, err)
+		}
+		if body := bodyOf(res); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "<Code>RequestTimeout</Code>") {
+			t.Errorf("stalled head after %q: %d %q, want 408 RequestTimeout", before, res.StatusCode, body)
+		}
+	}
+}
+
+// TestLeanServerWriteTimeout checks WriteTimeout on both paths: a client
+// that reads nothing is cut, and a client that reads slowly, for longer
+// than WriteTimeout in all, gets the whole body.
+func TestLeanServerWriteTimeout(t *testing.T) {
+	const size = 8 << 20
+	ended := make(chan error, 4)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		_, err := w.Write(make([]byte, size))
+		ended <- err
 	})
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: 250 * time.Millisecond, Logger: discardLogger()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for _, req := range []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
+		t.Run(strings.Fields(req)[0]+" not reading", func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, req)
+			select {
+			case err := <-ended:
+				if err == nil {
+					t.Fatal("the write to a client reading nothing succeeded")
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the write to a client reading nothing still blocks after 20s")
+			}
+		})
+		t.Run(strings.Fields(req)[0]+" reading slowly", func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			io.WriteString(c, req)
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start, n, buf := time.Now(), 0, make([]byte, 64<<10)
+			for {
+				m, err := res.Body.Read(buf)
+				n += m
+				if err != nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond) // a slow reader, never idle for WriteTimeout
+			}
+			if n != size || time.Since(start) < s.WriteTimeout {
+				t.Fatalf("slow reader got %d of %d bytes in %v", n, size, time.Since(start))
+			}
+			if err := <-ended; err != nil {
+				t.Fatalf("the write to a slow reader failed: %v", err)
+			}
+		})
+	}
+}
+
+// TestLeanServerTLSState: over TLS, a request has its r.TLS whichever
+// server answers it, as net/http gives it: a lean GET and a handed-over
+// upload alike.
+func TestLeanServerTLSState(t *testing.T) {
+	certSrv := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate and a client that trusts it
+	defer certSrv.Close()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, isLean := w.(*leanWriter)
+		w.Header().Set("X-Lean", map[bool]string{true: "yes", false: "no"}[isLean])
+		if r.TLS != nil && r.TLS.HandshakeComplete {
+			w.Header().Set("X-TLS", r.TLS.ServerName+"|"+tls.VersionName(r.TLS.Version))
+		}
+		io.Copy(io.Discard, r.Body)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := certSrv.TLS.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, TLSConfig: cfg, Logger: discardLogger()}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c := certSrv.Client()
+	url := "https://" + ln.Addr().String() + "/obj"
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodGet} {
+		req, _ := http.NewRequest(method, url, strings.NewReader(map[bool]string{true: "upload"}[method == http.MethodPut]))
+		req.Host = "example.com"
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		wantLean := map[bool]string{true: "yes", false: "no"}[method == http.MethodGet]
+		if got := res.Header.Get("X-TLS"); !strings.HasPrefix(got, "|TLS 1.") || res.Header.Get("X-Lean") != wantLean {
+			t.Errorf("%s: X-TLS %q, X-Lean %q; want the connection's TLS state (lean: %s)", method, got, res.Header.Get("X-Lean"), wantLean)
+		}
+	}
 }

@@ -68,6 +68,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.lw.ResponseWriter = w
 	w = &rq.lw
 	defer p.finishRequest(r, rq, time.Now())
+	if r.ProtoMajor >= 2 && headSize(r) > maxHeadBytes {
+		// HTTP/1 heads are measured by the server (Server); HTTP/2 ones
+		// arrive decoded.
+		p.writeError(w, r, errHeadTooLarge)
+		return
+	}
 	switch {
 	case vhost:
 		rq.vhost = true
@@ -242,4 +248,16 @@ func validBucketName(name string) bool {
 		}
 	}
 	return !(dots == 3 && digitsOnly) // 192.168.5.4
+}
+
+// headSize is the size of r's head as HTTP/1.1 would send it: request
+// line and header fields.
+func headSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len("  HTTP/1.1\r\n\r\n") + len("Host: \r\n") + len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(": \r\n") + len(v)
+		}
+	}
+	return n
 }

@@ -42,6 +42,9 @@ type options struct {
 	// shutdownTimeout is how long SIGTERM waits for requests in flight
 	// (SHUTDOWN_TIMEOUT).
 	shutdownTimeout time.Duration
+	// writeTimeout is how long a write to a client may move no byte
+	// (WRITE_TIMEOUT).
+	writeTimeout time.Duration
 
 	printConfig bool                  // -print-config: print the configuration and exit
 	version     bool                  // -version: print the version and exit
@@ -162,6 +165,7 @@ func (o *options) settings() []setting {
 		{"BACKEND_TIMEOUT", "backend-timeout", "30s", "bound on connecting to the backend and on each wait for its answer (default 30s)", duration(&c.BackendTimeout)},
 		{"UPLOAD_FRAMING", "upload-framing", proxy.DefaultUploadFraming, "how unsigned uploads are framed to the backend: chunked (aws-chunked, signed chunk by chunk with the backend's key: a cut upload can never look complete) or length (Content-Length alone, for a backend without aws-chunked) (default " + proxy.DefaultUploadFraming + ")", oneOf(&c.UploadFraming, "chunked", "length")},
 		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "on SIGTERM or SIGINT, how long requests in flight (uploads included) may finish before the rest are cut off, which makes the backend refuse their uploads (default 30s)", duration(&o.shutdownTimeout)},
+		{"WRITE_TIMEOUT", "write-timeout", "1m", "bound on a client that stops reading: a response whose bytes have not moved for this long is cut off and its connection closed; a slow client that keeps reading is never cut (default 1m)", duration(&o.writeTimeout)},
 		{"CLIENT_IDLE_TIMEOUT", "client-idle-timeout", "1m", "bound on each wait for a client's request body (default 1m)", duration(&c.ClientIdleTimeout)},
 		{"RATE_LIMIT", "rate-limit", "0", "requests per second per user, and per client IP for anonymous requests; over it: 503 SlowDown (default 0: no limit)", rate(&c.RateLimit)},
 		{"RATE_BURST", "rate-burst", burst, "requests a user may make at once before RATE_LIMIT applies (default RATE_LIMIT, at least 1)", count(&c.RateBurst)},
@@ -179,7 +183,7 @@ func (o *options) settings() []setting {
 // with where it came from: the file, line and key, the variable or the
 // flag. With -version nothing but the flags is read.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	o := options{listen: defaultListen, logFormat: "text", shutdownTimeout: defaultShutdownTimeout}
+	o := options{listen: defaultListen, logFormat: "text", shutdownTimeout: defaultShutdownTimeout, writeTimeout: defaultWriteTimeout}
 	settings := o.settings()
 	flags := map[string]string{} // by variable: the last value given
 	configFlag, configSet := "", false

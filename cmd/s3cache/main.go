@@ -24,6 +24,12 @@ import (
 // requests in flight, unless SHUTDOWN_TIMEOUT says otherwise.
 const defaultShutdownTimeout = 30 * time.Second
 
+// defaultWriteTimeout is WRITE_TIMEOUT's default: as long as
+// CLIENT_IDLE_TIMEOUT gives a client that stops sending, long enough for
+// a client pausing on a slow or lossy link, short enough that clients
+// that stop reading cannot hold their responses' memory for long.
+const defaultWriteTimeout = time.Minute
+
 // main runs the command and exits 1 on an error.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -147,26 +153,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer ps.Close()
 	}
 
+	// HTTP/1 requests are read by the lean loop (proxy.Server), which
+	// answers GETs and HEADs itself and hands other requests to srv one at
+	// a time; over TLS, HTTP/2 connections are srv's.
 	srv := &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelDebug),
+		// HTTP/2 only: the header list a client may send. Over 8 KiB,
+		// the handler answers 400 RequestHeaderSectionTooLarge.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(handler, slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	// shutdown stops whichever server runs.
-	shutdown := srv.Shutdown
+	lean := &proxy.Server{Handler: p, Fallback: srv, WriteTimeout: o.writeTimeout, Logger: log}
 	if certs != nil {
 		srv.TLSConfig = serverTLS(certs)
-		go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	} else {
-		// Plain HTTP: GETs and HEADs take the lean HTTP/1.1 loop; other
-		// connections are handed to srv.
-		lean := &proxy.Server{Handler: p, Fallback: srv, Logger: log}
-		shutdown = lean.Shutdown
-		go func() { errc <- lean.Serve(ln) }()
+		// A copy: srv adjusts its own when HTTP/2 is set up.
+		lean.TLSConfig = srv.TLSConfig.Clone()
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- lean.Serve(ln) }()
+	shutdown := lean.Shutdown
 	log.Info("s3cache listening", "addr", ln.Addr().String(), "scheme", scheme, "backend", o.proxy.Endpoint)
 
 	select {
