@@ -334,6 +334,17 @@ func TestTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("a boto3 POST form over HTTPS", func(t *testing.T) {
+		f := presignedPost(t, e, bucket, map[string]any{"key": "form.txt"})
+		a := sendForm(t, e, f.URL, f.Fields, "form.txt", []byte("posted over https"))
+		if a.Status != http.StatusNoContent || a.Header.Get("Location") != e.URL+"/"+bucket+"/form.txt" {
+			t.Fatalf("POST: %v, Location %q; want 204 and an https Location", a, a.Header.Get("Location"))
+		}
+		if g := sdkGet(t, e, bucket, "form.txt"); string(g.Body) != "posted over https" {
+			t.Errorf("GET: %d %q", g.Status, g.Body)
+		}
+	})
+
 	t.Run("minio-go", func(t *testing.T) {
 		c, _ := minioClient(t, e)
 		body := randomBytes(t, 200<<10)
