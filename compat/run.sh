@@ -84,9 +84,12 @@ start_backend() {
 	versitygw)
 		bin="$(find_bin versitygw)"
 		[ -n "$bin" ] || { echo "compat: versitygw not found" >&2; exit 1; }
-		mkdir -p "$1-meta"
+		# The metadata directory must not share the data directory's path
+		# as a prefix: versitygw compares them as strings.
+		meta="$(dirname "$1")/meta-$(basename "$1")"
+		mkdir -p "$meta"
 		"$bin" --access $access --secret $secret --region us-east-1 --port "127.0.0.1:$bport" --quiet \
-			posix --sidecar "$1-meta" "$1" >"$out/$side-backend.log" 2>&1 &
+			posix --sidecar "$meta" "$1" >"$out/$side-backend.log" 2>&1 &
 		;;
 	*)
 		echo "compat: unknown backend $backend (minio or versitygw)" >&2
