@@ -34,9 +34,7 @@ func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObjec
 	}
 	switch s, e, res := parseRange(rr.rangeSpec, int(o.size)); res {
 	case rangeUnsatisfiable:
-		w.Header().Set("X-Cache", xCacheHit)
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.size, 10))
-		p.writeError(w, r, errInvalidRange)
+		p.writeInvalidRange(w, r, rr.rangeSpec, o.size, xCacheHit)
 		return 0, 0, 0, false
 	case rangeSatisfiable:
 		start, end, status = int64(s), int64(e), http.StatusPartialContent

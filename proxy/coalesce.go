@@ -358,9 +358,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 	if rr.rangeSpec != "" && f.status == http.StatusOK {
 		switch s, e, res := parseRange(rr.rangeSpec, size); res {
 		case rangeUnsatisfiable:
-			w.Header().Set("X-Cache", xCacheMiss)
-			w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(size))
-			p.writeError(w, r, errInvalidRange)
+			p.writeInvalidRange(w, r, rr.rangeSpec, int64(size), xCacheMiss)
 			return
 		case rangeSatisfiable:
 			start, end, status = s, e, http.StatusPartialContent

@@ -9,20 +9,27 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/s3cache/s3cache/sigv4"
 )
 
 // Error is the one S3 error type of the proxy: an HTTP status, an S3 error
-// code and a message that are sent to the client, and an optional cause that
-// is logged but never sent. The zero value is not useful; build one with
-// newError.
+// code, a message and the code's own elements, all sent to the client, and
+// an optional cause that is logged but never sent. The zero value is not
+// useful; build one with newError.
 type Error struct {
 	Status  int    // HTTP status sent to the client
 	Code    string // S3 error code, e.g. "NoSuchKey"
 	Message string // human-readable message sent to the client
 	Err     error  // cause, logged only
+
+	// fields are elements the XML body carries after Message, in order,
+	// as S3 adds them to some codes (InvalidRange's RangeRequested and
+	// ActualObjectSize, a region error's Region); nil for none. Shared
+	// between copies, never modified.
+	fields []xmlField
 }
 
 func newError(status int, code, msg string) *Error {
@@ -54,7 +61,7 @@ var (
 	errRequestTimeout    = newError(http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
-	// errInvalidRange is sent with a Content-Range: bytes */{size} header.
+	// errInvalidRange is sent by writeInvalidRange.
 	errInvalidRange       = newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
@@ -127,12 +134,32 @@ func backendFailure(err error) *Error {
 	return errBadGateway
 }
 
+// withFields returns a copy of tmpl whose body carries fields after its
+// Message.
+func withFields(tmpl *Error, fields ...xmlField) *Error {
+	e := *tmpl
+	e.fields = fields
+	return &e
+}
+
+// xmlField is one element of an S3 error body beyond Code and Message.
+type xmlField struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
+}
+
+// field returns the element <name>value</name>.
+func field(name, value string) xmlField {
+	return xmlField{XMLName: xml.Name{Local: name}, Value: value}
+}
+
 type xmlError struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource,omitempty"`
-	RequestID string   `xml:"RequestId"`
+	XMLName   xml.Name   `xml:"Error"`
+	Code      string     `xml:"Code"`
+	Message   string     `xml:"Message"`
+	Fields    []xmlField `xml:",any"`
+	Resource  string     `xml:"Resource,omitempty"`
+	RequestID string     `xml:"RequestId"`
 }
 
 // writeError is the one writer of S3 errors. It logs the cause of server
@@ -158,8 +185,20 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(e.Status)
 		return
 	}
-	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: reqID})
+	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Fields: e.fields, Resource: r.URL.Path, RequestID: reqID})
 	w.WriteHeader(e.Status)
 	w.Write([]byte(xml.Header))
 	w.Write(body)
+}
+
+// writeInvalidRange answers a Range that an object of size bytes cannot
+// satisfy as S3 does: 416 InvalidRange with a Content-Range of
+// "bytes */size" and the RangeRequested and ActualObjectSize elements.
+// xcache is the X-Cache value to send.
+func (p *Proxy) writeInvalidRange(w http.ResponseWriter, r *http.Request, spec string, size int64, xcache string) {
+	h := w.Header()
+	n := strconv.FormatInt(size, 10)
+	h.Set("X-Cache", xcache)
+	h.Set("Content-Range", "bytes */"+n)
+	p.writeError(w, r, withFields(errInvalidRange, field("RangeRequested", spec), field("ActualObjectSize", n)))
 }
