@@ -79,7 +79,6 @@ var sigv4Errors = []struct {
 }{
 	{sigv4.ErrMissingAuth, newError(http.StatusForbidden, "AccessDenied", "Access Denied.")},
 	{sigv4.ErrMalformedAuth, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed.")},
-	{sigv4.ErrRegionMismatch, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed; the region is wrong.")},
 	{sigv4.ErrInvalidAccessKeyID, newError(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
 	{sigv4.ErrSignatureMismatch, newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")},
 	{sigv4.ErrRequestExpired, newError(http.StatusForbidden, "AccessDenied", "Request has expired")},
@@ -96,12 +95,31 @@ var sigv4Errors = []struct {
 	{sigv4.ErrUnsupportedPayload, newError(http.StatusBadRequest, "InvalidArgument", "The x-amz-content-sha256 header value is not supported.")},
 }
 
+// regionError is S3's answer to a request signed for another region: it
+// names the region expected, in the message and in a Region element, so
+// that SDKs can sign again for it. A presigned URL's credential is a
+// query parameter, and S3 names the error after that.
+func regionError(re *sigv4.RegionError) *Error {
+	e := &Error{Status: http.StatusBadRequest, Code: "AuthorizationHeaderMalformed",
+		Message: fmt.Sprintf("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", re.Got, re.Want),
+		Err:     re, fields: []xmlField{field("Region", re.Want)}}
+	if re.Presigned {
+		e.Code = "AuthorizationQueryParametersError"
+		e.Message = fmt.Sprintf("Error parsing the X-Amz-Credential parameter; the region '%s' is wrong; expecting '%s'", re.Got, re.Want)
+	}
+	return e
+}
+
 // toS3Error turns any error into the S3 error sent to the client.
 // Unknown errors become 500 InternalError; their text is logged, never sent.
 func toS3Error(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var re *sigv4.RegionError
+	if errors.As(err, &re) {
+		return regionError(re)
 	}
 	for _, m := range sigv4Errors {
 		if errors.Is(err, m.sentinel) {

@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"encoding/xml"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // s3ErrorBody is an S3 error body as a client parses it.
@@ -83,6 +87,60 @@ func TestInvalidRangeAnswer(t *testing.T) {
 				RequestID: res.Header.Get("X-Amz-Request-Id"), RangeRequested: tt.rangeSpec, ActualObjectSize: size}
 			if e != want || want.RequestID == "" {
 				t.Errorf("error body %+v, want %+v", e, want)
+			}
+		})
+	}
+}
+
+// TestRegionErrorAnswer: a request signed for another region is told the
+// region to sign for, as S3 tells it: in the message and in a Region
+// element, under the code S3 uses for the header and for a presigned URL.
+func TestRegionErrorAnswer(t *testing.T) {
+	_, backend := newFakeS3(t)
+	_, srv := newTestProxy(t, backend, func(c *Config) { c.Region = "eu-central-1" })
+	creds := aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}
+	header := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/bkt/k", nil)
+		req.Header.Set("X-Amz-Content-Sha256", emptyPayloadHash)
+		if err := newTestSigner().SignHTTP(context.Background(), creds, req, emptyPayloadHash, "s3", "us-west-2", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	presigned := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/bkt/k?X-Amz-Expires=900", nil)
+		u, _, err := newTestSigner().PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-west-2", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ = http.NewRequest(http.MethodGet, u, nil)
+		return req
+	}
+	tests := []struct {
+		name  string
+		req   func() *http.Request
+		code  string
+		start string
+	}{
+		{"header", header, "AuthorizationHeaderMalformed", "The authorization header is malformed"},
+		{"presigned", presigned, "AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := http.DefaultClient.Do(tt.req())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, res)
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", res.StatusCode)
+			}
+			got := parseErrorBody(t, body)
+			want := s3ErrorBody{Code: tt.code, Message: tt.start + "; the region 'us-west-2' is wrong; expecting 'eu-central-1'",
+				RequestID: res.Header.Get("X-Amz-Request-Id"), Region: "eu-central-1"}
+			if got != want {
+				t.Errorf("error body %+v, want %+v", got, want)
 			}
 		})
 	}
