@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"testing"
 )
@@ -88,6 +92,69 @@ func TestInvalidRangeLikeS3(t *testing.T) {
 				RequestID: r.Header.Get("X-Amz-Request-Id"), RangeRequested: tt.rangeSpec, ActualObjectSize: size}
 			if got != want {
 				t.Errorf("error body %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestErrorRequestIDMatchesHeader: every error body's RequestId is the
+// X-Amz-Request-Id header's, as ceph/s3-tests'
+// test_object_requestid_matches_header_on_error checks with boto3: for
+// errors the backend sends (relayed from a miss or passed through) and
+// errors the proxy makes, on both front ends.
+func TestErrorRequestIDMatchesHeader(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	missing := bucketName(t)
+
+	t.Run("boto3", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "python3", "testdata/requestid.py")
+		cmd.Env = append(awsEnv(t, e), "S3_E2E_BUCKET="+bucket, "S3_E2E_MISSING_BUCKET="+missing)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("python3 testdata/requestid.py: %v\n%s", err, stderr.String())
+		}
+		var calls map[string]struct {
+			Status       int
+			Code         string
+			Header, Body string
+		}
+		if err := json.Unmarshal(out, &calls); err != nil {
+			t.Fatalf("requestid.py output: %v\n%s", err, out)
+		}
+		for name, c := range calls {
+			if c.Status < 400 || c.Code == "" || c.Header == "" || c.Body != c.Header {
+				t.Errorf("%s: status %d %s, body RequestId %q, header %q; want an error whose RequestIds agree",
+					name, c.Status, c.Code, c.Body, c.Header)
+			}
+		}
+	})
+
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+	}{
+		{"GET of a missing key", []string{objectURL(e, bucket, "no/such/key")}, 404},
+		{"/objects GET of a missing key", []string{objectsURL(e, bucket, "no/such/key")}, 404},
+		{"GET bypassing the cache", []string{objectURL(e, bucket, "no/such/key") + "?response-content-type=text%2Fplain"}, 404},
+		{"PUT to a missing bucket", []string{"-X", "PUT", "--data-binary", "x", objectURL(e, missing, "k")}, 404},
+		{"/objects PUT to a missing bucket", []string{"-X", "PUT", "--data-binary", "x", objectsURL(e, missing, "k")}, 404},
+		{"/objects DELETE in a missing bucket", []string{"-X", "DELETE", objectsURL(e, missing, "k")}, 404},
+		{"an error of the proxy's own", []string{"-X", "PATCH", objectsURL(e, bucket, "k")}, 405},
+	}
+	for _, tt := range tests {
+		t.Run("curl "+tt.name, func(t *testing.T) {
+			r := curl(t, append(sigv4(e), tt.args...)...)
+			got := parseS3Error(t, tt.name, r.Body)
+			if r.Status != tt.status || got.RequestID == "" || got.RequestID != r.Header.Get("X-Amz-Request-Id") {
+				t.Errorf("status %d, body RequestId %q, header %q; want %d and the same id", r.Status, got.RequestID, r.Header.Get("X-Amz-Request-Id"), tt.status)
 			}
 		})
 	}

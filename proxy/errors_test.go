@@ -3,8 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/xml"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +144,125 @@ func TestRegionErrorAnswer(t *testing.T) {
 				RequestID: res.Header.Get("X-Amz-Request-Id"), Region: "eu-central-1"}
 			if got != want {
 				t.Errorf("error body %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestWithRequestID(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"replaced", `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>NoSuchKey</Code><RequestId>BACKEND1</RequestId><HostId>h</HostId></Error>`,
+			`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>NoSuchKey</Code><RequestId>abc&amp;1</RequestId><HostId>h</HostId></Error>`},
+		{"empty replaced", `<Error><Code>X</Code><RequestId></RequestId></Error>`, `<Error><Code>X</Code><RequestId>abc&amp;1</RequestId></Error>`},
+		{"added", `<Error><Code>NoSuchKey</Code></Error>` + "\n", `<Error><Code>NoSuchKey</Code><RequestId>abc&amp;1</RequestId></Error>` + "\n"},
+		{"not an error document", `<ListBucketResult><RequestId>x</RequestId></ListBucketResult>`, `<ListBucketResult><RequestId>x</RequestId></ListBucketResult>`},
+		{"unterminated declaration", `<?xml <Error></Error>`, `<?xml <Error></Error>`},
+		{"plain text", `Bad Gateway`, `Bad Gateway`},
+		{"unclosed RequestId", `<Error><RequestId>x</Error>`, `<Error><RequestId>x</Error>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []byte(tt.body)
+			if got := string(withRequestID(in, "abc&1")); got != tt.want {
+				t.Errorf("withRequestID(%q) = %q, want %q", tt.body, got, tt.want)
+			}
+			if string(in) != tt.body {
+				t.Errorf("the input was modified: %q", in)
+			}
+		})
+	}
+}
+
+// FuzzWithRequestID: whatever the backend sends, the rewrite never
+// panics nor modifies its input, leaves what is no error document alone,
+// and gives an error document the id as its only RequestId text.
+func FuzzWithRequestID(f *testing.F) {
+	f.Add([]byte(`<?xml version="1.0"?><Error><Code>A</Code><RequestId>B</RequestId></Error>`))
+	f.Add([]byte(`<Error></Error>`))
+	f.Add([]byte(`<Error><RequestId></Error>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		orig := string(body)
+		out := withRequestID(body, "ID1")
+		if string(body) != orig {
+			t.Fatalf("input modified")
+		}
+		if !isErrorDocument(body) {
+			if string(out) != orig {
+				t.Fatalf("%q is no error document but became %q", orig, out)
+			}
+			return
+		}
+		if !isErrorDocument(out) {
+			t.Fatalf("%q became %q, no error document", orig, out)
+		}
+	})
+}
+
+// TestRelayedErrorRequestID: an S3 error the backend sends reaches the
+// client with the proxy's request id both in X-Amz-Request-Id and in the
+// body's RequestId, however it is relayed: a miss's shared fill, a fill
+// not shared (unknown length), a bypassed read and a pass-through write.
+// Bodies that are too long to rewrite, and HEAD answers, pass as sent.
+func TestRelayedErrorRequestID(t *testing.T) {
+	const backendErr = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><RequestId>BACKEND</RequestId></Error>`
+	long := `<Error><Code>X</Code><Message>` + strings.Repeat("m", maxErrorBody) + `</Message><RequestId>BACKEND</RequestId></Error>`
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Amz-Request-Id", "BACKEND")
+		w.Header().Set("Content-Type", "application/xml")
+		body := backendErr
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/long"):
+			body = long
+		case strings.HasSuffix(r.URL.Path, "/chunked"):
+			w.WriteHeader(http.StatusNotFound)
+			w.(http.Flusher).Flush() // no Content-Length: sent chunked
+			io.WriteString(w, body)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(backend.Close)
+	_, srv := newTestProxy(t, backend, nil)
+
+	tests := []struct {
+		name, method, path string
+		want               string // RequestId in the body: "header" for the proxy's
+	}{
+		{"shared fill", "GET", "/bkt/missing", "header"},
+		{"fill of unknown length", "GET", "/bkt/chunked", "header"},
+		{"bypassed read", "GET", "/bkt/missing?response-content-type=text%2Fplain", "header"},
+		{"pass-through write", "PUT", "/bkt/missing", "header"},
+		{"objects API", "GET", "/objects/bkt/missing", "header"},
+		{"too long to rewrite", "GET", "/bkt/long", "BACKEND"},
+		{"HEAD", "HEAD", "/bkt/missing", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := do(t, tt.method, srv.URL+tt.path, nil, testSecret)
+			body := readBody(t, res)
+			id := res.Header.Get("X-Amz-Request-Id")
+			if res.StatusCode != http.StatusNotFound || id == "" || id == "BACKEND" {
+				t.Fatalf("status %d, X-Amz-Request-Id %q; want 404 and the proxy's id", res.StatusCode, id)
+			}
+			if cl := res.Header.Get("Content-Length"); tt.method == "GET" && cl != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %q for a %d-byte body", cl, len(body))
+			}
+			if tt.want == "" {
+				if body != "" {
+					t.Errorf("HEAD body %q, want none", body)
+				}
+				return
+			}
+			want := tt.want
+			if want == "header" {
+				want = id
+			}
+			if got := parseErrorBody(t, body); got.RequestID != want || got.Code == "" {
+				t.Errorf("body RequestId %q (code %q), want %q", got.RequestID, got.Code, want)
 			}
 		})
 	}

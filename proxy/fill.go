@@ -124,6 +124,12 @@ func writeHeaders(w http.ResponseWriter, status int, header http.Header, length 
 // pooled buffer in constant memory.
 func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
 	defer res.Body.Close()
+	if err := rewriteErrorBody(res, w.Header().Get("X-Amz-Request-Id")); err != nil {
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(err))
+		}
+		return
+	}
 	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)

@@ -235,6 +235,10 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob.write.End()
 	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
 	stripBackendHeaders(res.Header)
+	// One request id per answer: an S3 error body carries the header's.
+	if err := rewriteErrorBody(res, ob.reqID); err != nil {
+		return err
+	}
 	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
 		if err := filterListBuckets(res, ob.rq.who); err != nil {
 			return err
