@@ -1,14 +1,23 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // s3Error is an S3 error body as a client parses it: the elements S3
@@ -158,4 +167,160 @@ func TestErrorRequestIDMatchesHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawExchange sends req's request line and headers on a connection of its
+// own, then body exactly as given, and returns the answer.
+func rawExchange(t *testing.T, e endpoint, req *http.Request, body string) httpResult {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.Host)
+	for k, vs := range req.Header {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, vs[0])
+	}
+	if req.ContentLength > 0 {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", req.ContentLength)
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(cmdTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading the answer's body: %v", err)
+	}
+	return httpResult{Status: res.StatusCode, Header: res.Header, Body: got}
+}
+
+// TestMalformedUploadFraming: uploads whose framing is broken — a chunk
+// size of "zz" or "-1", a chunk larger than declared or absurdly large, a
+// missing CRLF, a 70 KB chunk extension — get S3's 4xx in XML on both
+// front ends, never a 5xx, and nothing reaches the backend as an object:
+// in aws-chunked bodies (unsigned and signed, framed by Content-Length or
+// by HTTP chunking) and in HTTP chunking itself. A PutObject framed by HTTP
+// chunking alone declares no length: S3 answers 411 before the body.
+func TestMalformedUploadFraming(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	const sig = ";chunk-signature=0000000000000000000000000000000000000000000000000000000000000000"
+	chunks := []struct{ name, unsigned, signed string }{
+		{"size zz", "zz\r\nhello\r\n0\r\n\r\n", "zz" + sig + "\r\nhello\r\n"},
+		{"size -1", "-1\r\nhello\r\n0\r\n\r\n", "-1" + sig + "\r\nhello\r\n"},
+		{"chunk larger than declared", "6\r\nhello!\r\n0\r\n\r\n", "6" + sig + "\r\nhello!\r\n"},
+		{"absurd size", "ffffffffffffffff\r\nhello\r\n0\r\n\r\n", "ffffffffffffffff" + sig + "\r\nhello\r\n"},
+		{"missing CRLF", "5\r\nhello0\r\n\r\n", "5" + sig + "hello\r\n"},
+		{"70 KB chunk extension", "5;" + strings.Repeat("x", 70<<10) + "\r\nhello\r\n0\r\n\r\n", "5;" + strings.Repeat("x", 70<<10) + "\r\nhello\r\n"},
+	}
+	// put sends an upload of a 5-byte object to url, its body framed as
+	// given, and returns the answer.
+	put := func(t *testing.T, url, payloadHash, body string, httpChunked bool) httpResult {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+		if payloadHash != "UNSIGNED-PAYLOAD" {
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", "5")
+		}
+		if httpChunked {
+			req.Header.Set("Transfer-Encoding", "chunked")
+			body = fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+		} else {
+			req.ContentLength = int64(len(body))
+		}
+		creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: e.Secret}
+		if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, payloadHash, "s3", testRegion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return rawExchange(t, e, req, body)
+	}
+	fronts := []struct {
+		name string
+		url  func(key string) string
+	}{
+		{"S3", func(key string) string { return objectURL(e, bucket, key) }},
+		{"/objects", func(key string) string { return objectsURL(e, bucket, key) }},
+	}
+	n := 0
+	for _, front := range fronts {
+		for _, c := range chunks {
+			for _, form := range []struct {
+				name, hash, body string
+				httpChunked      bool
+			}{
+				{"unsigned aws-chunked", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", c.unsigned, false},
+				{"unsigned aws-chunked in HTTP chunks", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", c.unsigned, true},
+				{"signed aws-chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", c.signed, false},
+				{"HTTP chunking", "UNSIGNED-PAYLOAD", "", false},
+			} {
+				t.Run(front.name+"/"+c.name+"/"+form.name, func(t *testing.T) {
+					n++
+					key := fmt.Sprintf("framing/%d", n)
+					var r httpResult
+					status, code := http.StatusBadRequest, "IncompleteBody"
+					if form.hash == "UNSIGNED-PAYLOAD" {
+						// The broken framing is HTTP's own.
+						req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, front.url(key), nil)
+						if err != nil {
+							t.Fatal(err)
+						}
+						req.Header.Set("Transfer-Encoding", "chunked")
+						req.Header.Set("X-Amz-Content-Sha256", form.hash)
+						creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: e.Secret}
+						if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, form.hash, "s3", testRegion, time.Now()); err != nil {
+							t.Fatal(err)
+						}
+						r = rawExchange(t, e, req, c.unsigned)
+						status, code = http.StatusLengthRequired, "MissingContentLength"
+					} else {
+						r = put(t, front.url(key), form.hash, form.body, form.httpChunked)
+					}
+					if got := parseS3Error(t, "PUT", r.Body); r.Status != status || got.Code != code {
+						t.Errorf("PUT: %d %s, want %d %s; body %q", r.Status, got.Code, status, code, r.Body)
+					}
+					if g := sdkGet(t, h.backend(), bucket, key); g.Status != http.StatusNotFound {
+						t.Errorf("the backend has the object after the malformed upload: status %d, %d bytes", g.Status, len(g.Body))
+					}
+				})
+			}
+		}
+	}
+
+	t.Run("DeleteObjects in broken HTTP chunks", func(t *testing.T) {
+		putBytes(t, e, bucket, "kept", []byte("kept"))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.URL+"/"+bucket+"?delete", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Transfer-Encoding", "chunked")
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: e.Secret}
+		if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, "UNSIGNED-PAYLOAD", "s3", testRegion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r := rawExchange(t, e, req, "zz\r\n<Delete><Object><Key>kept</Key></Object></Delete>\r\n0\r\n\r\n")
+		if got := parseS3Error(t, "POST ?delete", r.Body); r.Status != http.StatusBadRequest || got.Code != "IncompleteBody" {
+			t.Errorf("POST ?delete: %d %s, want 400 IncompleteBody; body %q", r.Status, got.Code, r.Body)
+		}
+		if g := sdkGet(t, h.backend(), bucket, "kept"); g.Status != http.StatusOK {
+			t.Errorf("the object named in the malformed DeleteObjects: status %d, want 200 (kept)", g.Status)
+		}
+	})
 }

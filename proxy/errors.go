@@ -61,6 +61,7 @@ var (
 	errRequestTimeout    = newError(http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+	errMalformedBody     = newError(http.StatusBadRequest, "IncompleteBody", "The request body could not be read: its HTTP framing is malformed.")
 	// errInvalidRange is sent by writeInvalidRange.
 	errInvalidRange       = newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
@@ -181,7 +182,9 @@ type xmlError struct {
 }
 
 // writeError is the one writer of S3 errors. It logs the cause of server
-// errors and sends an XML body (none for HEAD).
+// errors and sends an XML body (none for HEAD). An HTTP/1 answer to a
+// request whose body was not read to its end closes the connection, as
+// S3's does.
 func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toS3Error(err)
 	reqID := w.Header().Get("X-Amz-Request-Id")
@@ -199,6 +202,12 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	delete(h, etagS3)
 	h.Del("Last-Modified")
 	h.Set("Content-Type", "application/xml")
+	if r.ProtoMajor == 1 && unread(r) {
+		// The body is refused: the connection closes after the answer.
+		// Else net/http would read up to 256 KiB of it before answering,
+		// and wait for a chunk that never comes.
+		h.Set("Connection", "close")
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(e.Status)
 		return

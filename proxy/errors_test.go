@@ -1,13 +1,18 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +270,95 @@ func TestRelayedErrorRequestID(t *testing.T) {
 				t.Errorf("body RequestId %q (code %q), want %q", got.RequestID, got.Code, want)
 			}
 		})
+	}
+}
+
+// sendRaw writes req's request line and signed headers to addr, then
+// body exactly as given, and returns the answer's status and body.
+func sendRaw(t *testing.T, addr string, req *http.Request, body string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.Host)
+	for k, vs := range req.Header {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, vs[0])
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer res.Body.Close()
+	return res.StatusCode, readBody(t, res)
+}
+
+// TestMalformedChunkedBody: a request body whose HTTP chunked framing is
+// broken is the client's fault: a 4xx S3 error, never a proxy-made 500,
+// and the backend never receives it whole. A PutObject without a
+// declared length gets 411 MissingContentLength before its body is read,
+// as from S3.
+func TestMalformedChunkedBody(t *testing.T) {
+	var complete atomic.Int64 // backend requests whose body arrived whole
+	fake, _ := newFakeS3(t)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err == nil && r.ContentLength != 0 {
+			complete.Add(1)
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(backend.Close)
+	_, srv := newTestProxy(t, backend, nil)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	framings := map[string]string{
+		"size zz":         "zz\r\nhello\r\n0\r\n\r\n",
+		"size -1":         "-1\r\nhello\r\n0\r\n\r\n",
+		"size too large":  "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+		"missing CRLF":    "5\r\nhello0\r\n\r\n",
+		"70 KB extension": "5;" + strings.Repeat("x", 70<<10) + "\r\nhello\r\n0\r\n\r\n",
+	}
+	// net/http takes a size of 2^64-1 and waits for its bytes; a request
+	// refused before its body is read must not wait for them.
+	unread := "ffffffffffffffff\r\nhello"
+	requests := []struct {
+		name, method, target string
+		status               int
+		code                 string
+	}{
+		{"PutObject", "PUT", "/bkt/k", http.StatusLengthRequired, "MissingContentLength"},
+		{"/objects PUT", "PUT", "/objects/bkt/k", http.StatusLengthRequired, "MissingContentLength"},
+		{"PutObjectTagging", "PUT", "/bkt/k?tagging", http.StatusBadRequest, "IncompleteBody"},
+		{"DeleteObjects", "POST", "/bkt?delete", http.StatusBadRequest, "IncompleteBody"},
+	}
+	for _, rt := range requests {
+		framings := maps.Clone(framings)
+		if rt.status == http.StatusLengthRequired {
+			framings["size 2^64-1, unread"] = unread
+		}
+		for name, body := range framings {
+			t.Run(rt.name+"/"+name, func(t *testing.T) {
+				req, _ := http.NewRequest(rt.method, srv.URL+rt.target, nil)
+				req.Header.Set("Transfer-Encoding", "chunked")
+				signRequest(t, req, "UNSIGNED-PAYLOAD", testSecret)
+				status, got := sendRaw(t, addr, req, body)
+				e := parseErrorBody(t, got)
+				if status != rt.status || e.Code != rt.code {
+					t.Errorf("status %d %s, want %d %s; body %q", status, e.Code, rt.status, rt.code, got)
+				}
+			})
+		}
+	}
+	if n := complete.Load(); n != 0 {
+		t.Errorf("the backend received %d malformed bodies whole", n)
 	}
 }

@@ -306,9 +306,12 @@ func (p *Proxy) settleUnknown(ctx context.Context, rq *request, f *fence, err er
 }
 
 // clientBodyError maps a failure to read the client's body: the verifier's
-// own errors stand; a body cut short is IncompleteBody.
+// own errors stand; a body cut short is IncompleteBody; a body whose HTTP
+// framing is broken is errMalformedBody, not a 500: no failure to read
+// the client's bytes is the proxy's.
 func clientBodyError(err error) error {
 	var tooLarge *http.MaxBytesError
+	var wire *clientReadError
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return withCause(errRequestTimeout, err)
@@ -316,6 +319,8 @@ func clientBodyError(err error) error {
 		return withCause(errIncompleteBody, err)
 	case errors.As(err, &tooLarge):
 		return withCause(errEntityTooLarge, err)
+	case errors.As(err, &wire):
+		return withCause(errMalformedBody, err)
 	}
 	return err
 }

@@ -146,10 +146,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
-	// Nothing is read of a body S3 would refuse for its size.
-	if (rq.op.Name == "PutObject" || rq.op.Name == "UploadPart") && rq.auth.ContentLength > maxPutBytes {
-		p.writeError(w, r, errEntityTooLarge)
-		return
+	// Nothing is read of a body S3 would refuse for its size, or for
+	// having none declared.
+	if rq.op.Name == "PutObject" || rq.op.Name == "UploadPart" {
+		switch {
+		case rq.auth.ContentLength > maxPutBytes:
+			p.writeError(w, r, errEntityTooLarge)
+			return
+		case rq.auth.ContentLength < 0:
+			p.writeError(w, r, errMissingLength)
+			return
+		}
 	}
 	if rq.front == frontObjects {
 		p.serveObjects(w, r, rq)
