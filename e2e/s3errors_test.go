@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,4 +325,84 @@ func TestMalformedUploadFraming(t *testing.T) {
 			t.Errorf("the object named in the malformed DeleteObjects: status %d, want 200 (kept)", g.Status)
 		}
 	})
+}
+
+// TestKeysS3Refuses: a key longer than S3's 1024 bytes gets 400
+// KeyTooLongError (with Size and MaxSizeAllowed), as the backend itself
+// answers it, and a key with a NUL 400 InvalidArgument (the backend
+// answers 500), from the proxy on every front end — path style, virtual
+// host, /objects — for uploads and reads, without the backend being
+// asked. A long key the backend takes works.
+func TestKeysS3Refuses(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"S3_VIRTUAL_HOST_DOMAINS": vhostDomain})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	_, port, _ := net.SplitHostPort(e.Host())
+	vhost := bucket + "." + vhostDomain + ":" + port
+	fronts := []struct {
+		name string
+		url  func(key string) string
+		args []string
+	}{
+		{"path style", func(key string) string { return objectURL(e, bucket, key) }, nil},
+		{"virtual host", func(key string) string { return "http://" + vhost + "/" + escapeKey(key) }, []string{"--connect-to", vhost + ":" + e.Host()}},
+		{"/objects", func(key string) string { return objectsURL(e, bucket, key) }, nil},
+	}
+	upload := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(upload, randomBytes(t, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("k", 2048)
+	// What the backend says of the long key, asked directly.
+	direct := curl(t, append(sigv4(e), "-X", "PUT", "--data-binary", "x", objectURL(h.backend(), bucket, long))...)
+	tests := []struct {
+		name, key string
+		put       bool
+		code      string
+		size      string
+	}{
+		{"PUT of a 2048-byte key", long, true, "KeyTooLongError", "2048"},
+		{"GET of a 2048-byte key", long, false, "KeyTooLongError", "2048"},
+		{"PUT of a key with NUL", "nul\x00key", true, "InvalidArgument", ""},
+		{"GET of a key with NUL", "nul\x00key", false, "InvalidArgument", ""},
+	}
+	if got := parseS3Error(t, "the backend's PUT of a long key", direct.Body); direct.Status != 400 || got.Code != "KeyTooLongError" {
+		t.Logf("quirk: the backend answers a PUT of a 2048-byte key %d %s", direct.Status, got.Code)
+	}
+	for _, front := range fronts {
+		for _, tt := range tests {
+			t.Run(front.name+"/"+tt.name, func(t *testing.T) {
+				args := append(append(sigv4(e), front.args...), front.url(tt.key))
+				if tt.put {
+					args = append(args, "-X", "PUT", "--data-binary", "@"+upload)
+				}
+				before := h.relay.total()
+				r := curl(t, args...)
+				got := parseS3Error(t, tt.name, r.Body)
+				if r.Status != http.StatusBadRequest || got.Code != tt.code || got.RequestID != r.Header.Get("X-Amz-Request-Id") {
+					t.Errorf("%d %s (RequestId %q, header %q); want 400 %s with the header's id", r.Status, got.Code, got.RequestID, r.Header.Get("X-Amz-Request-Id"), tt.code)
+				}
+				if tt.size != "" && (got.Size != tt.size || got.MaxSizeAllowed != "1024") {
+					t.Errorf("Size %q, MaxSizeAllowed %q; want %s and 1024", got.Size, got.MaxSizeAllowed, tt.size)
+				}
+				if n := h.relay.total() - before; n != 0 {
+					t.Errorf("the backend was asked %d times", n)
+				}
+			})
+		}
+		t.Run(front.name+"/a 1000-byte key", func(t *testing.T) {
+			// versitygw takes keys up to 1023 bytes, in path segments of at
+			// most 255 bytes (file names).
+			key := strings.ReplaceAll(front.name, " ", "-") + "/" + strings.Repeat(strings.Repeat("s", 200)+"/", 5)
+			key = key[:1000]
+			args := append(sigv4(e), front.args...)
+			if r := curl(t, append(args, "-X", "PUT", "--data-binary", "@"+upload, front.url(key))...); r.Status != 200 {
+				t.Fatalf("PUT: %d %s", r.Status, r.Body)
+			}
+			if r := curl(t, append(args, front.url(key))...); r.Status != 200 || len(r.Body) != 1<<20 {
+				t.Errorf("GET: %d, %d bytes", r.Status, len(r.Body))
+			}
+		})
+	}
 }

@@ -119,6 +119,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errKeyLeavesBucket)
 		return
 	}
+	if err := checkKey(rq.key); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
 	// The query is parsed once, here, for classification and for reads;
 	// most object requests have none but presign parameters, and then
 	// nothing is allocated.
