@@ -101,3 +101,59 @@ func TestBackendFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestReadinessAnswersWithin2s: /-/readyz says 503 within 2 seconds, every
+// time, when the backend refuses connections and when it never answers,
+// with the suite's BACKEND_TIMEOUT of 20 s: one backend attempt per check,
+// no retries, a short timeout of its own. It is 200 again once the backend
+// answers.
+func TestReadinessAnswersWithin2s(t *testing.T) {
+	t.Parallel()
+	// readyz asks once, with a client deadline of 2 s.
+	readyz := func(t *testing.T, e endpoint) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		got, err := statusOf(ctx, e.URL+"/-/readyz")
+		if err != nil {
+			t.Fatalf("/-/readyz: %v; want an answer within 2s", err)
+		}
+		return got
+	}
+	// settle asks until readyz answers want (a result is reused for a
+	// second), then keeps asking for 3.5 s, through several fresh checks:
+	// every answer must come within 2 s and be want.
+	settle := func(t *testing.T, e endpoint, want int) {
+		t.Helper()
+		tick := time.NewTicker(100 * time.Millisecond) // pacing, not synchronisation
+		defer tick.Stop()
+		deadline := time.Now().Add(faultMargin)
+		for readyz(t, e) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("/-/readyz never answered %d", want)
+			}
+			<-tick.C
+		}
+		for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); <-tick.C {
+			if got := readyz(t, e); got != want {
+				t.Fatalf("/-/readyz: %d, want %d", got, want)
+			}
+		}
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
+		closed, err := freeAddr() // nothing listens there
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle(t, startProxy(t, proxyOptions{Backend: closed, Ready: "/-/healthz"}).endpoint(), http.StatusServiceUnavailable)
+	})
+	t.Run("no answer", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, nil)
+		h.relay.hang.Store(true)
+		settle(t, h.endpoint(), http.StatusServiceUnavailable)
+		h.relay.hang.Store(false)
+		settle(t, h.endpoint(), http.StatusOK)
+	})
+}
