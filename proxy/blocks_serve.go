@@ -151,6 +151,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 				if err != nil {
 					if !errors.As(err, new(clientError)) {
 						p.log.Warn("backend failed in a block of a large object; response aborted", "cause", err)
+						bodyCut(w, err)
 						abortIfBackend(r.Context(), err)
 					}
 					return
@@ -202,6 +203,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 			}
 			if err != nil {
 				p.log.Warn("backend failed a block request of a large object; response aborted", "cause", err)
+				bodyCut(w, err)
 				abortIfBackend(r.Context(), err)
 				return
 			}
@@ -238,6 +240,7 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 		_, n := o.span(i)
 		if err := run.copyBlock(w, i, 0, n); err != nil {
 			if !errors.As(err, new(clientError)) {
+				bodyCut(w, err)
 				abortIfBackend(r.Context(), err)
 			}
 			return

@@ -391,6 +391,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 			continue
 		}
 		if err != nil {
+			bodyCut(w, err)
 			abortIfBackend(r.Context(), err)
 			return
 		}

@@ -134,9 +134,29 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	if _, err := io.CopyBuffer(w, res.Body, *buf); err != nil {
+	src := &readFailure{r: res.Body}
+	if _, err := io.CopyBuffer(w, src, *buf); err != nil {
+		if src.err != nil {
+			bodyCut(w, src.err)
+		}
 		abortIfBackend(r.Context(), err)
 	}
+}
+
+// readFailure remembers the first error other than io.EOF its reader
+// returned: it tells a copy's failed source from its failed destination.
+// The zero value is not usable: set r.
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (f *readFailure) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // maxObjectBytes is the largest object stored for rq.

@@ -233,7 +233,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
 	ob.write.End()
-	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
+	res.Body = &cutRecorder{backendBody: newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel), lw: &ob.rq.lw}
 	stripBackendHeaders(res.Header)
 	// One request id per answer: an S3 error body carries the header's.
 	if err := rewriteErrorBody(res, ob.reqID); err != nil {
@@ -249,6 +249,22 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	ob.rq.lw.source = sourceBackend // the ReverseProxy relays the body next
 	return nil
+}
+
+// cutRecorder records a failure of the backend body the ReverseProxy
+// relays on the request's loggingWriter (see bodyCut): the ReverseProxy
+// aborts the response then, and logs nothing of it.
+type cutRecorder struct {
+	*backendBody
+	lw *loggingWriter
+}
+
+func (c *cutRecorder) Read(p []byte) (int, error) {
+	n, err := c.backendBody.Read(p)
+	if err != nil && err != io.EOF {
+		bodyCut(c.lw, err)
+	}
+	return n, err
 }
 
 // stripBackendHeaders removes the backend's per-request headers; the proxy
