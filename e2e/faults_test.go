@@ -3,8 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,4 +104,126 @@ func TestBackendFaults(t *testing.T) {
 			t.Errorf("backend saw %d GETs after the refill, want %d (the HIT must not reach it)", n, filled)
 		}
 	})
+}
+
+// TestReadinessAnswersWithin2s: /-/readyz says 503 within 2 seconds, every
+// time, when the backend refuses connections and when it never answers,
+// with the suite's BACKEND_TIMEOUT of 20 s: one backend attempt per check,
+// no retries, a short timeout of its own. It is 200 again once the backend
+// answers.
+func TestReadinessAnswersWithin2s(t *testing.T) {
+	t.Parallel()
+	// readyz asks once, with a client deadline of 2 s.
+	readyz := func(t *testing.T, e endpoint) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		got, err := statusOf(ctx, e.URL+"/-/readyz")
+		if err != nil {
+			t.Fatalf("/-/readyz: %v; want an answer within 2s", err)
+		}
+		return got
+	}
+	// settle asks until readyz answers want (a result is reused for a
+	// second), then keeps asking for 3.5 s, through several fresh checks:
+	// every answer must come within 2 s and be want.
+	settle := func(t *testing.T, e endpoint, want int) {
+		t.Helper()
+		tick := time.NewTicker(100 * time.Millisecond) // pacing, not synchronisation
+		defer tick.Stop()
+		deadline := time.Now().Add(faultMargin)
+		for readyz(t, e) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("/-/readyz never answered %d", want)
+			}
+			<-tick.C
+		}
+		for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); <-tick.C {
+			if got := readyz(t, e); got != want {
+				t.Fatalf("/-/readyz: %d, want %d", got, want)
+			}
+		}
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
+		closed, err := freeAddr() // nothing listens there
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle(t, startProxy(t, proxyOptions{Backend: closed, Ready: "/-/healthz"}).endpoint(), http.StatusServiceUnavailable)
+	})
+	t.Run("no answer", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, nil)
+		h.relay.hang.Store(true)
+		settle(t, h.endpoint(), http.StatusServiceUnavailable)
+		h.relay.hang.Store(false)
+		settle(t, h.endpoint(), http.StatusOK)
+	})
+}
+
+// TestCutBodyLogged: a body the backend cuts mid-stream breaks the
+// client's answer and is logged at ERROR with the request id, bucket,
+// key, the bytes sent and the bytes expected, on a miss (a fill), a
+// bypassed read, an object cached in blocks and through /objects; the
+// request line alone says status 200.
+func TestCutBodyLogged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		"LOG_FORMAT":             "json",
+		"CACHE_MAX_OBJECT_BYTES": strconv.Itoa(1 << 20),
+		"CACHE_BLOCK_BYTES":      strconv.Itoa(256 << 10),
+	})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	tests := []struct {
+		name, key, url string
+		size           int
+	}{
+		{"fill", "fill.bin", objectURL(e, bucket, "fill.bin"), 512 << 10},
+		{"bypassed read", "bypass.bin", objectURL(e, bucket, "bypass.bin") + "?response-content-type=text%2Fplain", 512 << 10},
+		{"blocks", "large.bin", objectURL(e, bucket, "large.bin"), 3 << 20},
+		{"/objects", "objects.bin", objectsURL(e, bucket, "objects.bin"), 512 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			putBytes(t, e, bucket, tt.key, randomBytes(t, tt.size))
+			h.relay.cutPath.Store("/" + bucket + "/" + tt.key)
+			defer h.relay.cutPath.Store("")
+			id := ""
+			if resp, err := httpClient.Do(signedRequest(t, e, http.MethodGet, tt.url, nil)); err == nil {
+				id = resp.Header.Get("X-Amz-Request-Id")
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil && resp.StatusCode == 200 {
+					t.Fatalf("GET with the body cut: %d of %d bytes and no error", len(got), tt.size)
+				}
+			}
+			var line struct {
+				Level     string
+				Msg       string
+				RequestID string `json:"request_id"`
+				Bucket    string
+				Key       string
+				Status    int
+				Bytes     int64
+				Expected  int64
+			}
+			err := poll(t.Context(), faultMargin, func(context.Context) error {
+				for l := range strings.Lines(h.proxy.output()) {
+					if strings.Contains(l, `"level":"ERROR"`) && strings.Contains(l, `"key":"`+tt.key+`"`) {
+						return json.Unmarshal([]byte(l), &line)
+					}
+				}
+				return errors.New("no ERROR line yet")
+			})
+			if err != nil {
+				t.Fatalf("the cut is not logged as an error: %v\n%s", err, h.proxy.output())
+			}
+			if id != "" && line.RequestID != id || line.RequestID == "" || line.Bucket != bucket || line.Status != 200 ||
+				line.Expected != int64(tt.size) || line.Bytes >= line.Expected {
+				t.Errorf("ERROR line %+v; want request id %q, bucket %s, status 200, expected %d and fewer bytes sent", line, id, bucket, tt.size)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -19,6 +20,9 @@ type loggingWriter struct {
 	// s3Named says the header's names are already S3's (copied from a
 	// cache entry): WriteHeader need not look at them.
 	s3Named bool
+	// cut is why the backend body being relayed failed after the header
+	// went out (see bodyCut); nil when it did not.
+	cut error
 }
 
 func (lw *loggingWriter) WriteHeader(code int) {
@@ -57,6 +61,17 @@ func sendingFrom(w http.ResponseWriter, src byteSource) {
 	}
 }
 
+// bodyCut records that the backend body w relays failed with err after
+// the header went out: the response is cut short, and finishRequest logs
+// it as an error. Before the header went out nothing is recorded: the
+// client gets an error status instead. A writer that is not the
+// request's loggingWriter records nothing.
+func bodyCut(w http.ResponseWriter, err error) {
+	if lw, ok := w.(*loggingWriter); ok && lw.status != 0 && lw.cut == nil {
+		lw.cut = err
+	}
+}
+
 // namedAsS3 records that w's header has names as S3 spells them, copied
 // from a cache entry (see storedHeader), so that a hit does not look at
 // them again. A writer that is not the request's loggingWriter records
@@ -78,6 +93,9 @@ func (p *Proxy) finishRequest(r *http.Request, rq *request, start time.Time) {
 		xcache = firstValue(lw.Header(), "X-Cache") // set canonical, so no canonicalising Get
 	}
 	p.metrics.request(rq.front, rq.op.Name, lw.status, d, xcache, lw.source, lw.bytes)
+	if lw.cut != nil && r.Context().Err() == nil {
+		p.logCut(r, rq)
+	}
 	// Nothing is formatted unless the line will be written.
 	if p.log.Enabled(r.Context(), slog.LevelInfo) {
 		p.logRequest(r, rq, d)
@@ -85,6 +103,29 @@ func (p *Proxy) finishRequest(r *http.Request, rq *request, start time.Time) {
 	if p.auditLog != nil {
 		p.audit(r, lw, rq, start)
 	}
+}
+
+// logCut writes the ERROR line of a response whose backend body failed
+// after its header went out, so that the client got a broken answer: its
+// status line said success, and the request line does too. A client that
+// went away, and so stopped the copy itself, is not logged.
+func (p *Proxy) logCut(r *http.Request, rq *request) {
+	lw := &rq.lw
+	expected := int64(-1) // unknown
+	if cl := firstValue(lw.Header(), "Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
+			expected = n
+		}
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelError, "response cut: the backend body failed after the header was sent",
+		slog.String("request_id", rq.id),
+		slog.String("operation", rq.op.Name),
+		slog.String("bucket", rq.bucket),
+		slog.String("key", rq.key),
+		slog.Int("status", lw.status),
+		slog.Int64("bytes", lw.bytes),
+		slog.Int64("expected", expected),
+		slog.Any("cause", lw.cut))
 }
 
 // logRequest writes one INFO line per request: method, S3 operation,

@@ -165,9 +165,9 @@ func (b *guardedBody) Close() error {
 }
 
 // retryTransport sends a request through first and, when it is idempotent
-// (a GET or HEAD without a body) and failed because its connection was
-// broken (brokenConnReason), once more through retry, which should use a
-// new connection. Every broken connection is logged with the request id
+// (a GET or HEAD without a body), failed because its connection was broken
+// (brokenConnReason) and its backendCall does not say once (readiness
+// checks), once more through retry, which should use a new connection. Every broken connection is logged with the request id
 // and whether it was retried. The zero value is not usable: set first and
 // retry (which may be the same). It is safe for concurrent use.
 type retryTransport struct {
@@ -186,7 +186,8 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	ctx := req.Context()
-	again := idempotent(req) && ctx.Err() == nil
+	bc, _ := ctx.Value(backendCallKey{}).(*backendCall)
+	again := idempotent(req) && ctx.Err() == nil && (bc == nil || !bc.once)
 	op, reqID := backendCallID(ctx)
 	t.log.LogAttrs(ctx, slog.LevelWarn, "backend connection broken",
 		slog.String("request_id", reqID), slog.String("operation", op),

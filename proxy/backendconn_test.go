@@ -214,13 +214,15 @@ func TestCutBackendBodyNotReused(t *testing.T) {
 }
 
 // TestReadinessFailsOnBrokenConnection: the readiness check goes through
-// the same chain as requests: one broken connection is healed by the
-// retry; a backend that breaks every connection is not ready.
+// the same chain as requests but is sent once: a backend that breaks the
+// connection is not ready, and is asked once per check.
 func TestReadinessFailsOnBrokenConnection(t *testing.T) {
-	var abortOnce, alwaysAbort atomic.Bool
+	var abort atomic.Bool
+	var asked atomic.Int64
 	fake, _ := newFakeS3(t)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if alwaysAbort.Load() || abortOnce.Swap(false) {
+		asked.Add(1)
+		if abort.Load() {
 			w.WriteHeader(statusClientClosed)
 			return
 		}
@@ -233,6 +235,9 @@ func TestReadinessFailsOnBrokenConnection(t *testing.T) {
 		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	})
 	ready := func() int {
+		mu.Lock()
+		now = now.Add(2 * readyTTL) // a fresh check each time
+		mu.Unlock()
 		res, err := http.Get(srv.URL + "/-/readyz")
 		if err != nil {
 			t.Fatal(err)
@@ -240,16 +245,67 @@ func TestReadinessFailsOnBrokenConnection(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	abortOnce.Store(true)
 	if got := ready(); got != 200 {
-		t.Fatalf("readyz with one backend connection aborted: %d, want 200 (sent again on a new one)", got)
+		t.Fatalf("readyz: %d, want 200", got)
 	}
-	alwaysAbort.Store(true)
-	mu.Lock()
-	now = now.Add(2 * readyTTL)
-	mu.Unlock()
+	abort.Store(true)
+	before := asked.Load()
 	if got := ready(); got != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with every backend connection aborted: %d, want 503", got)
+		t.Fatalf("readyz with the backend connection aborted: %d, want 503", got)
+	}
+	if n := asked.Load() - before; n != 1 {
+		t.Errorf("the backend was asked %d times for one readiness check, want 1 (no retry)", n)
+	}
+	abort.Store(false)
+	if got := ready(); got != 200 {
+		t.Fatalf("readyz once the backend answers again: %d, want 200", got)
+	}
+}
+
+// TestReadinessAnswersFast: /-/readyz answers 503 within 2 seconds,
+// every time, when the backend refuses connections and when it accepts
+// them and never answers, even with a long BACKEND_TIMEOUT.
+func TestReadinessAnswersFast(t *testing.T) {
+	hung := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(hung); hanging.Close() })
+	refusing := httptest.NewServer(http.NotFoundHandler())
+	refusing.Close() // nothing listens there any more
+	tests := []struct {
+		name    string
+		backend *httptest.Server
+	}{
+		{"hung", hanging},
+		{"refused", refusing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			var mu sync.Mutex
+			_, srv := newTestProxy(t, tt.backend, func(c *Config) {
+				c.BackendTimeout = time.Minute
+				c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			})
+			client := &http.Client{Timeout: 2 * time.Second}
+			for i := range 3 {
+				mu.Lock()
+				now = now.Add(2 * readyTTL)
+				mu.Unlock()
+				res, err := client.Get(srv.URL + "/-/readyz")
+				if err != nil {
+					t.Fatalf("readyz #%d: %v (want an answer within 2s)", i+1, err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusServiceUnavailable {
+					t.Errorf("readyz #%d: %d, want 503", i+1, res.StatusCode)
+				}
+			}
+		})
 	}
 }
 

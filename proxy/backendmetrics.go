@@ -16,6 +16,7 @@ type backendCall struct {
 	op    string
 	body  *errRecorder // nil without a client body
 	reqID string       // the client request's id, for logs; "" for none
+	once  bool         // never sent again when its connection broke (see retryTransport)
 }
 
 type backendCallKey struct{}
@@ -28,8 +29,8 @@ func withBackendCall(ctx context.Context, bc *backendCall) context.Context {
 // Backend calls without a client body or a request id, shared by every
 // request that has none.
 var (
-	getObjectCall   = &backendCall{op: "GetObject"}   // block fetches and warm-up
-	listBucketsCall = &backendCall{op: "ListBuckets"} // readiness checks
+	getObjectCall   = &backendCall{op: "GetObject"}               // block fetches and warm-up
+	listBucketsCall = &backendCall{op: "ListBuckets", once: true} // readiness checks
 )
 
 // getObjectCallFor is the backend call of a GET that fills or revalidates

@@ -34,9 +34,7 @@ func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObjec
 	}
 	switch s, e, res := parseRange(rr.rangeSpec, int(o.size)); res {
 	case rangeUnsatisfiable:
-		w.Header().Set("X-Cache", xCacheHit)
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.size, 10))
-		p.writeError(w, r, errInvalidRange)
+		p.writeInvalidRange(w, r, rr.rangeSpec, o.size, xCacheHit)
 		return 0, 0, 0, false
 	case rangeSatisfiable:
 		start, end, status = int64(s), int64(e), http.StatusPartialContent
@@ -153,6 +151,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 				if err != nil {
 					if !errors.As(err, new(clientError)) {
 						p.log.Warn("backend failed in a block of a large object; response aborted", "cause", err)
+						bodyCut(w, err)
 						abortIfBackend(r.Context(), err)
 					}
 					return
@@ -204,6 +203,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 			}
 			if err != nil {
 				p.log.Warn("backend failed a block request of a large object; response aborted", "cause", err)
+				bodyCut(w, err)
 				abortIfBackend(r.Context(), err)
 				return
 			}
@@ -240,6 +240,7 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 		_, n := o.span(i)
 		if err := run.copyBlock(w, i, 0, n); err != nil {
 			if !errors.As(err, new(clientError)) {
+				bodyCut(w, err)
 				abortIfBackend(r.Context(), err)
 			}
 			return

@@ -353,14 +353,16 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 // serveFlight streams a shared body, or the range of it rr asks for, to
 // one client as the bytes arrive.
 func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, rr *readRequest) {
+	if relaysErrorBody(f.status, f.header, int64(len(f.buf))) {
+		p.serveFlightError(w, r, f)
+		return
+	}
 	size := len(f.buf)
 	start, end, status := 0, size, f.status
 	if rr.rangeSpec != "" && f.status == http.StatusOK {
 		switch s, e, res := parseRange(rr.rangeSpec, size); res {
 		case rangeUnsatisfiable:
-			w.Header().Set("X-Cache", xCacheMiss)
-			w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(size))
-			p.writeError(w, r, errInvalidRange)
+			p.writeInvalidRange(w, r, rr.rangeSpec, int64(size), xCacheMiss)
 			return
 		case rangeSatisfiable:
 			start, end, status = s, e, http.StatusPartialContent
@@ -389,6 +391,7 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 			continue
 		}
 		if err != nil {
+			bodyCut(w, err)
 			abortIfBackend(r.Context(), err)
 			return
 		}
@@ -405,6 +408,39 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 			return
 		}
 	}
+}
+
+// serveFlightError answers with a shared backend error (see errorbody.go):
+// once the whole body arrived, with this request's id as its RequestId.
+// The shared buffer is read, never modified.
+func (p *Proxy) serveFlightError(w http.ResponseWriter, r *http.Request, f *flight) {
+	for {
+		_, err, done, next := f.state()
+		if err != nil {
+			if r.Context().Err() == nil {
+				p.writeError(w, r, backendError(err))
+			}
+			return
+		}
+		if done {
+			break
+		}
+		select {
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	body := withRequestID(f.buf, w.Header().Get("X-Amz-Request-Id"))
+	h := w.Header()
+	for k, v := range f.header {
+		h[k] = v
+	}
+	h.Set("X-Cache", xCacheMiss)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(f.status)
+	sendingFrom(w, sourceBackend)
+	w.Write(body)
 }
 
 // fetchAlone answers one GET miss with a backend request of its own, for a

@@ -57,9 +57,11 @@
 // Each request ends (accesslog.go) by being counted in the Prometheus
 // metrics served at /-/metrics (metrics.go; every backend request is
 // counted by a transport under the signer, backendmetrics.go), with one
-// INFO log line when the logger takes INFO, and, with Config.AuditLog, one
+// INFO log line when the logger takes INFO, an ERROR line when a backend
+// body failed after the header went out, and, with Config.AuditLog, one
 // JSON line (audit.go), all from the same response wrapper.
 //
 // Errors are S3 XML, written by one writer (errors.go); backend S3 errors
-// are relayed as received and never cached.
+// are relayed as received, with the proxy's request id (errorbody.go),
+// and never cached.
 package proxy

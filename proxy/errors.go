@@ -9,23 +9,27 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/s3cache/s3cache/sigv4"
 )
 
 // Error is the one S3 error type of the proxy: an HTTP status, an S3 error
-// code and a message that are sent to the client, and an optional cause that
-// is logged but never sent. The zero value is not useful; build one with
-// newError.
+// code, a message and the code's own elements, all sent to the client, and
+// an optional cause that is logged but never sent. The zero value is not
+// useful; build one with newError.
 type Error struct {
 	Status  int    // HTTP status sent to the client
 	Code    string // S3 error code, e.g. "NoSuchKey"
 	Message string // human-readable message sent to the client
-	// Header names the request header an error is about, sent as S3's
-	// <Header> element (NotImplemented); empty sends none.
-	Header string
-	Err    error // cause, logged only
+	Err     error  // cause, logged only
+
+	// fields are elements the XML body carries after Message, in order,
+	// as S3 adds them to some codes (InvalidRange's RangeRequested and
+	// ActualObjectSize, a region error's Region); nil for none. Shared
+	// between copies, never modified.
+	fields []xmlField
 }
 
 func newError(status int, code, msg string) *Error {
@@ -57,7 +61,8 @@ var (
 	errRequestTimeout    = newError(http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	errIncompleteBody    = newError(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	errEntityTooLarge    = newError(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
-	// errInvalidRange is sent with a Content-Range: bytes */{size} header.
+	errMalformedBody     = newError(http.StatusBadRequest, "IncompleteBody", "The request body could not be read: its HTTP framing is malformed.")
+	// errInvalidRange is sent by writeInvalidRange.
 	errInvalidRange       = newError(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
@@ -69,7 +74,7 @@ var (
 	errMalformedRequest = newError(http.StatusBadRequest, "BadRequest", "An error occurred when parsing the HTTP request.")
 	errHTTPVersion      = newError(http.StatusHTTPVersionNotSupported, "HttpVersionNotSupported", "The HTTP version specified is not supported.")
 	errExpectation      = newError(http.StatusExpectationFailed, "ExpectationFailed", "The Expect header you provided is not supported.")
-	errTransferEncoding = &Error{Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "A header you provided implies functionality that is not implemented", Header: "Transfer-Encoding"}
+	errTransferEncoding = withFields(newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented"), field("Header", "Transfer-Encoding"))
 )
 
 func withCause(tmpl *Error, cause error) *Error {
@@ -85,7 +90,6 @@ var sigv4Errors = []struct {
 }{
 	{sigv4.ErrMissingAuth, newError(http.StatusForbidden, "AccessDenied", "Access Denied.")},
 	{sigv4.ErrMalformedAuth, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed.")},
-	{sigv4.ErrRegionMismatch, newError(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed; the region is wrong.")},
 	{sigv4.ErrInvalidAccessKeyID, newError(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
 	{sigv4.ErrSignatureMismatch, newError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")},
 	{sigv4.ErrRequestExpired, newError(http.StatusForbidden, "AccessDenied", "Request has expired")},
@@ -102,12 +106,31 @@ var sigv4Errors = []struct {
 	{sigv4.ErrUnsupportedPayload, newError(http.StatusBadRequest, "InvalidArgument", "The x-amz-content-sha256 header value is not supported.")},
 }
 
+// regionError is S3's answer to a request signed for another region: it
+// names the region expected, in the message and in a Region element, so
+// that SDKs can sign again for it. A presigned URL's credential is a
+// query parameter, and S3 names the error after that.
+func regionError(re *sigv4.RegionError) *Error {
+	e := &Error{Status: http.StatusBadRequest, Code: "AuthorizationHeaderMalformed",
+		Message: fmt.Sprintf("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", re.Got, re.Want),
+		Err:     re, fields: []xmlField{field("Region", re.Want)}}
+	if re.Presigned {
+		e.Code = "AuthorizationQueryParametersError"
+		e.Message = fmt.Sprintf("Error parsing the X-Amz-Credential parameter; the region '%s' is wrong; expecting '%s'", re.Got, re.Want)
+	}
+	return e
+}
+
 // toS3Error turns any error into the S3 error sent to the client.
 // Unknown errors become 500 InternalError; their text is logged, never sent.
 func toS3Error(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var re *sigv4.RegionError
+	if errors.As(err, &re) {
+		return regionError(re)
 	}
 	for _, m := range sigv4Errors {
 		if errors.Is(err, m.sentinel) {
@@ -140,17 +163,38 @@ func backendFailure(err error) *Error {
 	return errBadGateway
 }
 
+// withFields returns a copy of tmpl whose body carries fields after its
+// Message.
+func withFields(tmpl *Error, fields ...xmlField) *Error {
+	e := *tmpl
+	e.fields = fields
+	return &e
+}
+
+// xmlField is one element of an S3 error body beyond Code and Message.
+type xmlField struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
+}
+
+// field returns the element <name>value</name>.
+func field(name, value string) xmlField {
+	return xmlField{XMLName: xml.Name{Local: name}, Value: value}
+}
+
 type xmlError struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource,omitempty"`
-	Header    string   `xml:"Header,omitempty"`
-	RequestID string   `xml:"RequestId"`
+	XMLName   xml.Name   `xml:"Error"`
+	Code      string     `xml:"Code"`
+	Message   string     `xml:"Message"`
+	Fields    []xmlField `xml:",any"`
+	Resource  string     `xml:"Resource,omitempty"`
+	RequestID string     `xml:"RequestId"`
 }
 
 // writeError is the one writer of S3 errors. It logs the cause of server
-// errors and sends an XML body (none for HEAD).
+// errors and sends an XML body (none for HEAD). An HTTP/1 answer to a
+// request whose body was not read to its end closes the connection, as
+// S3's does.
 func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toS3Error(err)
 	reqID := w.Header().Get("X-Amz-Request-Id")
@@ -162,6 +206,12 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("request_id", reqID), slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.Int("status", e.Status),
 		slog.String("code", e.Code), slog.Any("cause", e.Err))
+	if r.ProtoMajor == 1 && unread(r) {
+		// The body is refused: the connection closes after the answer.
+		// Else net/http would read up to 256 KiB of it before answering,
+		// and wait for a chunk that never comes.
+		w.Header().Set("Connection", "close")
+	}
 	sendError(w, r.Method, r.URL.Path, e, reqID)
 }
 
@@ -183,8 +233,20 @@ func sendError(w http.ResponseWriter, method, resource string, e *Error, reqID s
 		w.WriteHeader(e.Status)
 		return
 	}
-	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: resource, Header: e.Header, RequestID: reqID})
+	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Fields: e.fields, Resource: resource, RequestID: reqID})
 	w.WriteHeader(e.Status)
 	w.Write([]byte(xml.Header))
 	w.Write(body)
+}
+
+// writeInvalidRange answers a Range that an object of size bytes cannot
+// satisfy as S3 does: 416 InvalidRange with a Content-Range of
+// "bytes */size" and the RangeRequested and ActualObjectSize elements.
+// xcache is the X-Cache value to send.
+func (p *Proxy) writeInvalidRange(w http.ResponseWriter, r *http.Request, spec string, size int64, xcache string) {
+	h := w.Header()
+	n := strconv.FormatInt(size, 10)
+	h.Set("X-Cache", xcache)
+	h.Set("Content-Range", "bytes */"+n)
+	p.writeError(w, r, withFields(errInvalidRange, field("RangeRequested", spec), field("ActualObjectSize", n)))
 }

@@ -124,13 +124,39 @@ func writeHeaders(w http.ResponseWriter, status int, header http.Header, length 
 // pooled buffer in constant memory.
 func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
 	defer res.Body.Close()
+	if err := rewriteErrorBody(res, w.Header().Get("X-Amz-Request-Id")); err != nil {
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(err))
+		}
+		return
+	}
 	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	if _, err := io.CopyBuffer(w, res.Body, *buf); err != nil {
+	src := &readFailure{r: res.Body}
+	if _, err := io.CopyBuffer(w, src, *buf); err != nil {
+		if src.err != nil {
+			bodyCut(w, src.err)
+		}
 		abortIfBackend(r.Context(), err)
 	}
+}
+
+// readFailure remembers the first error other than io.EOF its reader
+// returned: it tells a copy's failed source from its failed destination.
+// The zero value is not usable: set r.
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (f *readFailure) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // maxObjectBytes is the largest object stored for rq.

@@ -13,6 +13,12 @@ import (
 // hammer the backend.
 const readyTTL = time.Second
 
+// readyTimeout bounds a readiness check (or BACKEND_TIMEOUT, if shorter),
+// so that /-/readyz answers within 2 seconds whatever the backend does: a
+// probe that waited for a hung backend would time out itself and say
+// nothing about why.
+const readyTimeout = 1500 * time.Millisecond
+
 // readiness caches the result of the last backend check. The zero value
 // has no result yet.
 type readiness struct {
@@ -27,7 +33,8 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when the backend answered an authenticated
-// ListBuckets with 200 within the backend timeout, else 503. With Redis, a second
+// ListBuckets with 200 within readyTimeout, at the first attempt, else
+// 503. With Redis, a second
 // line says whether it answers ("redis: ok") or not ("redis:
 // unreachable"); the proxy stays ready without it, revalidating what it
 // would have served from its cache.
@@ -51,7 +58,7 @@ func (p *Proxy) checkBackend(ctx context.Context) error {
 	if !p.ready.checked.IsZero() && now.Sub(p.ready.checked) < readyTTL && now.After(p.ready.checked) {
 		return p.ready.err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.BackendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(p.cfg.BackendTimeout, readyTimeout))
 	defer cancel()
 	err := p.listBuckets(withBackendCall(ctx, listBucketsCall))
 	p.ready.checked, p.ready.err = p.cfg.Now(), err
@@ -59,10 +66,10 @@ func (p *Proxy) checkBackend(ctx context.Context) error {
 }
 
 // listBuckets sends one signed ListBuckets through the chain every client
-// request takes (a broken connection is dropped and the request sent once
-// more on a new one, as for a client's GET), so readiness fails when
-// requests would, and fails fast: no client library's retries and
-// back-offs on top.
+// request takes, so readiness fails when requests would, and fails fast:
+// ctx carries listBucketsCall, which is sent once, not again on a new
+// connection when its own broke, and no client library's retries and
+// back-offs are on top. A backend that breaks connections is not ready.
 func (p *Proxy) listBuckets(ctx context.Context) error {
 	out, err := http.NewRequestWithContext(ctx, http.MethodGet, "", nil)
 	if err != nil {

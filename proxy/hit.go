@@ -123,9 +123,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 	if rr.rangeSpec != "" {
 		switch s, en, res := parseRange(rr.rangeSpec, size); res {
 		case rangeUnsatisfiable:
-			h.Set("X-Cache", xcache)
-			h.Set("Content-Range", "bytes */"+strconv.Itoa(size))
-			p.writeError(w, r, errInvalidRange)
+			p.writeInvalidRange(w, r, rr.rangeSpec, int64(size), xcache)
 			return
 		case rangeSatisfiable:
 			start, end, status = s, en, http.StatusPartialContent

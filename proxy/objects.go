@@ -46,12 +46,9 @@ func objectsOperation(method string) Operation {
 // putObject stores the request body with its Content-* headers and
 // x-amz-meta-* metadata, as a native PutObject of the same key: streamed,
 // framed so that a cut upload never commits, fenced until the backend
-// answered. It answers only once the backend acknowledged the object.
+// answered. It answers only once the backend acknowledged the object. A
+// body without a declared length never gets here (see ServeHTTP).
 func (p *Proxy) putObject(w http.ResponseWriter, r *http.Request, rq *request) {
-	if rq.auth.ContentLength < 0 {
-		p.writeError(w, r, errMissingLength)
-		return
-	}
 	p.forward(w, r, rq, "")
 }
 

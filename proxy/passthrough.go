@@ -233,8 +233,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
 	ob.write.End()
-	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
+	res.Body = &cutRecorder{backendBody: newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel), lw: &ob.rq.lw}
 	stripBackendHeaders(res.Header)
+	// One request id per answer: an S3 error body carries the header's.
+	if err := rewriteErrorBody(res, ob.reqID); err != nil {
+		return err
+	}
 	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
 		if err := filterListBuckets(res, ob.rq.who); err != nil {
 			return err
@@ -245,6 +249,22 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	ob.rq.lw.source = sourceBackend // the ReverseProxy relays the body next
 	return nil
+}
+
+// cutRecorder records a failure of the backend body the ReverseProxy
+// relays on the request's loggingWriter (see bodyCut): the ReverseProxy
+// aborts the response then, and logs nothing of it.
+type cutRecorder struct {
+	*backendBody
+	lw *loggingWriter
+}
+
+func (c *cutRecorder) Read(p []byte) (int, error) {
+	n, err := c.backendBody.Read(p)
+	if err != nil && err != io.EOF {
+		bodyCut(c.lw, err)
+	}
+	return n, err
 }
 
 // stripBackendHeaders removes the backend's per-request headers; the proxy
@@ -302,9 +322,12 @@ func (p *Proxy) settleUnknown(ctx context.Context, rq *request, f *fence, err er
 }
 
 // clientBodyError maps a failure to read the client's body: the verifier's
-// own errors stand; a body cut short is IncompleteBody.
+// own errors stand; a body cut short is IncompleteBody; a body whose HTTP
+// framing is broken is errMalformedBody, not a 500: no failure to read
+// the client's bytes is the proxy's.
 func clientBodyError(err error) error {
 	var tooLarge *http.MaxBytesError
+	var wire *clientReadError
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return withCause(errRequestTimeout, err)
@@ -312,6 +335,8 @@ func clientBodyError(err error) error {
 		return withCause(errIncompleteBody, err)
 	case errors.As(err, &tooLarge):
 		return withCause(errEntityTooLarge, err)
+	case errors.As(err, &wire):
+		return withCause(errMalformedBody, err)
 	}
 	return err
 }

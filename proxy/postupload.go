@@ -66,12 +66,8 @@ var postAmzFields = []string{
 var (
 	errPostNoKey       = newError(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
 	errPostNoSignature = newError(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'policy' and its signature ('x-amz-signature', or 'AWSAccessKeyId' and 'signature').  If it is specified, please check the order of the fields.")
-	errKeyTooLong      = newError(http.StatusBadRequest, "KeyTooLongError", "Your key is too long.")
 	errMalformedXML    = newError(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
 )
-
-// maxKeyBytes is the longest object key S3 takes, in bytes of UTF-8.
-const maxKeyBytes = 1024
 
 // servePostUpload answers a browser POST upload (see isPostUpload). It
 // stands in for ServeHTTP's authentication: the form's policy signature
@@ -121,12 +117,12 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 		return
 	}
 	key = strings.ReplaceAll(key, "${filename}", form.FileName)
-	switch {
-	case len(key) > maxKeyBytes:
-		p.writeError(w, r, errKeyTooLong)
-		return
-	case keyLeavesBucket(key):
+	if keyLeavesBucket(key) {
 		p.writeError(w, r, errKeyLeavesBucket)
+		return
+	}
+	if err := checkKey(key); err != nil {
+		p.writeError(w, r, err)
 		return
 	}
 	policy, err := postpolicy.Parse(pf.Policy)

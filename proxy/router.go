@@ -130,6 +130,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errKeyLeavesBucket)
 		return
 	}
+	if err := checkKey(rq.key); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
 	// The query is parsed once, here, for classification and for reads;
 	// most object requests have none but presign parameters, and then
 	// nothing is allocated.
@@ -146,10 +150,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.admit(w, r, rq) {
 		return
 	}
-	// Nothing is read of a body S3 would refuse for its size.
-	if (rq.op.Name == "PutObject" || rq.op.Name == "UploadPart") && rq.auth.ContentLength > maxPutBytes {
-		p.writeError(w, r, errEntityTooLarge)
-		return
+	// Nothing is read of a body S3 would refuse for its size, or for
+	// having none declared.
+	if rq.op.Name == "PutObject" || rq.op.Name == "UploadPart" {
+		switch {
+		case rq.auth.ContentLength > maxPutBytes:
+			p.writeError(w, r, errEntityTooLarge)
+			return
+		case rq.auth.ContentLength < 0:
+			p.writeError(w, r, errMissingLength)
+			return
+		}
 	}
 	if rq.front == frontObjects {
 		p.serveObjects(w, r, rq)

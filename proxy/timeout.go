@@ -46,9 +46,28 @@ func (b *backendBody) Close() error {
 // for the audit log.
 type clientBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
-	d  time.Duration
-	n  atomic.Int64 // bytes read so far
+	rc  *http.ResponseController
+	d   time.Duration
+	n   atomic.Int64 // bytes read so far
+	eof atomic.Bool  // read to its end
+}
+
+// Close closes the body. One not read to its end is not waited for:
+// net/http would otherwise read up to 256 KiB more of it, to keep the
+// connection, however slowly the client sends (a chunk announced as
+// 2^64-1 bytes is never done). Its read deadline is set to now instead,
+// and the connection closes after the answer.
+func (b *clientBody) Close() error {
+	if !b.eof.Load() {
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+	return b.ReadCloser.Close()
+}
+
+// unread reports whether r's body is a clientBody not read to its end.
+func unread(r *http.Request) bool {
+	b, ok := r.Body.(*clientBody)
+	return ok && !b.eof.Load()
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -57,6 +76,12 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+	case err != nil:
+		err = &clientReadError{err}
+	}
 	return n, err
 }
 
@@ -151,3 +176,14 @@ func writeBuffers(conn net.Conn, b *net.Buffers) (int64, error) {
 	}
 	return b.WriteTo(conn)
 }
+
+// clientReadError is a failure to read the client's body off the wire: a
+// timeout, a connection cut, or HTTP framing net/http could not parse (a
+// chunk size of "zz", a missing CRLF, an overlong chunk extension), whose
+// errors have no exported type. Whatever its cause, it is the client's
+// fault, never the proxy's (see clientBodyError).
+type clientReadError struct{ err error }
+
+func (e *clientReadError) Error() string { return "proxy: reading the request body: " + e.err.Error() }
+
+func (e *clientReadError) Unwrap() error { return e.err }

@@ -1,6 +1,9 @@
 package sigv4
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors returned (wrapped with detail) by [Verifier.Verify] and by
 // the Body of a [Result]. Match them with [errors.Is]; never match error text.
@@ -47,3 +50,21 @@ var (
 	// this package can verify.
 	ErrUnsupportedPayload = errors.New("sigv4: unsupported x-amz-content-sha256")
 )
+
+// RegionError is the error of a credential scope that names another region
+// than the Verifier's. It wraps [ErrRegionMismatch]; find it with
+// [errors.As] to tell the client which region to sign for, as S3 does.
+type RegionError struct {
+	Got  string // the region the scope names, as sent
+	Want string // the region the Verifier requires
+	// Presigned says the scope came from X-Amz-Credential in the query,
+	// not from the Authorization header.
+	Presigned bool
+}
+
+func (e *RegionError) Error() string {
+	return fmt.Sprintf("sigv4: credential scope names region %q, want %q", truncate(e.Got), e.Want)
+}
+
+// Unwrap returns ErrRegionMismatch.
+func (e *RegionError) Unwrap() error { return ErrRegionMismatch }

@@ -75,7 +75,7 @@ func (v *Verifier) verifyPostV4(f *PostForm) (string, error) {
 	if _, err := parseAmzDate(f.Date); err != nil {
 		return "", err
 	}
-	secret, err := v.lookup(scope, f.Date[:8])
+	secret, err := v.lookup(scope, f.Date[:8], false)
 	if err != nil {
 		return "", err
 	}

@@ -161,7 +161,8 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 
 // lookup finds the secret of accessKey and checks the scope against the
 // Verifier's region and service and the request's date (YYYYMMDD).
-func (v *Verifier) lookup(scope credentialScope, day string) (string, error) {
+// presigned says the scope came from the query, for a *RegionError.
+func (v *Verifier) lookup(scope credentialScope, day string, presigned bool) (string, error) {
 	if v.Credentials == nil {
 		return "", fmt.Errorf("sigv4: no credentials configured: %w", ErrInvalidAccessKeyID)
 	}
@@ -170,7 +171,7 @@ func (v *Verifier) lookup(scope credentialScope, day string) (string, error) {
 		return "", fmt.Errorf("sigv4: unknown access key: %w", ErrInvalidAccessKeyID)
 	}
 	if scope.region != v.region() {
-		return "", fmt.Errorf("sigv4: credential scope names region %q, want %q: %w", scope.region, v.region(), ErrRegionMismatch)
+		return "", &RegionError{Got: scope.region, Want: v.region(), Presigned: presigned}
 	}
 	if scope.service != v.service() {
 		return "", fmt.Errorf("sigv4: credential scope names service %q, want %q: %w", scope.service, v.service(), ErrMalformedAuth)
@@ -224,7 +225,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	secret, err := v.lookup(a.scope, amzDate[:8])
+	secret, err := v.lookup(a.scope, amzDate[:8], false)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +268,7 @@ func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := v.lookup(p.auth.scope, p.date[:8])
+	secret, err := v.lookup(p.auth.scope, p.date[:8], true)
 	if err != nil {
 		return nil, err
 	}

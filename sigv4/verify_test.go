@@ -338,3 +338,33 @@ func TestSHA256BodyReads(t *testing.T) {
 		})
 	}
 }
+
+// TestRegionError: a scope naming another region fails with a
+// *RegionError that says which region was sent and which is wanted, and
+// whether it came from the header or the query.
+func TestRegionError(t *testing.T) {
+	header := httptest.NewRequest(http.MethodGet, "http://example.com/b/k", nil)
+	header.Header.Set("X-Amz-Date", "20240301T120000Z")
+	header.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testAccessKey+"/20240301/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature="+strings.Repeat("a", 64))
+	query := httptest.NewRequest(http.MethodGet, "http://example.com/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="+testAccessKey+"%2F20240301%2Fap-south-2%2Fs3%2Faws4_request&X-Amz-Date=20240301T120000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature="+strings.Repeat("0", 64), nil)
+	tests := []struct {
+		name string
+		r    *http.Request
+		want RegionError
+	}{
+		{"header", header, RegionError{Got: "eu-west-1", Want: "us-east-1"}},
+		{"presigned", query, RegionError{Got: "ap-south-2", Want: "us-east-1", Presigned: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := testVerifier().Verify(tt.r)
+			var re *RegionError
+			if !errors.As(err, &re) || !errors.Is(err, ErrRegionMismatch) {
+				t.Fatalf("Verify: %v, want a *RegionError wrapping ErrRegionMismatch", err)
+			}
+			if *re != tt.want {
+				t.Errorf("RegionError %+v, want %+v", *re, tt.want)
+			}
+		})
+	}
+}
