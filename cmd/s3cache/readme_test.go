@@ -6,17 +6,17 @@ import (
 	"testing"
 )
 
-// TestREADMEListsEverySetting checks that README's "## Configuration"
-// settings table (its first) has a row for every setting, with its flag and, where it has a
+// TestREADMEListsEverySetting checks that docs/configuration.md's
+// "## Configuration" settings table (its first) has a row for every setting, with its flag and, where it has a
 // fixed one, its default, and no row for a setting that does not exist.
 func TestREADMEListsEverySetting(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
 	if !ok {
-		t.Fatal(`README.md has no "## Configuration" section`)
+		t.Fatal(`docs/configuration.md has no "## Configuration" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	// The settings table is the first table of the section; subsections
@@ -45,43 +45,44 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		row, ok := rows[s.env]
 		switch {
 		case !ok:
-			t.Errorf("README's configuration table has no row for %s", s.env)
+			t.Errorf("docs/configuration.md's table has no row for %s", s.env)
 		case len(row) < 4:
-			t.Errorf("README row for %s has %d cells, want 4: %q", s.env, len(row), row)
+			t.Errorf("docs/configuration.md: the row for %s has %d cells, want 4: %q", s.env, len(row), row)
 		case row[1] != "`-"+s.flag+"`":
-			t.Errorf("README row for %s gives the flag %s, want `-%s`", s.env, row[1], s.flag)
+			t.Errorf("docs/configuration.md: the row for %s gives the flag %s, want `-%s`", s.env, row[1], s.flag)
 		case s.def != "" && !strings.Contains(row[2], "`"+s.def+"`"):
-			t.Errorf("README row for %s gives the default %s, want it to say `%s`", s.env, row[2], s.def)
+			t.Errorf("docs/configuration.md: the row for %s gives the default %s, want it to say `%s`", s.env, row[2], s.def)
 		}
 	}
 	if _, ok := rows[configEnv]; !ok {
-		t.Errorf("README's configuration table has no row for %s", configEnv)
+		t.Errorf("docs/configuration.md's table has no row for %s", configEnv)
 	}
 	for env := range rows {
 		if !known[env] {
-			t.Errorf("README's configuration table lists %s, which is not a setting", env)
+			t.Errorf("docs/configuration.md's table lists %s, which is not a setting", env)
 		}
 	}
 }
 
-// TestREADMEConfigExample checks that the example config file in README's
-// "### Config file" section has only known keys and single values.
+// TestREADMEConfigExample checks that the example config file in
+// docs/configuration.md's "## Config file" section has only known keys and
+// single values.
 func TestREADMEConfigExample(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n### Config file\n")
+	_, section, ok := strings.Cut(string(b), "\n## Config file\n")
 	if !ok {
-		t.Fatal(`README.md has no "### Config file" section`)
+		t.Fatal(`docs/configuration.md has no "## Config file" section`)
 	}
 	_, example, ok := strings.Cut(section, "```yaml\n")
 	if !ok {
-		t.Fatal(`README's "### Config file" has no yaml example`)
+		t.Fatal(`docs/configuration.md's "## Config file" has no yaml example`)
 	}
 	example, _, _ = strings.Cut(example, "```")
 	var zero options
-	values, err := parseConfigFile(strings.NewReader(example), "README example", zero.settings())
+	values, err := parseConfigFile(strings.NewReader(example), "docs/configuration.md example", zero.settings())
 	if err != nil {
 		t.Fatal(err)
 	}
