@@ -136,7 +136,7 @@ func BenchmarkServeHitCoherent(b *testing.B) {
 			}
 			defer p.Close()
 			if withRedis {
-				for p.coherence.state() != "ok" {
+				for p.gens.State() != "ok" {
 					runtime.Gosched() // the first health check connects
 				}
 			}

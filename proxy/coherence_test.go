@@ -14,17 +14,9 @@ import (
 // newReplicas starts n proxies in front of one backend, sharing redis.
 func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) []string {
 	t.Helper()
-	urls, _ := newReplicaProxies(t, n, backend, redis, mod)
-	return urls
-}
-
-// newReplicaProxies is newReplicas that also returns the proxies.
-func newReplicaProxies(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) ([]string, []*Proxy) {
-	t.Helper()
 	urls := make([]string, n)
-	ps := make([]*Proxy, n)
 	for i := range urls {
-		p, srv := newTestProxy(t, backend, func(c *Config) {
+		_, srv := newTestProxy(t, backend, func(c *Config) {
 			c.RedisURL = redis.url()
 			c.RedisTimeout = 100 * time.Millisecond
 			c.AdminToken = testAdminToken
@@ -32,10 +24,10 @@ func newReplicaProxies(t *testing.T, n int, backend *httptest.Server, redis *tes
 				mod(c)
 			}
 		})
-		urls[i], ps[i] = srv.URL, p
+		urls[i] = srv.URL
 		waitRedisState(t, srv.URL, "ok")
 	}
-	return urls, ps
+	return urls
 }
 
 // get reads url through a proxy and returns the body and X-Cache.

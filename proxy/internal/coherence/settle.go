@@ -1,4 +1,4 @@
-package proxy
+package coherence
 
 import (
 	"context"
@@ -22,6 +22,14 @@ import (
 // until no connection to Redis has bytes unread or a read in progress, so
 // every push that arrived before the request is applied before the cache
 // is looked at. It costs one ioctl per connection and no round trip.
+
+// Settle returns true once every invalidation Redis pushed before the call
+// has been applied (see redisConn), or false if that could not be made
+// sure of within the Redis timeout: then the read must not be answered
+// from the cache. Call it before a read looks at the cache.
+func (co *Redis) Settle() bool {
+	return co.conns.settle(time.Now().Add(co.timeout))
+}
 
 // redisConn is a connection to Redis that settle can look into. Its Read
 // records whether rueidis's reader is waiting for bytes: only then has it
