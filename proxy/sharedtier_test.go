@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence/coherencetest"
 )
 
 func TestSharedTier(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
 	a, b, c := r[0], r[1], r[2]
 
@@ -52,7 +54,7 @@ func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	body := bytes.Repeat([]byte(`{"k":"v"},`), 2000) // compressible
 	fake.objects["/bkt/j"] = body
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	// Waiters look again only when Redis reports the value or the lock
 	// changed: with their timers this long, nothing else wakes them.
 	r := newReplicas(t, 3, backend, redis, func(c *Config) {
@@ -148,9 +150,9 @@ func metricValue(scrape, name string) float64 {
 func TestSharedTierLockHolderDies(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 1, backend, redis, func(c *Config) { c.CacheL2 = "redis"; c.CacheL2LockTTL = 5 * time.Second })
-	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.Addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
