@@ -288,7 +288,7 @@ func (co *Redis) exec(ctx context.Context, script *rueidis.Lua, keys []string, a
 // command and writes them all before it reads the next commands, so the
 // answer to a later command on the same node (PTTL, by key so a cluster
 // routes it there) comes after every push of the earlier one was written.
-// With settle on the readers, a write acknowledged after delivered is seen
+// With Settle on the readers, a write acknowledged after delivered is seen
 // by every read that reaches any replica afterwards.
 func (co *Redis) delivered(ctx context.Context, keys []string) error {
 	c := co.client.Load()

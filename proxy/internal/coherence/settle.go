@@ -18,7 +18,7 @@ import (
 // whose request reached this replica after a write through another one was
 // acknowledged must not be served before the push of that write, sent by
 // Redis before it acknowledged the write's generation bump, is applied. The
-// push is then in this replica's socket, or read already; settle waits
+// push is then in this replica's socket, or read already; Settle waits
 // until no connection to Redis has bytes unread or a read in progress, so
 // every push that arrived before the request is applied before the cache
 // is looked at. It costs one ioctl per connection and no round trip.
@@ -31,7 +31,7 @@ func (co *Redis) Settle() bool {
 	return co.conns.settle(time.Now().Add(co.timeout))
 }
 
-// redisConn is a connection to Redis that settle can look into. Its Read
+// redisConn is a connection to Redis that Settle can look into. Its Read
 // records whether rueidis's reader is waiting for bytes: only then has it
 // applied everything it read.
 type redisConn struct {
