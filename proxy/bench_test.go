@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence/coherencetest"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so the benchmark
@@ -117,7 +119,7 @@ func TestHitAllocationBudget(t *testing.T) {
 // on a replica of a coherent cache (REDIS_URL, a real redis-server): the
 // difference is what settling the pushed invalidations costs per hit.
 func BenchmarkServeHitCoherent(b *testing.B) {
-	redis := startRedis(b)
+	redis := coherencetest.StartRedis(b)
 	for _, withRedis := range []bool{false, true} {
 		name := "alone"
 		if withRedis {
@@ -128,7 +130,7 @@ func BenchmarkServeHitCoherent(b *testing.B) {
 			fake.objects["/bkt/obj"] = make([]byte, 4<<10)
 			cfg := Config{Endpoint: backend.Listener.Addr().String(), AccessKey: testKey, SecretKey: testSecret, Logger: discardLogger()}
 			if withRedis {
-				cfg.RedisURL = redis.url()
+				cfg.RedisURL = redis.URL()
 			}
 			p, err := New(cfg)
 			if err != nil {
@@ -136,7 +138,7 @@ func BenchmarkServeHitCoherent(b *testing.B) {
 			}
 			defer p.Close()
 			if withRedis {
-				for p.coherence.state() != "ok" {
+				for p.gens.State() != "ok" {
 					runtime.Gosched() // the first health check connects
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/coherence"
 )
 
 // flight is one backend GET shared by every concurrent miss on the same
@@ -43,7 +44,7 @@ type flight struct {
 
 	// Leader only: the generations its fill read in Redis, and the shared
 	// tier's fill lock it holds ("" for none).
-	stamp  genStamp
+	stamp  coherence.Stamp
 	l2lock string
 
 	mu       sync.Mutex
@@ -228,7 +229,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	etag := ""
 	if expired != nil {
 		etag = headerETag(expired.Header)
-	} else if p.l2 != nil && p.fromShared(ctx, f, rq, ckey, versionID) {
+	} else if p.fromShared(ctx, f, rq, ckey, versionID) {
 		cancel()
 		p.flights.leave(ckey, f)
 		close(f.ready)
@@ -255,7 +256,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		if res != nil {
 			res.Body.Close()
 		}
-		p.l2.release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
+		p.l2.Release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
 		cancel()
 		p.flights.leave(ckey, f)
 		close(f.ready)
@@ -265,7 +266,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	f.header = storedHeader(res.Header)
 	if f.l2lock != "" && (res.ContentLength > p.cfg.CacheL2MaxObjectBytes || !p.storable(rq, res)) {
 		// No value will come: other replicas waiting for one fetch now.
-		p.l2.release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
+		p.l2.Release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
 		f.l2lock = ""
 	}
 	if o := p.blockable(rq, versionID, res); o != nil && p.cache.Commit(f.ticket, o.metaKey(), o.meta) {
@@ -300,7 +301,7 @@ func (p *Proxy) usableStale(e *cache.Entry) bool {
 func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.CancelFunc, ckey, versionID string) {
 	// The fill lock, if still held, is released on every way out; store
 	// releases it after writing the value.
-	defer func() { p.l2.release(context.Background(), rq.bucket, rq.key, versionID, f.l2lock) }()
+	defer func() { p.l2.Release(context.Background(), rq.bucket, rq.key, versionID, f.l2lock) }()
 	defer p.filling.release(int64(len(f.buf)))
 	defer cancel()
 	defer res.Body.Close()
@@ -345,7 +346,7 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 	// For the other replicas, after this one's clients got their bytes;
 	// the body is read-only from here.
 	if storable && f.l2lock != "" {
-		p.l2.store(context.Background(), f.stamp, rq.bucket, rq.key, versionID, f.header, f.buf, entryTTL(rq), f.l2lock)
+		p.l2.Store(context.Background(), f.stamp, rq.bucket, rq.key, versionID, f.header, f.buf, entryTTL(rq), f.l2lock)
 		f.l2lock = ""
 	}
 }

@@ -9,33 +9,27 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence/coherencetest"
 )
 
 // newReplicas starts n proxies in front of one backend, sharing redis.
-func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) []string {
-	t.Helper()
-	urls, _ := newReplicaProxies(t, n, backend, redis, mod)
-	return urls
-}
-
-// newReplicaProxies is newReplicas that also returns the proxies.
-func newReplicaProxies(t *testing.T, n int, backend *httptest.Server, redis *testRedis, mod func(*Config)) ([]string, []*Proxy) {
+func newReplicas(t *testing.T, n int, backend *httptest.Server, redis *coherencetest.Redis, mod func(*Config)) []string {
 	t.Helper()
 	urls := make([]string, n)
-	ps := make([]*Proxy, n)
 	for i := range urls {
-		p, srv := newTestProxy(t, backend, func(c *Config) {
-			c.RedisURL = redis.url()
+		_, srv := newTestProxy(t, backend, func(c *Config) {
+			c.RedisURL = redis.URL()
 			c.RedisTimeout = 100 * time.Millisecond
 			c.AdminToken = testAdminToken
 			if mod != nil {
 				mod(c)
 			}
 		})
-		urls[i], ps[i] = srv.URL, p
+		urls[i] = srv.URL
 		waitRedisState(t, srv.URL, "ok")
 	}
-	return urls, ps
+	return urls
 }
 
 // get reads url through a proxy and returns the body and X-Cache.
@@ -49,7 +43,7 @@ func get(t *testing.T, url string) (int, string, string) {
 func TestReplicasInvalidateEachOther(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 
@@ -108,7 +102,7 @@ func TestReplicasInvalidateEachOther(t *testing.T) {
 func TestReplicasRedisDown(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 	get(t, b+"/bkt/k")
@@ -116,7 +110,7 @@ func TestReplicasRedisDown(t *testing.T) {
 		t.Fatalf("B did not cache: %s", x)
 	}
 
-	redis.stop()
+	redis.Stop()
 	waitRedisState(t, a, "unreachable")
 	waitRedisState(t, b, "unreachable")
 	// B can no longer hear of writes: its entry is revalidated.
@@ -141,7 +135,7 @@ func TestReplicasRedisDown(t *testing.T) {
 		t.Errorf("metrics with Redis down lack s3cache_redis_up 0")
 	}
 
-	redis.start()
+	redis.Start()
 	waitRedisState(t, a, "ok")
 	waitRedisState(t, b, "ok")
 	get(t, b+"/bkt/k")
@@ -165,7 +159,7 @@ func TestReplicasRedisDown(t *testing.T) {
 func TestReplicaFillDuringRemoteWrite(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 
@@ -188,7 +182,7 @@ func TestReplicaFillDuringRemoteWrite(t *testing.T) {
 func TestReplicasRedisCluster(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	nodes := startRedisCluster(t)
+	nodes := coherencetest.StartCluster(t)
 	var r []string
 	for range 2 {
 		_, srv := newTestProxy(t, backend, func(c *Config) {
@@ -224,14 +218,14 @@ func TestReplicasRedisCluster(t *testing.T) {
 func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 2, backend, redis, nil)
 	a, b := r[0], r[1]
 
 	finish := holdPut(t, fake, a+"/bkt/k", []byte("v2"))
-	redis.stop()
+	redis.Stop()
 	waitRedisState(t, a, "unreachable")
-	redis.start() // empty: the write's mark is gone
+	redis.Start() // empty: the write's mark is gone
 	waitRedisState(t, a, "ok")
 	waitRedisState(t, b, "ok")
 	// A marked its write again before trusting Redis: B stores nothing.
@@ -243,7 +237,7 @@ func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 	if code := finish(); code != 200 {
 		t.Fatalf("PUT through A: %d", code)
 	}
-	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.Addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,9 +266,9 @@ func TestReplicaWriteAcrossRedisRestart(t *testing.T) {
 func TestReplicasRedisTLS(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	tlsArgs, roots := redisTLS(t, t.TempDir())
-	redis := startRedisWith(t, tlsArgs)
-	tlsURL := "rediss://" + redis.addr
+	tlsArgs, roots := coherencetest.TLSFiles(t, t.TempDir())
+	redis := coherencetest.StartRedisTLS(t, tlsArgs)
+	tlsURL := "rediss://" + redis.Addr
 	var r []string
 	for range 2 {
 		_, srv := newTestProxy(t, backend, func(c *Config) {

@@ -122,6 +122,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
+
+	// sharedTierPoll is for tests only: the longest a miss waiting for
+	// another replica's fill waits before it looks again, should Redis not
+	// report the change first. 0 means the shared tier's own bounds.
+	sharedTierPoll time.Duration
 }
 
 // Defaults of Config.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence/coherencetest"
 )
 
 // metricNames returns the name of every metric family p exports, from
@@ -66,8 +68,8 @@ func checkExpr(t *testing.T, where, expr string, known map[string]bool) {
 func TestDeployFilesNameRealMetrics(t *testing.T) {
 	_, backend := newFakeS3(t)
 	// With Redis and the shared tier, so their metrics are exported too.
-	redis := startRedis(t)
-	p, _ := newTestProxy(t, backend, func(c *Config) { c.RedisURL = redis.url(); c.CacheL2 = "redis" })
+	redis := coherencetest.StartRedis(t)
+	p, _ := newTestProxy(t, backend, func(c *Config) { c.RedisURL = redis.URL(); c.CacheL2 = "redis" })
 	known := metricNames(t, p)
 
 	rules, err := filepath.Glob("../deploy/prometheus/*.yaml")

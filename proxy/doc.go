@@ -40,11 +40,12 @@
 //     ETag, or waits, at most BackendTimeout, for another read's fetch of
 //     them. What the cache cannot answer goes to the backend
 //     (X-Cache: BYPASS). With Config.CacheL2, a miss first asks the shared
-//     tier in Redis (l2.go; X-Cache: SHARED), and misses of one object on
-//     several replicas wait for one fetch.
+//     tier in Redis (coherence.go's fromShared over
+//     internal/coherence.SharedTier; X-Cache: SHARED), and misses of one
+//     object on several replicas wait for one fetch.
 //  5. Everything else (passthrough.go, objects.go): a write fences the keys
 //     it touches (fence.go: cache.Write, and with Config.RedisURL the
-//     replicas' generations in Redis, coherence.go) from before it is
+//     replicas' generations in Redis, internal/coherence) from before it is
 //     forwarded until the backend answered, before the client sees the
 //     answer; requests are forwarded re-signed through
 //     httputil.ReverseProxy with bodies streamed.
@@ -52,7 +53,9 @@
 // With Config.RedisURL the proxy is one replica of a coherent cache: its
 // fills register with Redis for the generations they read, Redis pushes
 // every change, and reads first apply every push already received
-// (redisconn.go), so hits cost no Redis round trip.
+// (Settle), so hits cost no Redis round trip. Package internal/coherence
+// holds the Redis side; the proxy uses it through two small interfaces
+// declared in coherence.go, and without Redis holds its no-ops.
 //
 // Each request ends (accesslog.go) by being counted in the Prometheus
 // metrics served at /-/metrics (metrics.go; every backend request is

@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/coherence"
 )
 
 // fence is a write in flight through this proxy: fenced in its own cache
-// (cache.Write) and, with Redis, in every replica's (remoteWrite). A nil
-// *fence is a write that touches nothing.
+// (cache.Write) and, with Redis, in every replica's (coherence.Write). A
+// nil *fence is a write that touches nothing.
 type fence struct {
 	ctx    context.Context
 	local  *cache.Write
-	remote *remoteWrite
+	remote coherence.Write
 }
 
 // beginWrite fences keys of bucket, or the whole bucket, before a write is
@@ -24,10 +25,11 @@ func (p *Proxy) beginWrite(ctx context.Context, bucket string, keys []string, wh
 	f := &fence{ctx: context.WithoutCancel(ctx)}
 	if wholeBucket {
 		f.local = p.cache.BeginBucketWrite(bucket)
+		f.remote = p.gens.BeginBucketWrite(ctx, bucket)
 	} else {
 		f.local = p.cache.BeginWrite(bucket, keys...)
+		f.remote = p.gens.BeginWrite(ctx, bucket, keys)
 	}
-	f.remote = p.coherence.beginWrite(ctx, bucket, keys, wholeBucket)
 	return f
 }
 
@@ -37,7 +39,7 @@ func (f *fence) End() {
 		return
 	}
 	f.local.End()
-	f.remote.end(f.ctx)
+	f.remote.End(f.ctx)
 }
 
 // quarantines are the fences of writes whose outcome is unknown, each
@@ -56,7 +58,7 @@ func (q *quarantines) hold(f *fence, d time.Duration) {
 		return
 	}
 	g := *f
-	f.local, f.remote = nil, nil
+	f.local, f.remote = nil, coherence.Write{}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -90,6 +92,6 @@ func (q *quarantines) close() {
 // the local generations, then, with Redis, the replicas' (which also makes
 // Redis tell this replica of every later write to it). Take it before the
 // backend is asked.
-func (p *Proxy) beginFill(ctx context.Context, bucket, key string) (cache.Ticket, genStamp) {
-	return p.coherence.confirm(ctx, p.cache.Begin(bucket, key), bucket, key)
+func (p *Proxy) beginFill(ctx context.Context, bucket, key string) (cache.Ticket, coherence.Stamp) {
+	return p.gens.Confirm(ctx, p.cache.Begin(bucket, key), bucket, key)
 }

@@ -45,7 +45,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	ckey := cache.Key(rq.bucket, rq.key, versionID)
 	// Invalidations that reached this replica before the request are
 	// applied before the cache is read.
-	if !p.coherence.settle() {
+	if !p.gens.Settle() {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
 		p.forward(w, r, rq, xCacheBypass)
 		return

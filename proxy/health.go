@@ -45,7 +45,7 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	body := "ready\n"
-	if s := p.coherence.state(); s != "" {
+	if s := p.gens.State(); s != "" {
 		body += "redis: " + s + "\n"
 	}
 	w.Write([]byte(body))

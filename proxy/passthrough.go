@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/s3cache/s3cache/proxy/internal/coherence"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -310,15 +311,16 @@ func mayHaveReached(err error) bool {
 }
 
 // settleUnknown keeps the fence of a write whose outcome is unknown for
-// writeFenceTTL, the longest any replica honours a write in flight, as
-// long as a backend that received it whole could still commit it: until
-// then no read of what it touches is stored or shared, on any replica.
+// coherence.WriteFenceTTL, the longest any replica honours a write in
+// flight, as long as a backend that received it whole could still commit
+// it: until then no read of what it touches is stored or shared, on any
+// replica.
 func (p *Proxy) settleUnknown(ctx context.Context, rq *request, f *fence, err error) {
 	p.log.LogAttrs(ctx, slog.LevelWarn, "write outcome unknown; its keys stay uncacheable",
 		slog.String("request_id", rq.id), slog.String("operation", rq.op.Name),
 		slog.String("bucket", rq.bucket), slog.String("key", rq.key),
-		slog.Duration("for", writeFenceTTL), slog.Any("cause", err))
-	p.quarantine.hold(f, writeFenceTTL)
+		slog.Duration("for", coherence.WriteFenceTTL), slog.Any("cause", err))
+	p.quarantine.hold(f, coherence.WriteFenceTTL)
 }
 
 // clientBodyError maps a failure to read the client's body: the verifier's

@@ -46,11 +46,12 @@ type Proxy struct {
 	auditLog *auditLog     // nil without an audit log
 	metrics  *metrics      // served at /-/metrics
 	warmer   *warmer       // background cache warming
-	// coherence keeps replicas coherent through Redis; nil without
-	// Config.RedisURL.
-	coherence *coherence
-	// l2 is the shared tier in Redis; nil without CACHE_L2=redis.
-	l2 *sharedTier
+	// gens keeps replicas coherent through Redis; coherence.Standalone
+	// without Config.RedisURL.
+	gens generations
+	// l2 is the shared tier in Redis; coherence.NoSharedTier without
+	// Config.CacheL2.
+	l2 sharedTier
 	// auth is who may do what; replaced whole by SetAuth, read once per
 	// request.
 	auth atomic.Pointer[AuthConfig]
@@ -165,20 +166,9 @@ func New(cfg Config) (*Proxy, error) {
 	var b [4]byte
 	rand.Read(b[:])
 	p.reqPrefix = hex.EncodeToString(b[:])
-	if cfg.RedisURL != "" {
-		// Write ids must be unique across replicas: 8 random bytes.
-		var id [8]byte
-		rand.Read(id[:])
-		p.coherence, err = newCoherence(cfg, c, hex.EncodeToString(id[:])+":")
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		p.metrics.add(p.coherence.collectors()...)
-		if cfg.CacheL2 == "redis" {
-			p.l2 = newSharedTier(cfg, p.coherence)
-			p.metrics.add(p.l2.collectors()...)
-		}
+	if err := p.startCoherence(cfg); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return p, nil
 }
@@ -209,7 +199,7 @@ func (p *Proxy) Close() {
 	p.quarantine.close()
 	p.warmer.stop()
 	p.blocks.close()
-	p.coherence.close()
+	p.gens.Close()
 	p.cache.Close()
 	if p.limiters != nil {
 		p.limiters.close()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence"
 )
 
 // purgeRequest is the body of POST /-/admin/purge: what to remove from the
@@ -56,6 +58,18 @@ func parsePurge(data []byte) (*purgeRequest, error) {
 	return &pr, nil
 }
 
+// forReplicas is the purge as the other replicas are told of it.
+func (pr *purgeRequest) forReplicas() coherence.Purge {
+	cp := coherence.Purge{All: pr.All, Buckets: pr.Buckets}
+	for _, k := range pr.Prefixes {
+		cp.Prefixes = append(cp.Prefixes, coherence.Object{Bucket: k.Bucket, Key: k.Prefix})
+	}
+	for _, k := range pr.Keys {
+		cp.Objects = append(cp.Objects, coherence.Object{Bucket: k.Bucket, Key: k.Key})
+	}
+	return cp
+}
+
 // purgeResult is the answer of POST /-/admin/purge.
 type purgeResult struct {
 	Removed int `json:"removed"` // live entries removed
@@ -88,7 +102,7 @@ func (p *Proxy) servePurge(w http.ResponseWriter, r *http.Request, data []byte) 
 		}
 		removed += p.cache.PurgePrefix(k.Bucket, k.Prefix)
 	}
-	p.coherence.bump(r.Context(), p.coherence.purgeKeys(pr)...)
+	p.gens.Purge(r.Context(), pr.forReplicas())
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "admin purge",
 		slog.Int("keys", len(pr.Keys)), slog.Int("prefixes", len(pr.Prefixes)),
 		slog.Int("buckets", len(pr.Buckets)), slog.Bool("all", pr.All), slog.Int("removed", removed))

@@ -1,4 +1,4 @@
-package proxy
+package coherence
 
 import (
 	"context"
@@ -18,12 +18,20 @@ import (
 // whose request reached this replica after a write through another one was
 // acknowledged must not be served before the push of that write, sent by
 // Redis before it acknowledged the write's generation bump, is applied. The
-// push is then in this replica's socket, or read already; settle waits
+// push is then in this replica's socket, or read already; Settle waits
 // until no connection to Redis has bytes unread or a read in progress, so
 // every push that arrived before the request is applied before the cache
 // is looked at. It costs one ioctl per connection and no round trip.
 
-// redisConn is a connection to Redis that settle can look into. Its Read
+// Settle returns true once every invalidation Redis pushed before the call
+// has been applied (see redisConn), or false if that could not be made
+// sure of within the Redis timeout: then the read must not be answered
+// from the cache. Call it before a read looks at the cache.
+func (co *Redis) Settle() bool {
+	return co.conns.settle(time.Now().Add(co.timeout))
+}
+
+// redisConn is a connection to Redis that Settle can look into. Its Read
 // records whether rueidis's reader is waiting for bytes: only then has it
 // applied everything it read.
 type redisConn struct {

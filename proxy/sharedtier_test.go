@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,12 +11,14 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/s3cache/s3cache/proxy/internal/coherence/coherencetest"
 )
 
 func TestSharedTier(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
 	a, b, c := r[0], r[1], r[2]
 
@@ -53,13 +54,14 @@ func TestSharedTierCoalescesAcrossReplicas(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	body := bytes.Repeat([]byte(`{"k":"v"},`), 2000) // compressible
 	fake.objects["/bkt/j"] = body
-	redis := startRedis(t)
-	r, ps := newReplicaProxies(t, 3, backend, redis, func(c *Config) { c.CacheL2 = "redis"; c.CacheL2LockTTL = 5 * time.Minute })
+	redis := coherencetest.StartRedis(t)
 	// Waiters look again only when Redis reports the value or the lock
 	// changed: with their timers this long, nothing else wakes them.
-	for _, p := range ps {
-		p.l2.pollMin, p.l2.pollMax = time.Minute, time.Minute
-	}
+	r := newReplicas(t, 3, backend, redis, func(c *Config) {
+		c.CacheL2 = "redis"
+		c.CacheL2LockTTL = 5 * time.Minute
+		c.sharedTierPoll = time.Minute
+	})
 
 	// The backend holds its first GET until every replica has a reader
 	// waiting: the others must wait for the one fetch.
@@ -143,50 +145,14 @@ func metricValue(scrape, name string) float64 {
 	return 0
 }
 
-func TestL2ValueRoundTrip(t *testing.T) {
-	h := http.Header{"Content-Type": {"application/json"}, "Etag": {`"abc"`}, "X-Amz-Meta-A": {"1", "2"}}
-	for _, compress := range []bool{false, true} {
-		for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte(`{"a":1}`), 1000)} {
-			v := encodeL2Value([3]uint64{1, 2, 3}, h, body, compress)
-			gens, gh, gb, err := decodeL2Value(v, 1<<20)
-			if err != nil || gens != [3]uint64{1, 2, 3} || !bytes.Equal(gb, body) || gh.Get("Etag") != `"abc"` || len(gh["X-Amz-Meta-A"]) != 2 {
-				t.Fatalf("compress=%v len %d: round trip gave %v %v %d bytes, %v", compress, len(body), gens, gh, len(gb), err)
-			}
-			if compress && len(body) > 1000 && len(v) >= len(body) {
-				t.Errorf("compressible body of %d bytes stored in %d", len(body), len(v))
-			}
-			if _, _, _, err := decodeL2Value(v, int64(len(body))-1); len(body) > 0 && err == nil {
-				t.Errorf("a value over the size bound decoded")
-			}
-		}
-	}
-}
-
-func FuzzDecodeL2Value(f *testing.F) {
-	h := http.Header{"Content-Type": {"text/plain"}}
-	f.Add(encodeL2Value([3]uint64{1, 2, 3}, h, []byte("hello"), false))
-	f.Add(encodeL2Value([3]uint64{7, 0, 0}, h, bytes.Repeat([]byte("text "), 500), true))
-	f.Add([]byte(l2Magic))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		const max = 1 << 16
-		_, hdr, body, err := decodeL2Value(raw, max)
-		if err != nil {
-			return
-		}
-		if len(body) > max || len(hdr) > l2MaxHeaderFields {
-			t.Fatalf("decoded %d bytes and %d fields past the bounds", len(body), len(hdr))
-		}
-	})
-}
-
 // A fill lock whose holder died lapses: the waiting replica fetches for
 // itself instead of hanging.
 func TestSharedTierLockHolderDies(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("v1")
-	redis := startRedis(t)
+	redis := coherencetest.StartRedis(t)
 	r := newReplicas(t, 1, backend, redis, func(c *Config) { c.CacheL2 = "redis"; c.CacheL2LockTTL = 5 * time.Second })
-	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.addr}, DisableCache: true})
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redis.Addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,44 +170,14 @@ func TestSharedTierLockHolderDies(t *testing.T) {
 		t.Errorf("metrics lack one wait that ended in a fetch")
 	}
 	// Its fill stored the value for the others.
-	raw, err := cl.Do(context.Background(), cl.B().Get().Key(DefaultRedisPrefix+"v:bkt/k").Build()).AsBytes()
-	if err != nil {
-		t.Fatalf("no value stored after the fetch: %v", err)
+	if n, err := cl.Do(context.Background(), cl.B().Exists().Key(DefaultRedisPrefix+"v:bkt/k").Build()).AsInt64(); err != nil || n != 1 {
+		t.Fatalf("no value stored after the fetch: %d, %v", n, err)
 	}
-	if _, _, b, err := decodeL2Value(raw, 1<<20); err != nil || string(b) != "v1" {
-		t.Fatalf("stored value: %q, %v", b, err)
+	other := newReplicas(t, 1, backend, redis, func(c *Config) { c.CacheL2 = "redis" })
+	if code, body, x := get(t, other[0]+"/bkt/k"); code != 200 || body != "v1" || x != xCacheShared {
+		t.Fatalf("GET through another replica: %d %q %s, want 200 v1 SHARED", code, body, x)
 	}
-}
-
-func TestParseRedisURL(t *testing.T) {
-	for _, tc := range []struct {
-		in    string
-		addrs []string
-		tls   bool
-		db    int
-		bad   bool
-	}{
-		{in: "redis://127.0.0.1:6379", addrs: []string{"127.0.0.1:6379"}},
-		{in: "redis://:pw@10.0.0.1:6380/2", addrs: []string{"10.0.0.1:6380"}, db: 2},
-		{in: "rediss://r.example:6379", addrs: []string{"r.example:6379"}, tls: true},
-		{in: "redis://a:7000, b:7001,redis://c:7002", addrs: []string{"a:7000", "b:7001", "c:7002"}},
-		{in: "", bad: true},
-		{in: "http://x", bad: true},
-		{in: "redis://u:secret-pw@h:notaport", bad: true},
-	} {
-		opt, err := parseRedisURL(tc.in)
-		if err != nil && strings.Contains(err.Error(), "secret-pw") {
-			t.Errorf("%q: the error shows the password: %v", tc.in, err)
-		}
-		if (err != nil) != tc.bad {
-			t.Errorf("%q: error %v, want bad=%v", tc.in, err, tc.bad)
-			continue
-		}
-		if tc.bad {
-			continue
-		}
-		if !slices.Equal(opt.InitAddress, tc.addrs) || (opt.TLSConfig != nil) != tc.tls || opt.SelectDB != tc.db {
-			t.Errorf("%q: addresses %v tls %v db %d, want %v %v %d", tc.in, opt.InitAddress, opt.TLSConfig != nil, opt.SelectDB, tc.addrs, tc.tls, tc.db)
-		}
+	if n := fake.getCount("/bkt/k"); n != 1 {
+		t.Errorf("backend saw %d GETs, want 1: the stored value was not used", n)
 	}
 }

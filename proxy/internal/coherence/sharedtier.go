@@ -1,71 +1,69 @@
-package proxy
+package coherence
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
-
-	"github.com/s3cache/s3cache/proxy/internal/zcodec"
 )
 
-// The shared second tier (CACHE_L2=redis).
-//
-// A replica's GET miss (the leader of its local flight) first asks Redis
-// for the object's value ("<prefix>v:<bucket>/<key>[?<versionId>]"). A
-// value carries the generation stamp its fill read (see genStamp) and is
-// used only when the stamp equals the one this fill read: a write through
-// any replica since has bumped a generation, so a stale value is never
-// served. Without a usable value, the replica takes the object's fill lock
-// ("<prefix>l:…", SET NX with a deadline of CACHE_L2_LOCK_TTL) and fetches
-// from the backend, then stores the value and releases the lock. A replica
-// that finds the lock taken waits for the value, polling, until it
-// appears, the lock is released or lapses (its holder died), or the
-// deadline passes; then it fetches for itself. Every failure of the tier
-// is counted and skipped: the backend answers.
-
-// l2Magic starts every value; the digit is the format's version.
-const l2Magic = "s3c2"
-
-// l2MaxHeaderFields bounds the header fields a value may claim.
-const l2MaxHeaderFields = 256
-
-// l2PollMin and l2PollMax bound the wait between two looks at a fill lock,
-// should Redis not report its change first.
+// Defaults of TierOptions' zero fields.
 const (
-	l2PollMin = 5 * time.Millisecond
-	l2PollMax = 100 * time.Millisecond
+	DefaultMaxObjectBytes = 1 << 20
+	DefaultLockTTL        = 10 * time.Second
+	DefaultValueTTL       = 5 * time.Minute
+	DefaultPollMin        = 5 * time.Millisecond
+	DefaultPollMax        = 100 * time.Millisecond
 )
 
-// l2ReleaseScript deletes a lock only if it still holds our token.
-var l2ReleaseScript = rueidis.NewLuaScript(`
+// TierOptions are the settings of the shared tier.
+type TierOptions struct {
+	// MaxObjectBytes is the largest body stored (CACHE_L2_MAX_OBJECT_BYTES).
+	// Zero means DefaultMaxObjectBytes.
+	MaxObjectBytes int64
+	// LockTTL bounds how long replicas wait for another replica's fill of
+	// the same object, should it die holding the fill lock
+	// (CACHE_L2_LOCK_TTL). Zero means DefaultLockTTL.
+	LockTTL time.Duration
+	// TTL is the lifetime of values stored with none of their own
+	// (CACHE_TTL). Zero means DefaultValueTTL.
+	TTL time.Duration
+	// Compress stores compressible bodies zstd-compressed (zcodec).
+	// False stores them as they are.
+	Compress bool
+	// PollMin and PollMax bound the wait between two looks at a fill lock
+	// another replica holds, should Redis not report its change first.
+	// Zero means DefaultPollMin and DefaultPollMax.
+	PollMin, PollMax time.Duration
+}
+
+// releaseScript deletes a lock only if it still holds our token.
+var releaseScript = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 `)
 
-// sharedTier is the shared second tier in Redis. A nil *sharedTier is no
-// tier: its methods do nothing.
-type sharedTier struct {
-	co       *coherence
+// SharedTier is the shared second tier in Redis, over the connection of a
+// Redis. Build it with NewSharedTier; its methods are safe for concurrent
+// use.
+type SharedTier struct {
+	co       *Redis
 	maxBytes int64
 	lockTTL  time.Duration
-	ttl      time.Duration // of values whose entry has no rule's TTL: CACHE_TTL
+	ttl      time.Duration // of values stored with no TTL of their own
 	compress bool
-	// pollMin and pollMax bound the waits between looks at a fill lock:
-	// l2PollMin and l2PollMax, but for tests.
+	// pollMin and pollMax bound the waits between looks at a fill lock.
 	pollMin, pollMax time.Duration
 
 	mu       sync.Mutex
@@ -79,22 +77,24 @@ type sharedTier struct {
 	waiting                    atomic.Int64 // misses waiting now
 }
 
-func newSharedTier(cfg Config, co *coherence) *sharedTier {
-	l := &sharedTier{
+// NewSharedTier returns the shared tier kept in co's Redis. Build at most
+// one per Redis: it is told of the changes of its keys through co.
+func NewSharedTier(co *Redis, opts TierOptions) *SharedTier {
+	l := &SharedTier{
 		co:       co,
-		maxBytes: cfg.CacheL2MaxObjectBytes,
-		lockTTL:  cfg.CacheL2LockTTL,
-		ttl:      cfg.CacheTTL,
-		compress: cfg.CacheL2Compress == "zstd",
-		pollMin:  l2PollMin,
-		pollMax:  l2PollMax,
+		maxBytes: cmp.Or(opts.MaxObjectBytes, DefaultMaxObjectBytes),
+		lockTTL:  cmp.Or(opts.LockTTL, DefaultLockTTL),
+		ttl:      cmp.Or(opts.TTL, DefaultValueTTL),
+		compress: opts.Compress,
+		pollMin:  cmp.Or(opts.PollMin, DefaultPollMin),
+		pollMax:  cmp.Or(opts.PollMax, DefaultPollMax),
 	}
 	hook := l.changed
 	co.keyHook.Store(&hook)
 	return l
 }
 
-func (l *sharedTier) valueKey(bucket, key, versionID string) string {
+func (l *SharedTier) valueKey(bucket, key, versionID string) string {
 	k := l.co.prefix + "v:" + bucket + "/" + key
 	if versionID != "" {
 		k += "?" + versionID
@@ -102,7 +102,7 @@ func (l *sharedTier) valueKey(bucket, key, versionID string) string {
 	return k
 }
 
-func (l *sharedTier) lockKey(bucket, key, versionID string) string {
+func (l *SharedTier) lockKey(bucket, key, versionID string) string {
 	k := l.co.prefix + "l:" + bucket + "/" + key
 	if versionID != "" {
 		k += "?" + versionID
@@ -111,7 +111,7 @@ func (l *sharedTier) lockKey(bucket, key, versionID string) string {
 }
 
 // client returns the Redis client, or nil when Redis is not trusted now.
-func (l *sharedTier) client() rueidis.Client {
+func (l *SharedTier) client() rueidis.Client {
 	c := l.co.client.Load()
 	if c == nil || !l.co.up.Load() {
 		return nil
@@ -119,13 +119,14 @@ func (l *sharedTier) client() rueidis.Client {
 	return *c
 }
 
-// obtain answers a leader's miss from the tier, or arranges its fill: it
+// Obtain answers a leader's miss from the tier, or arranges its fill: it
 // returns the object's header and body when a value with stamp is there
 // (or appears while another replica holds the fill lock); else it returns
 // nil, and lock is the token of the fill lock this replica now holds ("" if
-// none), to pass to store or release.
-func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, versionID string) (h http.Header, body []byte, lock string) {
-	if l == nil || !stamp.ok {
+// none), to pass to Store or Release. The body is shared: it must not be
+// modified.
+func (l *SharedTier) Obtain(ctx context.Context, stamp Stamp, bucket, key, versionID string) (h http.Header, body []byte, lock string) {
+	if !stamp.ok {
 		return nil, nil, ""
 	}
 	c := l.client()
@@ -152,7 +153,7 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 			// Another replica may have stored the value and released the
 			// lock between the look above and taking it.
 			if h, body, ok := l.get(ctx, c, vkey, stamp); ok {
-				l.release(ctx, bucket, key, versionID, token)
+				l.Release(ctx, bucket, key, versionID, token)
 				l.waitServed.Add(1)
 				return h, body, ""
 			}
@@ -207,7 +208,7 @@ func (l *sharedTier) obtain(ctx context.Context, stamp genStamp, bucket, key, ve
 // watch returns a channel closed when Redis reports a change of any of
 // keys (or a broken connection), registering this replica for their
 // invalidations with a cached STRLEN of each.
-func (l *sharedTier) watch(ctx context.Context, c rueidis.Client, keys ...string) chan struct{} {
+func (l *SharedTier) watch(ctx context.Context, c rueidis.Client, keys ...string) chan struct{} {
 	ch := make(chan struct{})
 	l.mu.Lock()
 	if l.watchers == nil {
@@ -228,7 +229,7 @@ func (l *sharedTier) watch(ctx context.Context, c rueidis.Client, keys ...string
 }
 
 // unwatch forgets a watch that is no longer waited on.
-func (l *sharedTier) unwatch(ch chan struct{}, keys ...string) {
+func (l *SharedTier) unwatch(ch chan struct{}, keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -243,7 +244,7 @@ func (l *sharedTier) unwatch(ch chan struct{}, keys ...string) {
 
 // changed wakes the watchers of key; "" wakes every watcher. It runs on
 // rueidis's reading goroutine.
-func (l *sharedTier) changed(key string) {
+func (l *SharedTier) changed(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var woken []chan struct{}
@@ -266,7 +267,7 @@ func (l *sharedTier) changed(key string) {
 }
 
 // get reads and decodes the value under vkey, usable only with stamp.
-func (l *sharedTier) get(ctx context.Context, c rueidis.Client, vkey string, stamp genStamp) (http.Header, []byte, bool) {
+func (l *SharedTier) get(ctx context.Context, c rueidis.Client, vkey string, stamp Stamp) (http.Header, []byte, bool) {
 	ctx, cancel := context.WithTimeout(ctx, l.co.timeout)
 	defer cancel()
 	raw, err := c.Do(ctx, c.B().Get().Key(vkey).Build()).AsBytes()
@@ -276,7 +277,7 @@ func (l *sharedTier) get(ctx context.Context, c rueidis.Client, vkey string, sta
 		}
 		return nil, nil, false
 	}
-	got, h, body, err := decodeL2Value(raw, l.maxBytes)
+	got, h, body, err := decodeValue(raw, l.maxBytes)
 	if err != nil {
 		l.errs.Add(1)
 		l.co.log.Warn("shared tier: undecodable value ignored", slog.Any("cause", err))
@@ -289,13 +290,10 @@ func (l *sharedTier) get(ctx context.Context, c rueidis.Client, vkey string, sta
 	return h, body, true
 }
 
-// store writes an object the leader fetched, if it fits, with lifetime
-// ttl (0: CACHE_TTL, as for entries), and releases the fill lock.
-func (l *sharedTier) store(ctx context.Context, stamp genStamp, bucket, key, versionID string, h http.Header, body []byte, ttl time.Duration, lock string) {
-	if l == nil {
-		return
-	}
-	defer l.release(ctx, bucket, key, versionID, lock)
+// Store writes an object the leader fetched, if it fits, with lifetime
+// ttl (0: TierOptions.TTL), and releases the fill lock, if any.
+func (l *SharedTier) Store(ctx context.Context, stamp Stamp, bucket, key, versionID string, h http.Header, body []byte, ttl time.Duration, lock string) {
+	defer l.Release(ctx, bucket, key, versionID, lock)
 	if !stamp.ok || int64(len(body)) > l.maxBytes {
 		return
 	}
@@ -306,7 +304,7 @@ func (l *sharedTier) store(ctx context.Context, stamp genStamp, bucket, key, ver
 	if ttl == 0 {
 		ttl = l.ttl
 	}
-	v := encodeL2Value(stamp.gens, h, body, l.compress)
+	v := encodeValue(stamp.gens, h, body, l.compress)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.co.timeout)
 	defer cancel()
 	if err := c.Do(ctx, c.B().Set().Key(l.valueKey(bucket, key, versionID)).Value(rueidis.BinaryString(v)).Px(ttl).Build()).Error(); err != nil {
@@ -320,9 +318,9 @@ func (l *sharedTier) store(ctx context.Context, stamp genStamp, bucket, key, ver
 	}
 }
 
-// release gives up a fill lock this replica holds ("" for none).
-func (l *sharedTier) release(ctx context.Context, bucket, key, versionID, lock string) {
-	if l == nil || lock == "" {
+// Release gives up a fill lock this replica holds ("" for none).
+func (l *SharedTier) Release(ctx context.Context, bucket, key, versionID, lock string) {
+	if lock == "" {
 		return
 	}
 	c := l.co.client.Load()
@@ -331,130 +329,13 @@ func (l *sharedTier) release(ctx context.Context, bucket, key, versionID, lock s
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.co.timeout)
 	defer cancel()
-	if err := l2ReleaseScript.Exec(ctx, *c, []string{l.lockKey(bucket, key, versionID)}, []string{lock}).Error(); err != nil {
+	if err := releaseScript.Exec(ctx, *c, []string{l.lockKey(bucket, key, versionID)}, []string{lock}).Error(); err != nil {
 		l.errs.Add(1) // it lapses at its deadline
 	}
 }
 
-// encodeL2Value lays out a value: magic, flags (1: body zstd), the stamp,
-// the body's length, the header fields, then the body.
-func encodeL2Value(gens [3]uint64, h http.Header, body []byte, compress bool) []byte {
-	stored, encoded := body, false
-	if compress {
-		stored, encoded = zcodec.Encode(h, body)
-		if !encoded {
-			stored = body
-		}
-	}
-	v := make([]byte, 0, len(stored)+256)
-	v = append(v, l2Magic...)
-	flags := byte(0)
-	if encoded {
-		flags = 1
-	}
-	v = append(v, flags)
-	for _, g := range gens {
-		v = binary.AppendUvarint(v, g)
-	}
-	v = binary.AppendUvarint(v, uint64(len(body)))
-	v = binary.AppendUvarint(v, uint64(len(h)))
-	for name, values := range h {
-		v = appendL2String(v, name)
-		v = binary.AppendUvarint(v, uint64(len(values)))
-		for _, s := range values {
-			v = appendL2String(v, s)
-		}
-	}
-	return append(v, stored...)
-}
-
-func appendL2String(v []byte, s string) []byte {
-	return append(binary.AppendUvarint(v, uint64(len(s))), s...)
-}
-
-// errBadL2Value is wrapped by every error of decodeL2Value.
-var errBadL2Value = errors.New("shared tier value is malformed")
-
-// decodeL2Value checks and decodes a value whose body may be at most
-// maxBody bytes. Whatever raw holds, it allocates no more than that and
-// the size of raw.
-func decodeL2Value(raw []byte, maxBody int64) (gens [3]uint64, h http.Header, body []byte, err error) {
-	bad := func(what string) error { return errors.Join(errBadL2Value, errors.New(what)) }
-	if len(raw) < len(l2Magic)+1 || string(raw[:len(l2Magic)]) != l2Magic {
-		return gens, nil, nil, bad("magic")
-	}
-	flags := raw[len(l2Magic)]
-	rest := raw[len(l2Magic)+1:]
-	uvarint := func() (uint64, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return 0, false
-		}
-		rest = rest[k:]
-		return n, true
-	}
-	str := func() (string, bool) {
-		n, ok := uvarint()
-		if !ok || n > uint64(len(rest)) {
-			return "", false
-		}
-		s := string(rest[:n])
-		rest = rest[n:]
-		return s, true
-	}
-	for i := range gens {
-		g, ok := uvarint()
-		if !ok {
-			return gens, nil, nil, bad("stamp")
-		}
-		gens[i] = g
-	}
-	size, ok := uvarint()
-	if !ok || size > uint64(maxBody) {
-		return gens, nil, nil, bad("length")
-	}
-	nfields, ok := uvarint()
-	if !ok || nfields > l2MaxHeaderFields {
-		return gens, nil, nil, bad("header count")
-	}
-	h = make(http.Header, nfields)
-	for range nfields {
-		name, ok := str()
-		if !ok || name == "" {
-			return gens, nil, nil, bad("header name")
-		}
-		nv, ok := uvarint()
-		if !ok || nv > uint64(len(rest)) {
-			return gens, nil, nil, bad("header values")
-		}
-		values := make([]string, 0, nv)
-		for range nv {
-			s, ok := str()
-			if !ok {
-				return gens, nil, nil, bad("header value")
-			}
-			values = append(values, s)
-		}
-		h[name] = values
-	}
-	switch flags {
-	case 0:
-		if uint64(len(rest)) != size {
-			return gens, nil, nil, bad("body length")
-		}
-		return gens, h, rest, nil
-	case 1:
-		body, err := zcodec.Decode(rest, int(size))
-		if err != nil {
-			return gens, nil, nil, errors.Join(errBadL2Value, err)
-		}
-		return gens, h, body, nil
-	}
-	return gens, nil, nil, bad("flags " + strconv.Itoa(int(flags)))
-}
-
-// collectors are the shared tier's Prometheus metrics.
-func (l *sharedTier) collectors() []prometheus.Collector {
+// Collectors are the shared tier's Prometheus metrics, to register once.
+func (l *SharedTier) Collectors() []prometheus.Collector {
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 	}
@@ -502,19 +383,3 @@ func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
-
-// fromShared answers a leader's miss from the shared tier, if it can:
-// the entry is stored in this replica's cache under the flight's ticket
-// and published to the flight. It reports whether it did; when not, the
-// flight may hold the fill lock (f.l2lock).
-func (p *Proxy) fromShared(ctx context.Context, f *flight, rq *request, ckey, versionID string) bool {
-	h, body, lock := p.l2.obtain(ctx, f.stamp, rq.bucket, rq.key, versionID)
-	f.l2lock = lock
-	if h == nil {
-		return false
-	}
-	e := p.newEntry(h, body, entryTTL(rq))
-	p.cache.Commit(f.ticket, ckey, e)
-	f.entry, f.xcache = e, xCacheShared
-	return true
-}
