@@ -34,7 +34,7 @@ func TestBadRequestsGetS3Errors(t *testing.T) {
 		{"malformed request line", "GET /b/k\r\nHost: a\r\n\r\n", 400, "BadRequest"},
 		{"header of 9 KiB", "GET /b/k HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 9<<10) + "\r\n\r\n", 400, "RequestHeaderSectionTooLarge"},
 		{"header of 64 KiB", "GET /b/k HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 64<<10) + "\r\n\r\n", 400, "RequestHeaderSectionTooLarge"},
-		{"after an upload on the same connection", "PUT /b/k HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx" +
+		{"after a request with a body on the same connection", "GET /-/healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx" +
 			"GET /b/k HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "BadRequest"},
 		{"bare LF line ends", "GET /-/healthz HTTP/1.1\nHost: a\nConnection: close\n\n", 200, ""},
 	}
@@ -55,10 +55,13 @@ func TestBadRequestsGetS3Errors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("no answer within 10s: %v", err)
 				}
-				if strings.HasPrefix(tt.name, "after an upload") {
+				if strings.HasPrefix(tt.name, "after a request with a body") {
+					// Handed to net/http for its body, which it reads;
+					// then the connection is the lean loop's again. (A
+					// refused upload's unread body would close it.)
 					body, _ := io.ReadAll(res.Body)
-					if res.StatusCode != 403 || !strings.Contains(string(body), "<Code>AccessDenied</Code>") {
-						t.Fatalf("the unsigned upload: %d %s", res.StatusCode, body)
+					if res.StatusCode != 200 {
+						t.Fatalf("the GET with a body: %d %s", res.StatusCode, body)
 					}
 					if res, err = http.ReadResponse(br, nil); err != nil {
 						t.Fatalf("no second answer within 10s: %v", err)

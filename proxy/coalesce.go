@@ -285,7 +285,11 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	f.shared = true
 	f.buf = make([]byte, res.ContentLength) // released by pump
 	close(f.ready)
-	go p.pump(f, rq, res, cancel, ckey, versionID)
+	p.fills.Add(1)
+	go func() {
+		defer p.fills.Done()
+		p.pump(f, rq, res, cancel, ckey, versionID)
+	}()
 	return nil, nil
 }
 

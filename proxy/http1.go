@@ -355,6 +355,9 @@ func (c *leanConn) serve() {
 				return
 			}
 			if !<-hc.back {
+				// Fallback ended the connection after its answer, maybe
+				// with the request's body unread (an upload refused).
+				c.linger()
 				return
 			}
 			afterPost = req.Method == http.MethodPost
@@ -423,18 +426,31 @@ func (c *leanConn) refuse(e *Error) {
 	if !w.finish() && w.err != nil {
 		return
 	}
+	c.linger()
+}
+
+// linger shuts the sending side of a connection about to close and
+// drains what the client still sends, for a moment: closing a socket with
+// unread bytes resets it, and a reset can destroy the answer before the
+// client read it.
+func (c *leanConn) linger() {
 	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 		io.Copy(io.Discard, io.LimitReader(c.br, lingerBytes))
 	}
 }
 
-// A refused connection's unread bytes are drained for at most
+// A closing connection's unread bytes are drained for at most
 // lingerTimeout or lingerBytes after the answer, as net/http does after
-// 431, so that closing it does not reset the answer away.
+// 431, so that closing it does not reset the answer away. The bytes
+// bound is larger than net/http's 256 KiB: an upload refused before its
+// body was read (a POST form over its content-length-range, a PUT whose
+// signature fails) is still arriving at loopback or LAN speed, and a
+// client whose socket is reset while it writes may never read the
+// answer. Time bounds what a client can make the server read.
 const (
 	lingerTimeout = 500 * time.Millisecond
-	lingerBytes   = 256 << 10
+	lingerBytes   = 8 << 20
 )
 
 // serveRequest runs the handler for req and reports whether the

@@ -56,10 +56,11 @@ type handoffConn struct {
 	tls      *tls.ConnectionState // the client connection's, over TLS; nil for plain HTTP
 
 	mu       sync.Mutex
-	raw      bool      // framing lost: everything is given
-	answered bool      // Fallback answered the request and waits for another
-	closed   bool      // Close was called
-	deadline time.Time // the read deadline Fallback set
+	raw      bool       // framing lost: everything is given
+	reading  sync.Mutex // held by a read of Fallback's, which may use r
+	answered bool       // Fallback answered the request and waits for another
+	closed   bool       // Close was called
+	deadline time.Time  // the read deadline Fallback set
 	wake     chan struct{}
 }
 
@@ -77,10 +78,14 @@ func (c *handoffConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.reading.Lock()
+	defer c.reading.Unlock()
 	c.mu.Lock()
-	raw := c.raw
+	raw, closed := c.raw, c.closed
 	c.mu.Unlock()
 	switch {
+	case closed:
+		return 0, net.ErrClosed
 	case raw:
 		return c.r.Read(p)
 	case c.head > 0:
@@ -180,12 +185,19 @@ func (c *handoffConn) Close() error {
 	resume := c.answered && !c.raw
 	c.mu.Unlock()
 	c.signal()
-	var err error
 	if !resume {
-		err = c.Conn.Close()
+		// Unblock a read of Fallback's still waiting for the client.
+		c.Conn.SetReadDeadline(time.Now())
 	}
+	// Wait for a read in progress: none of Fallback's touches the lean
+	// loop's reader from here on.
+	c.reading.Lock()
+	c.reading.Unlock()
+	// Either way the lean loop takes the connection back: to read the next
+	// request, or to close it once it has drained what the client still
+	// sends (a refused upload's body), lest the close reset the answer.
 	c.back <- resume
-	return err
+	return nil
 }
 
 // chunkScanner follows the framing of a chunked request body as bytes pass

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,10 @@ type Proxy struct {
 
 	// quarantine holds the fences of writes whose outcome is unknown.
 	quarantine quarantines
+	// fills counts the fills pumping a backend body into a flight, which
+	// outlive their clients: Close waits for them before it closes the
+	// cache they commit to.
+	fills sync.WaitGroup
 
 	// fenceEndsWithClient is for tests only: a write's fence ends when its
 	// client leaves, as it once did. The linearizability test must catch
@@ -192,13 +197,15 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 	return c.p.auth.Load().SecretKey(accessKey)
 }
 
-// Close stops the warm jobs, releases the cache and stops the rate
-// limiters' sweeper. Requests in flight must have finished. It does not
-// close Config.AuditLog.
+// Close stops the warm jobs, waits for the fills still reading a backend
+// body (each bounded by BackendTimeout per read), releases the cache and
+// stops the rate limiters' sweeper. Requests in flight must have
+// finished. It does not close Config.AuditLog.
 func (p *Proxy) Close() {
 	p.quarantine.close()
 	p.warmer.stop()
 	p.blocks.close()
+	p.fills.Wait()
 	p.gens.Close()
 	p.cache.Close()
 	if p.limiters != nil {

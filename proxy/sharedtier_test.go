@@ -25,6 +25,10 @@ func TestSharedTier(t *testing.T) {
 	if _, body, x := get(t, a+"/bkt/k"); body != "v1" || x != xCacheMiss {
 		t.Fatalf("A: %q %s, want v1 MISS", body, x)
 	}
+	// A's client can have the whole body before A stored it in Redis.
+	waitFor(t, "A's value in the shared tier", func() bool {
+		return metricValue(readBody(t, do(t, "GET", a+"/-/metrics", nil, testSecret)), "s3cache_l2_stores_total") == 1
+	})
 	for i, want := range []string{xCacheShared, xCacheHit} {
 		if _, body, x := get(t, b+"/bkt/k"); body != "v1" || x != want {
 			t.Fatalf("B read %d: %q %s, want v1 %s", i, body, x, want)
@@ -40,6 +44,9 @@ func TestSharedTier(t *testing.T) {
 	if _, body, x := get(t, b+"/bkt/k"); body != "v2" || x != xCacheMiss {
 		t.Fatalf("B after C's write: %q %s, want v2 MISS", body, x)
 	}
+	waitFor(t, "B's value in the shared tier", func() bool {
+		return metricValue(readBody(t, do(t, "GET", b+"/-/metrics", nil, testSecret)), "s3cache_l2_stores_total") == 1
+	})
 	if _, body, x := get(t, a+"/bkt/k"); body != "v2" || x != xCacheShared {
 		t.Fatalf("A after B's fill: %q %s, want v2 SHARED", body, x)
 	}
