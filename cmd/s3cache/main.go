@@ -117,7 +117,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	// Closed only once no request runs: after a shutdown that drained
+	// them, or when the server never started serving. Requests still
+	// running past SHUTDOWN_TIMEOUT end with the process instead.
+	drained := true
+	defer func() {
+		if drained {
+			p.Close()
+		}
+	}()
 	if o.stateFile != "" {
 		restoreState(p, o.stateFile, log)
 	}
@@ -185,6 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := shutdown(sctx); err != nil {
+		drained = false
 		// The requests still running are cut off as the process exits:
 		// an upload among them reaches the backend without its final
 		// aws-chunked chunk (UPLOAD_FRAMING=chunked), and the backend
