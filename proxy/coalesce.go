@@ -105,6 +105,18 @@ func (fs *flights) under(bucket, prefix string) (keys []string) {
 	return keys
 }
 
+// publish ends the leader's part of f: the followers waiting on ready see
+// its outcome (an entry, an error, a large object, a shared body or one
+// for the leader alone). A flight whose body is not shared through buf
+// leaves the table now, so that the next miss starts a flight of its own;
+// a shared one leaves once pump offered its body to the cache.
+func (fs *flights) publish(ckey string, f *flight) {
+	if !f.shared {
+		fs.leave(ckey, f)
+	}
+	close(f.ready)
+}
+
 // leave forgets f if it is still the flight for ckey.
 func (fs *flights) leave(ckey string, f *flight) {
 	fs.mu.Lock()
@@ -224,6 +236,8 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 // response, for the leader alone, and the function that cancels its
 // request.
 func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID string) (*http.Response, context.CancelFunc) {
+	// Whichever way lead returns, its outcome is published once.
+	defer p.flights.publish(ckey, f)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	expired, _ := p.cache.GetExpired(rq.bucket, rq.key, ckey)
 	etag := ""
@@ -231,8 +245,6 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		etag = headerETag(expired.Header)
 	} else if p.fromShared(ctx, f, rq, ckey, versionID) {
 		cancel()
-		p.flights.leave(ckey, f)
-		close(f.ready)
 		return nil, nil
 	}
 	res, err := p.fetch(ctx, rq, versionID, etag, cancel)
@@ -258,8 +270,6 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		}
 		p.l2.Release(ctx, rq.bucket, rq.key, versionID, f.l2lock)
 		cancel()
-		p.flights.leave(ckey, f)
-		close(f.ready)
 		return nil, nil
 	}
 	f.status = res.StatusCode
@@ -273,18 +283,13 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		// Large: the leader streams it and keeps its blocks; followers
 		// read it block by block.
 		f.large = o
-		p.flights.leave(ckey, f)
-		close(f.ready)
 		return res, cancel
 	}
 	if res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) || !p.filling.reserve(res.ContentLength) {
-		p.flights.leave(ckey, f)
-		close(f.ready)
 		return res, cancel
 	}
 	f.shared = true
 	f.buf = make([]byte, res.ContentLength) // released by pump
-	close(f.ready)
 	p.fills.Add(1)
 	go func() {
 		defer p.fills.Done()
