@@ -250,57 +250,53 @@ func (p *Proxy) warmCounted(ctx context.Context, j *warmJob, rq *request) (int64
 var errNotStorable = errors.New("the backend's answer cannot be cached")
 
 // warmOne fills the cache with the current version of rq's object through
-// a flight, as a GET miss would, with no client: it joins a fill in flight
-// or leads one. It returns the bytes stored, 0 if the object was cached
-// already, or -1 with an error if nothing could be stored.
+// the read path a client's GET takes (serveRead), with a ResponseWriter
+// that keeps nothing: it joins a fill in flight or leads one, and is
+// fenced by writes, coalesced and stored exactly as a client's miss is. It
+// returns the bytes stored, 0 if the object was cached already, or -1
+// with an error if nothing could be stored.
 func (p *Proxy) warmOne(ctx context.Context, rq *request) (int64, error) {
-	ckey := cache.Key(rq.bucket, rq.key, "")
-	t, stamp := p.beginFill(ctx, rq.bucket, rq.key)
-	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
-	if hit != nil {
-		return 0, nil
+	r := (&http.Request{
+		Method: http.MethodGet, URL: &url.URL{Path: "/" + rq.bucket + "/" + rq.key},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody,
+	}).WithContext(ctx)
+	w := &warmWriter{h: http.Header{}}
+	p.serveRead(w, r, rq)
+	if err := ctx.Err(); err != nil {
+		return -1, err
 	}
-	if leader {
-		f.stamp = stamp
-		r := (&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/" + rq.bucket + "/" + rq.key}, Header: http.Header{}}).WithContext(ctx)
-		if res, cancel := p.lead(r, f, rq, ckey, ""); res != nil {
-			res.Body.Close()
-			cancel()
-			return -1, fmt.Errorf("%s/%s: %w (status %d, %d bytes)", rq.bucket, rq.key, errNotStorable, res.StatusCode, res.ContentLength)
-		}
-	} else {
-		select {
-		case <-f.ready:
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		}
-	}
+	xcache := w.h.Get("X-Cache")
 	switch {
-	case f.err != nil:
-		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, f.err)
-	case f.entry != nil:
-		return int64(f.entry.Len()), nil
-	case !f.shared:
-		return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, errNotStorable)
+	case w.status != http.StatusOK:
+		return -1, fmt.Errorf("%s/%s: %w (status %d, X-Cache %s)", rq.bucket, rq.key, errNotStorable, w.status, xcache)
+	case xcache == xCacheHit:
+		return 0, nil
+	case !p.cache.Fresh(rq.bucket, rq.key, cache.Key(rq.bucket, rq.key, "")):
+		return -1, fmt.Errorf("%s/%s: %w (X-Cache %s)", rq.bucket, rq.key, errNotStorable, xcache)
 	}
-	for {
-		_, err, done, next := f.state()
-		if err != nil {
-			return -1, fmt.Errorf("%s/%s: %w", rq.bucket, rq.key, err)
-		}
-		if done {
-			break
-		}
-		select {
-		case <-next:
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		}
+	return w.n, nil
+}
+
+// warmWriter is the ResponseWriter of a warm-up read: it keeps the status
+// and the header, and counts the body, which goes nowhere.
+type warmWriter struct {
+	h      http.Header
+	status int   // the first status written; 0 before
+	n      int64 // body bytes written
+}
+
+func (w *warmWriter) Header() http.Header { return w.h }
+
+func (w *warmWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
 	}
-	if !f.stored {
-		return -1, fmt.Errorf("%s/%s: %w (status %d)", rq.bucket, rq.key, errNotStorable, f.status)
-	}
-	return int64(len(f.buf)), nil
+}
+
+func (w *warmWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.n += int64(len(b))
+	return len(b), nil
 }
 
 // serveWarm starts the warm jobs a POST /-/admin/warm body asks for and
