@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // Permission is what a principal may do with a bucket: read (GET and HEAD
@@ -134,7 +136,7 @@ func newPrincipal(name, secret string, grants map[string]Permission) (*principal
 			pr.all = p
 			continue
 		}
-		if !validBucketName(b) {
+		if !s3api.ValidBucketName(b) {
 			return nil, fmt.Errorf("bucket %q is not a valid bucket name", b)
 		}
 		pr.buckets[b] = p
@@ -274,7 +276,7 @@ func parseGrants(n *yaml.Node, anonymous bool) (map[string]Permission, error) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		b := k.Value
-		if k.Kind != yaml.ScalarNode || b != AllBuckets && !validBucketName(b) {
+		if k.Kind != yaml.ScalarNode || b != AllBuckets && !s3api.ValidBucketName(b) {
 			return nil, fmt.Errorf("line %d: bucket %q is not a valid bucket name (or \"*\")", k.Line, b)
 		}
 		if _, dup := g[b]; dup {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 const exampleAuth = `users:
@@ -149,7 +151,7 @@ func FuzzParseAuthConfig(f *testing.F) {
 				t.Fatalf("user %q accepted with secret %q name %q", key, pr.secret, pr.name)
 			}
 			for b, p := range pr.buckets {
-				if !validBucketName(b) || p == 0 || p > PermReadWrite {
+				if !s3api.ValidBucketName(b) || p == 0 || p > PermReadWrite {
 					t.Fatalf("grant %q: %v accepted", b, p)
 				}
 			}

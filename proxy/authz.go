@@ -10,13 +10,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
-// Authorization errors.
-var (
-	errAccessDenied  = newError(http.StatusForbidden, "AccessDenied", "Access Denied.")
-	errBadCopySource = newError(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-)
+// errBadCopySource refuses a copy whose source names no bucket and key.
+var errBadCopySource = s3api.New(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 
 // maxListBucketsBody caps how much of a ListBuckets answer is read to
 // filter it for a user who may not see every bucket.
@@ -34,13 +33,13 @@ const maxListBucketsBody = 8 << 20
 //     with Operation.Write need write on the bucket, any other read;
 //   - CopyObject and UploadPartCopy also need read on the source bucket.
 //
-// It returns nil or an *Error; it does not allocate.
-func authorize(pr *principal, op Operation, bucket string, h http.Header) error {
+// It returns nil or an *s3api.Error; it does not allocate.
+func authorize(pr *principal, op s3api.Operation, bucket string, h http.Header) error {
 	if pr.name == "" {
 		switch op.Name {
 		case "GetObject", "HeadObject", "ListObjects", "ListObjectsV2":
 		default:
-			return errAccessDenied
+			return s3api.ErrAccessDenied
 		}
 	}
 	need := PermRead
@@ -49,14 +48,14 @@ func authorize(pr *principal, op Operation, bucket string, h http.Header) error 
 		return nil
 	case op.Name == "CreateBucket" || bucket == "":
 		if pr.all&PermWrite == 0 {
-			return errAccessDenied
+			return s3api.ErrAccessDenied
 		}
 		return nil
 	case op.Write || op.Name == "Unknown":
 		need = PermWrite
 	}
 	if pr.perm(bucket)&need == 0 {
-		return errAccessDenied
+		return s3api.ErrAccessDenied
 	}
 	if op.Name == "CopyObject" || op.Name == "UploadPartCopy" {
 		src, ok := copySourceBucket(h.Get("X-Amz-Copy-Source"))
@@ -64,7 +63,7 @@ func authorize(pr *principal, op Operation, bucket string, h http.Header) error 
 			return errBadCopySource
 		}
 		if pr.perm(src)&PermRead == 0 {
-			return errAccessDenied
+			return s3api.ErrAccessDenied
 		}
 	}
 	return nil
@@ -85,7 +84,7 @@ func copySourceBucket(v string) (string, bool) {
 	}
 	v = strings.TrimPrefix(v, "/")
 	b, k, ok := strings.Cut(v, "/")
-	if !ok || k == "" || !validBucketName(b) || keyLeavesBucket(k) {
+	if !ok || k == "" || !s3api.ValidBucketName(b) || s3api.KeyLeavesBucket(k) {
 		return "", false
 	}
 	return b, true

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // testAuth is the configuration of the authorization tests: alice owns
@@ -34,17 +36,17 @@ func testAuth(t testing.TB) *AuthConfig {
 
 func TestAuthorize(t *testing.T) {
 	a := testAuth(t)
-	op := func(method, bucket, key, query string, hdr ...string) (Operation, string, http.Header) {
+	op := func(method, bucket, key, query string, hdr ...string) (s3api.Operation, string, http.Header) {
 		q, _ := url.ParseQuery(query)
 		h := http.Header{}
 		for i := 0; i+1 < len(hdr); i += 2 {
 			h.Set(hdr[i], hdr[i+1])
 		}
-		return classify(method, bucket, key, q, h), bucket, h
+		return s3api.Classify(method, bucket, key, q, h), bucket, h
 	}
-	type req = func() (Operation, string, http.Header)
+	type req = func() (s3api.Operation, string, http.Header)
 	r := func(method, bucket, key, query string, hdr ...string) req {
-		return func() (Operation, string, http.Header) { return op(method, bucket, key, query, hdr...) }
+		return func() (s3api.Operation, string, http.Header) { return op(method, bucket, key, query, hdr...) }
 	}
 	tests := []struct {
 		user string // "" is anonymous
@@ -122,9 +124,9 @@ func TestAuthorizeBadCopySource(t *testing.T) {
 	a := testAuth(t)
 	for _, src := range []string{"", "photos", "photos/", "/", "Bad_Bucket/k", "%zz/k"} {
 		h := http.Header{"X-Amz-Copy-Source": {src}}
-		o := classify("PUT", "photos", "k", nil, h)
+		o := s3api.Classify("PUT", "photos", "k", nil, h)
 		if src == "" {
-			o = Operation{Name: "CopyObject", Write: true, effect: effectKey}
+			o = s3api.Operation{Name: "CopyObject", Write: true, Effect: s3api.EffectKey}
 		}
 		err := authorize(a.user("alice"), o, "photos", h)
 		if err != errBadCopySource {
@@ -170,14 +172,15 @@ var anonymousOps = map[string]bool{"GetObject": true, "HeadObject": true, "ListO
 // TestAuthorizeProperty draws random (user, bucket, operation) triples and
 // checks authorize against the reference table.
 func TestAuthorizeProperty(t *testing.T) {
-	for _, r := range opTable {
-		if refNeed[r.name] == "" {
-			t.Fatalf("operation %s is missing from the reference table", r.name)
+	for _, name := range s3api.OperationNames() {
+		if refNeed[name] == "" {
+			t.Fatalf("operation %s is missing from the reference table", name)
 		}
 	}
 	buckets := []string{"photos", "logs", "public", "drop", "other"}
 	perms := []Permission{0, PermRead, PermWrite, PermReadWrite}
 	rng := rand.New(rand.NewPCG(4, 2026))
+	patterns := s3api.Patterns()
 	methods := []string{"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH"}
 	for i := range 20000 {
 		// A random user, or anonymous.
@@ -213,18 +216,18 @@ func TestAuthorizeProperty(t *testing.T) {
 		q := url.Values{}
 		h := http.Header{}
 		if rng.IntN(4) > 0 {
-			row := opTable[rng.IntN(len(opTable))]
-			method = row.method
-			if row.sub != "" {
-				q.Set(row.sub, "1")
+			row := patterns[rng.IntN(len(patterns))]
+			method = row.Method
+			if row.Sub != "" {
+				q.Set(row.Sub, "1")
 			}
-			if row.header != "" {
-				h.Set(row.header, buckets[rng.IntN(len(buckets))]+"/src")
+			if row.Header != "" {
+				h.Set(row.Header, buckets[rng.IntN(len(buckets))]+"/src")
 			}
-			if row.level >= levelBucket {
+			if row.Bucket {
 				bucket = buckets[rng.IntN(len(buckets))]
 			}
-			if row.level == levelObject {
+			if row.Key {
 				key = "k"
 			}
 		} else {
@@ -235,7 +238,7 @@ func TestAuthorizeProperty(t *testing.T) {
 			}
 			q.Set("weird", "1")
 		}
-		o := classify(method, bucket, key, q, h)
+		o := s3api.Classify(method, bucket, key, q, h)
 		got := authorize(pr, o, bucket, h) == nil
 
 		has := func(b string, p Permission) bool { return (grants[b]|grants[AllBuckets])&p != 0 }
@@ -270,7 +273,7 @@ func TestAuthorizeProperty(t *testing.T) {
 
 func TestAuthorizeAllocs(t *testing.T) {
 	a := testAuth(t)
-	o := Operation{Name: "GetObject"}
+	o := s3api.Operation{Name: "GetObject"}
 	pr := a.user("alice")
 	h := http.Header{}
 	n := testing.AllocsPerRun(100, func() {
@@ -449,7 +452,7 @@ func TestSetAuth(t *testing.T) {
 func BenchmarkAuthorize(b *testing.B) {
 	a := testAuth(b)
 	pr := a.user("alice")
-	o := Operation{Name: "GetObject"}
+	o := s3api.Operation{Name: "GetObject"}
 	h := http.Header{}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -8,8 +8,9 @@ import (
 
 // TestImportsPointDown enforces the dependency direction
 // cmd → proxy → {proxy/internal/..., sigv4, cache}: the leaf packages
-// import neither proxy nor each other, cache knows nothing of HTTP, and
-// nothing under proxy/internal imports proxy (or cmd).
+// import neither proxy nor each other, cache knows nothing of HTTP,
+// proxy/internal/s3api imports no package of the module, and nothing
+// under proxy/internal imports proxy (or cmd).
 func TestImportsPointDown(t *testing.T) {
 	const mod = "github.com/s3cache/s3cache/"
 	forbidden := map[string][]string{
@@ -27,6 +28,20 @@ func TestImportsPointDown(t *testing.T) {
 					if dep == b || strings.HasPrefix(dep, b+"/") {
 						t.Errorf("%s imports %s", pkg, dep)
 					}
+				}
+			}
+		})
+	}
+
+	for _, leaf := range []string{"proxy/internal/s3api"} {
+		t.Run(leaf+" is a leaf", func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", mod+leaf).Output()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v", leaf, err)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if strings.HasPrefix(dep, mod) && dep != mod+leaf {
+					t.Errorf("%s imports %s", leaf, dep)
 				}
 			}
 		})

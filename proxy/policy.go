@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // Policy is the set of per-bucket and per-prefix cache rules read from
@@ -148,7 +150,7 @@ func (ry *ruleYAML) rule() (Rule, error) {
 	if r.Bucket == "" {
 		return r, fmt.Errorf(`line %d: a rule needs "bucket" (a name, or "*")`, ry.line)
 	}
-	if r.Bucket != "*" && !validBucketName(r.Bucket) {
+	if r.Bucket != "*" && !s3api.ValidBucketName(r.Bucket) {
 		return r, fmt.Errorf("line %d: bucket %q is not a valid bucket name", ry.line, r.Bucket)
 	}
 	if ry.TTL.text != "" {

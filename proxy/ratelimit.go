@@ -3,17 +3,12 @@ package proxy
 import (
 	"math"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// errSlowDown is the answer to a request over its principal's rate limit;
-// it is sent with Retry-After.
-var errSlowDown = newError(http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 
 // Bounds of the rate limiters' memory.
 const (
