@@ -83,7 +83,7 @@ func (p *Proxy) adminBody(r *http.Request) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pr := p.auth.Load().user(res.AccessKey); pr == nil || !pr.admin {
+	if pr := p.auth.Load().User(res.AccessKey); pr == nil || !pr.Admin() {
 		res.Body.Close()
 		return nil, s3api.ErrAccessDenied
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/s3cache/s3cache/proxy/internal/coherence"
+	"github.com/s3cache/s3cache/proxy/internal/identity"
 	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
@@ -225,7 +226,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// would make the backend conversation wait for a 100 Continue.
 	pr.Out.Header.Del("Content-Length")
 	pr.Out.Header.Del("Expect")
-	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.SeesAllBuckets() {
 		// The answer is filtered: it must come as plain XML.
 		pr.Out.Header.Del("Accept-Encoding")
 	}
@@ -241,8 +242,8 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if err := rewriteErrorBody(res, ob.reqID); err != nil {
 		return err
 	}
-	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
-		if err := filterListBuckets(res, ob.rq.who); err != nil {
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.SeesAllBuckets() {
+		if err := identity.FilterListBuckets(res, ob.rq.who); err != nil {
 			return err
 		}
 	}

@@ -106,7 +106,7 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 		p.writeError(w, r, err)
 		return
 	}
-	if rq.who = p.auth.Load().user(ak); rq.who == nil {
+	if rq.who = p.auth.Load().User(ak); rq.who == nil {
 		p.writeError(w, r, s3api.ErrAccessDenied)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3cache/s3cache/proxy/internal/identity"
 	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
@@ -35,12 +36,12 @@ type request struct {
 	key      string // exactly as sent: never cleaned
 	op       s3api.Operation
 	auth     *sigv4.Result
-	vhost    bool        // the bucket came from the Host header (virtual-hosted style)
-	who      *principal  // who auth says sent the request; never nil after authentication
-	body     *clientBody // the client's body as read off the wire; nil without one
-	query    url.Values  // the parsed query; nil when there is none
-	badQuery bool        // the query did not parse; query holds what did
-	rule     *Rule       // the cache policy rule for bucket and key; nil if none
+	vhost    bool                // the bucket came from the Host header (virtual-hosted style)
+	who      *identity.Principal // who auth says sent the request; never nil after authentication
+	body     *clientBody         // the client's body as read off the wire; nil without one
+	query    url.Values          // the parsed query; nil when there is none
+	badQuery bool                // the query did not parse; query holds what did
+	rule     *Rule               // the cache policy rule for bucket and key; nil if none
 	// lw wraps the client's ResponseWriter to record what was sent, for
 	// the metrics and the logs; it is part of request so that it costs no
 	// allocation of its own.
@@ -103,13 +104,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	auth, err := p.verifier.Verify(r)
 	switch {
 	case err == nil:
-		rq.who = ac.user(auth.AccessKey)
+		rq.who = ac.User(auth.AccessKey)
 		if rq.who == nil { // removed by a reload since Verify looked it up
 			p.writeError(w, r, s3api.ErrAccessDenied)
 			return
 		}
-	case errors.Is(err, sigv4.ErrMissingAuth) && ac.anon != nil:
-		rq.who = ac.anon
+	case errors.Is(err, sigv4.ErrMissingAuth) && ac.Anonymous() != nil:
+		rq.who = ac.Anonymous()
 		auth = &sigv4.Result{Body: http.NoBody, ContentLength: 0, PayloadHash: emptyPayloadHash}
 	default:
 		p.writeError(w, r, err)
@@ -182,14 +183,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuses, it answered the client and returns false.
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, rq *request) bool {
 	if p.limiters != nil {
-		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
+		if ok, wait := p.limiters.Allow(rq.who, r.RemoteAddr, p.cfg.Now()); !ok {
 			p.metrics.rateLimited.Inc()
-			w.Header().Set("Retry-After", retryAfter(wait))
+			w.Header().Set("Retry-After", identity.RetryAfter(wait))
 			p.writeError(w, r, s3api.ErrSlowDown)
 			return false
 		}
 	}
-	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
+	if err := identity.Authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
 		p.writeError(w, r, err)
 		return false
 	}
