@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/s3cache/s3cache/proxy/internal/identity"
 )
 
 // loggingWriter records what a handler sent — status, body bytes and
@@ -163,12 +165,12 @@ func (p *Proxy) logRequest(r *http.Request, rq *request, d time.Duration) {
 
 // principalName names who sent a request in the logs: the access key,
 // "anonymous", or "" when authentication failed.
-func principalName(who *principal) string {
+func principalName(who *identity.Principal) string {
 	switch {
 	case who == nil:
 		return ""
-	case who.name == "":
+	case who.Name() == "":
 		return "anonymous"
 	}
-	return who.name
+	return who.Name()
 }

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // adminPrefix is the path of the admin API. Requests under it are
@@ -28,7 +30,7 @@ const (
 )
 
 // errBadAdminBody is the template of every refused admin request body.
-var errBadAdminBody = newError(http.StatusBadRequest, "InvalidRequest", "The request body is not valid JSON for this operation.")
+var errBadAdminBody = s3api.New(http.StatusBadRequest, "InvalidRequest", "The request body is not valid JSON for this operation.")
 
 // serveAdmin answers the admin API: GET stats, POST purge, POST and GET
 // warm. Only admins may use it; see adminBody.
@@ -44,10 +46,10 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	allow := map[string]string{"stats": "GET", "purge": "POST", "warm": "GET, POST"}[op]
 	switch {
 	case allow == "":
-		p.writeError(w, r, errNotFound)
+		p.writeError(w, r, s3api.ErrNotFound)
 	case !slices.Contains(strings.Split(allow, ", "), r.Method):
 		w.Header().Set("Allow", allow)
-		p.writeError(w, r, errMethodNotAllowed)
+		p.writeError(w, r, s3api.ErrMethodNotAllowed)
 	case op == "stats":
 		p.writeJSON(w, http.StatusOK, p.adminStats())
 	case op == "warm" && r.Method == http.MethodGet:
@@ -73,7 +75,7 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) adminBody(r *http.Request) (io.ReadCloser, error) {
 	if scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 		if p.cfg.AdminToken == "" || !tokenEqual(tok, p.cfg.AdminToken) {
-			return nil, errAccessDenied
+			return nil, s3api.ErrAccessDenied
 		}
 		return r.Body, nil
 	}
@@ -81,9 +83,9 @@ func (p *Proxy) adminBody(r *http.Request) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pr := p.auth.Load().user(res.AccessKey); pr == nil || !pr.admin {
+	if pr := p.auth.Load().User(res.AccessKey); pr == nil || !pr.Admin() {
 		res.Body.Close()
-		return nil, errAccessDenied
+		return nil, s3api.ErrAccessDenied
 	}
 	return res.Body, nil
 }
@@ -102,16 +104,9 @@ func readAdminBody(body io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > maxAdminBody {
-		return nil, withMessage(errBadAdminBody, fmt.Sprintf("The request body is longer than %d bytes.", maxAdminBody))
+		return nil, errBadAdminBody.WithMessage(fmt.Sprintf("The request body is longer than %d bytes.", maxAdminBody))
 	}
 	return data, nil
-}
-
-// withMessage returns a copy of tmpl with another message.
-func withMessage(tmpl *Error, msg string) *Error {
-	e := *tmpl
-	e.Message = msg
-	return &e
 }
 
 // decodeJSON decodes exactly one JSON value of data into v, refusing
@@ -120,10 +115,10 @@ func decodeJSON(data []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return withMessage(errBadAdminBody, "The request body is not valid JSON: "+err.Error())
+		return errBadAdminBody.WithMessage("The request body is not valid JSON: " + err.Error())
 	}
 	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return withMessage(errBadAdminBody, "The request body holds more than one JSON value.")
+		return errBadAdminBody.WithMessage("The request body holds more than one JSON value.")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package proxy is the HTTP side of s3cache: two front ends on one handler,
-// the S3 operation table, the cache read path and the pass-through to the
-// backend.
+// the cache read path and the pass-through to the backend. The S3
+// vocabulary it speaks (error codes and their writer, the operation
+// table, query parsing, bucket and key rules) is package internal/s3api.
 //
 // The life of a request:
 //
@@ -12,21 +13,26 @@
 //     metrics), unauthenticated and not counted in the request metrics.
 //     "/objects/{bucket}/{key...}" is the simple object API. Everything else
 //     is path-style S3: "/{bucket}/{key}" plus query subresources. Paths are
-//     split by hand and never cleaned, so "a//b" and "a/../b" are keys.
-//  2. Authenticate (sigv4.Verifier, its keys from the AuthConfig in force):
+//     split by hand and never cleaned, so "a//b" and "a/../b" are keys;
+//     the bucket name and the key are checked by S3's rules
+//     (internal/s3api: ValidBucketName, KeyLeavesBucket, CheckKey).
+//  2. Authenticate (sigv4.Verifier, its keys from the AuthConfig in force,
+//     an internal/identity.Config; auth.go keeps the proxy's names for it):
 //     header, presigned and streaming signatures; an unsigned request is
-//     anonymous if the AuthConfig allows any anonymous reads. The result carries the verified, decoded body; nothing
-//     happens before this step, the cache included.
-//  3. Classify (operation.go): one table maps method, path level, query
-//     subresource and header to the S3 operation name and what it does to
-//     cached objects. Then rate limit (ratelimit.go): with
+//     anonymous if the AuthConfig allows any anonymous reads. The result
+//     carries the verified, decoded body; nothing happens before this
+//     step, the cache included.
+//  3. Classify (internal/s3api's ParseQuery and Classify, its
+//     operation.go): one table maps method, path level, query subresource
+//     and header to the S3 operation name and what it does to cached
+//     objects (its Effect). Then rate limit (identity.RateLimiter): with
 //     Config.RateLimit, a user (or, for anonymous requests, a client IP)
 //     without a token left gets 503 SlowDown and nothing else happens.
-//     Then authorize (authz.go): the principal (a user of the AuthConfig
-//     in force, or anonymous) needs read or write on the bucket, as the
-//     operation says, before the cache is looked at; else
+//     Then authorize (identity.Authorize): the principal (a user of the
+//     AuthConfig in force, or anonymous) needs read or write on the
+//     bucket, as the operation says, before the cache is looked at; else
 //     403 AccessDenied. ListBuckets answers are filtered to the user's
-//     buckets.
+//     buckets (identity.FilterListBuckets, from passthrough.go).
 //  4. Reads (fill.go, hit.go, coalesce.go): GetObject and HeadObject are
 //     answered from the cache when the object is there (X-Cache: HIT),
 //     ranges, preconditions and response overrides included. A GET miss
@@ -62,9 +68,13 @@
 // counted by a transport under the signer, backendmetrics.go), with one
 // INFO log line when the logger takes INFO, an ERROR line when a backend
 // body failed after the header went out, and, with Config.AuditLog, one
-// JSON line (audit.go), all from the same response wrapper.
+// JSON line (audit.go builds it, identity.AuditLog writes it), all from
+// the same response wrapper.
 //
-// Errors are S3 XML, written by one writer (errors.go); backend S3 errors
+// Errors are S3 XML: one type, internal/s3api.Error, and one writer,
+// s3api.Write, which the lean loop also uses for the heads it refuses;
+// errors.go turns any failure into one (sigv4's sentinel errors and
+// backend failures included), logs it and sends it. Backend S3 errors
 // are relayed as received, with the proxy's request id (errorbody.go),
 // and never cached.
 package proxy

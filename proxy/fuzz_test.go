@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // FuzzHandler sends requests with fuzzed method, target, host and
@@ -123,7 +125,7 @@ func FuzzParsePolicy(f *testing.F) {
 			return
 		}
 		for _, r := range p.Rules {
-			if r.Bucket != "*" && !validBucketName(r.Bucket) || r.TTL < 0 || r.MaxObjectBytes < 0 {
+			if r.Bucket != "*" && !s3api.ValidBucketName(r.Bucket) || r.TTL < 0 || r.MaxObjectBytes < 0 {
 				t.Fatalf("accepted rule %+v", r)
 			}
 		}

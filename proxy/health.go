@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // readyTTL is how long a readiness result is reused, so probes do not
@@ -40,7 +42,7 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 // would have served from its cache.
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := p.checkBackend(r.Context()); err != nil {
-		p.writeError(w, r, withCause(errUnavailable, err))
+		p.writeError(w, r, s3api.ErrUnavailable.WithCause(err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/proxy/internal/zcodec"
 )
 
@@ -166,7 +167,7 @@ func (p *Proxy) answerPreconditions(w http.ResponseWriter, r *http.Request, stor
 	switch evalPreconditions(r.Header, stored, p.cfg.Now()) {
 	case preconditionFailed:
 		h.Set("X-Cache", xcache)
-		p.writeError(w, r, errPreconditionFailed)
+		p.writeError(w, r, s3api.ErrPreconditionFailed)
 		return true
 	case notModified:
 		for _, k := range notModifiedHeaders {

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // Server serves a handler over HTTP/1.1, plain or over TLS, with a lean
@@ -386,22 +388,22 @@ func (c *leanConn) handOver(conn net.Conn) bool {
 // its length; or the S3 error to refuse it with (a head over
 // maxHeadBytes, the header timeout, the client ending its side mid-head);
 // or the error of a connection that broke, which gets no answer.
-func (c *leanConn) readHead() (n int, refusal *Error, err error) {
+func (c *leanConn) readHead() (n int, refusal *s3api.Error, err error) {
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if n := headEnd(buf); n >= 0 {
 			return n, nil, nil
 		}
 		if len(buf) >= maxHeadBytes {
-			return 0, errHeadTooLarge, nil
+			return 0, s3api.ErrHeadTooLarge, nil
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
-				return 0, withCause(errHeadTimeout, err), nil
+				return 0, s3api.ErrHeadTimeout.WithCause(err), nil
 			case errors.Is(err, io.EOF):
-				return 0, withCause(errMalformedRequest, err), nil
+				return 0, s3api.ErrMalformedRequest.WithCause(err), nil
 			}
 			return 0, nil, err
 		}
@@ -411,7 +413,7 @@ func (c *leanConn) readHead() (n int, refusal *Error, err error) {
 // refuse answers a request head the server will not serve with e, and
 // ends the connection: what the client sent after the head is drained
 // for a moment so that it reads the answer rather than a reset.
-func (c *leanConn) refuse(e *Error) {
+func (c *leanConn) refuse(e *s3api.Error) {
 	method := ""
 	if buf, _ := c.br.Peek(c.br.Buffered()); bytes.HasPrefix(buf, []byte("HEAD ")) {
 		method = http.MethodHead
@@ -422,7 +424,7 @@ func (c *leanConn) refuse(e *Error) {
 		slog.Int("status", e.Status), slog.String("code", e.Code), slog.Any("cause", e.Err))
 	w := &c.w
 	w.reset(method == http.MethodHead, true)
-	sendError(w, method, "", e, id)
+	s3api.Write(w, method, "", e, id)
 	if !w.finish() && w.err != nil {
 		return
 	}

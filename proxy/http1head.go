@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // maxHeadBytes bounds a request's head, its request line and header
@@ -47,7 +49,7 @@ type parsedHead struct {
 // S3 error to send. The common GET or HEAD is parsed by hand without
 // copies; anything else is parsed by net/http's own reader (slowHead), so
 // that both accept and refuse the same requests.
-func parseHead(head []byte, remote string) (parsedHead, *Error) {
+func parseHead(head []byte, remote string) (parsedHead, *s3api.Error) {
 	if req, ok := fastHead(head); ok {
 		req.RemoteAddr = remote
 		return parsedHead{req: req, lean: true}, nil
@@ -142,7 +144,7 @@ func fastHead(head []byte) (req *http.Request, ok bool) {
 // slowHead judges a head with net/http's request reader and the checks
 // net/http's server adds (HTTP version, Host, Expect), refusing what they
 // refuse with the S3 error for it.
-func slowHead(head []byte, remote string) (parsedHead, *Error) {
+func slowHead(head []byte, remote string) (parsedHead, *s3api.Error) {
 	// The header as net/http's reader sees it, Host included (ReadRequest
 	// drops it).
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
@@ -151,34 +153,34 @@ func slowHead(head []byte, remote string) (parsedHead, *Error) {
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {
 		if mimeErr == nil && len(mh["Host"]) <= 1 && unsupportedTE(line, mh) {
-			return parsedHead{}, errTransferEncoding
+			return parsedHead{}, s3api.ErrTransferEncoding
 		}
-		return parsedHead{}, withCause(errMalformedRequest, err)
+		return parsedHead{}, s3api.ErrMalformedRequest.WithCause(err)
 	}
 	isH2Upgrade := req.Method == "PRI" && req.RequestURI == "*" && req.Proto == "HTTP/2.0"
 	if req.ProtoMajor != 1 && !isH2Upgrade {
-		return parsedHead{}, errHTTPVersion
+		return parsedHead{}, s3api.ErrHTTPVersion
 	}
 	hosts := mh["Host"]
 	if req.ProtoAtLeast(1, 1) && len(hosts) == 0 && !isH2Upgrade && req.Method != http.MethodConnect {
-		return parsedHead{}, errMalformedRequest
+		return parsedHead{}, s3api.ErrMalformedRequest
 	}
 	if len(hosts) == 1 && !validHostHeader(hosts[0]) {
-		return parsedHead{}, errMalformedRequest
+		return parsedHead{}, s3api.ErrMalformedRequest
 	}
 	for k, vs := range mh {
 		if !validHeaderName([]byte(k)) {
-			return parsedHead{}, errMalformedRequest
+			return parsedHead{}, s3api.ErrMalformedRequest
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
-				return parsedHead{}, errMalformedRequest
+				return parsedHead{}, s3api.ErrMalformedRequest
 			}
 		}
 	}
 	expect := req.Header.Get("Expect")
 	if expect != "" && !hasToken(expect, "100-continue") {
-		return parsedHead{}, errExpectation
+		return parsedHead{}, s3api.ErrExpectation
 	}
 	req.RemoteAddr = remote
 	lean := (req.Method == http.MethodGet || req.Method == http.MethodHead) &&

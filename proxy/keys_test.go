@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // TestKeyChecks: a key S3 refuses is refused by the proxy, in S3's words,
@@ -14,7 +16,7 @@ func TestKeyChecks(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	_, srv := newTestProxy(t, backend, nil)
 	stored := func() int { fake.mu.Lock(); defer fake.mu.Unlock(); return len(fake.objects) }
-	at := strings.Repeat("é", maxKeyBytes/2) // 1024 bytes in 512 characters
+	at := strings.Repeat("é", s3api.MaxKeyBytes/2) // 1024 bytes in 512 characters
 	over := at + "x"
 	tests := []struct {
 		name, method, key string
@@ -47,8 +49,8 @@ func TestKeyChecks(t *testing.T) {
 				if e.Code != tt.code || e.RequestID != res.Header.Get("X-Amz-Request-Id") {
 					t.Errorf("error %+v, want code %s and the header's request id", e, tt.code)
 				}
-				if tt.size != "" && (e.Size != tt.size || e.MaxSizeAllowed != strconv.Itoa(maxKeyBytes)) {
-					t.Errorf("Size %q, MaxSizeAllowed %q; want %s and %d", e.Size, e.MaxSizeAllowed, tt.size, maxKeyBytes)
+				if tt.size != "" && (e.Size != tt.size || e.MaxSizeAllowed != strconv.Itoa(s3api.MaxKeyBytes)) {
+					t.Errorf("Size %q, MaxSizeAllowed %q; want %s and %d", e.Size, e.MaxSizeAllowed, tt.size, s3api.MaxKeyBytes)
 				}
 				if stored() != before || fake.getCount("/bkt/"+tt.key) != gets {
 					t.Errorf("the backend was asked")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // durationBuckets are the upper bounds, in seconds, of the request
@@ -34,19 +35,15 @@ var statusText = func() (t [600]string) {
 }()
 
 // opNames lists every operation name a request can be classified as
-// (classify, objectsOperation), "Unknown" included; opIndex is the
+// (s3api.Classify, objectsOperation), "Unknown" included; opIndex is the
 // position of each in opNames.
 var opNames, opIndex = func() ([]string, map[string]int) {
-	index := map[string]int{}
-	var names []string
-	for _, r := range opTable {
-		if _, ok := index[r.name]; !ok {
-			index[r.name] = len(names)
-			names = append(names, r.name)
-		}
+	names := append(s3api.OperationNames(), opUnknown)
+	index := make(map[string]int, len(names))
+	for i, n := range names {
+		index[n] = i
 	}
-	index[opUnknown] = len(names)
-	return append(names, opUnknown), index
+	return names, index
 }()
 
 // opUnknown is the operation label of requests the table does not know,
@@ -248,9 +245,9 @@ func (m *metrics) backendResponse(op string, status int, d time.Duration) {
 func (m *metrics) backendFailure(op string, err error) {
 	kind := errorOther
 	switch backendFailure(err) {
-	case errUnavailable:
+	case s3api.ErrUnavailable:
 		kind = errorUnreachable
-	case errGatewayTimeout:
+	case s3api.ErrGatewayTimeout:
 		kind = errorTimeout
 	default:
 		if r := brokenConnReason(err); r != "" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // serveObjects is the simple object API, /objects/{bucket}/{key...}:
@@ -23,24 +25,24 @@ func (p *Proxy) serveObjects(w http.ResponseWriter, r *http.Request, rq *request
 		p.deleteObject(w, r, rq)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		p.writeError(w, r, errMethodNotAllowed)
+		p.writeError(w, r, s3api.ErrMethodNotAllowed)
 	}
 }
 
 // objectsOperation is the S3 operation of an /objects request; a method
 // the API does not have is "Unknown", a write.
-func objectsOperation(method string) Operation {
+func objectsOperation(method string) s3api.Operation {
 	switch method {
 	case http.MethodGet:
-		return Operation{Name: "GetObject"}
+		return s3api.Operation{Name: "GetObject"}
 	case http.MethodHead:
-		return Operation{Name: "HeadObject"}
+		return s3api.Operation{Name: "HeadObject"}
 	case http.MethodPut:
-		return Operation{Name: "PutObject", Write: true, effect: effectKey}
+		return s3api.Operation{Name: "PutObject", Write: true, Effect: s3api.EffectKey}
 	case http.MethodDelete:
-		return Operation{Name: "DeleteObject", Write: true, effect: effectKey}
+		return s3api.Operation{Name: "DeleteObject", Write: true, Effect: s3api.EffectKey}
 	}
-	return Operation{Name: "Unknown", Write: true, effect: effectKey}
+	return s3api.Operation{Name: "Unknown", Write: true, Effect: s3api.EffectKey}
 }
 
 // putObject stores the request body with its Content-* headers and
@@ -84,7 +86,7 @@ func (p *Proxy) beginKeyWrite(ctx context.Context, rq *request) *fence {
 // a failure to reach it as any other backend failure.
 func (p *Proxy) minioError(r *http.Request, err error) error {
 	if resp := minio.ToErrorResponse(err); resp.StatusCode != 0 && resp.Code != "" {
-		return &Error{Status: resp.StatusCode, Code: resp.Code, Message: resp.Message, Err: err}
+		return &s3api.Error{Status: resp.StatusCode, Code: resp.Code, Message: resp.Message, Err: err}
 	}
 	return backendError(err)
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/s3cache/s3cache/proxy/internal/coherence"
+	"github.com/s3cache/s3cache/proxy/internal/identity"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -126,10 +128,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 		}
 	}
 	var keys []string
-	switch rq.op.effect {
-	case effectKey:
+	switch rq.op.Effect {
+	case s3api.EffectKey:
 		keys = []string{rq.key}
-	case effectDeleteMulti:
+	case s3api.EffectDeleteMulti:
 		var err error
 		keys, body, err = readDeleteKeys(body)
 		if err != nil {
@@ -139,7 +141,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	}
 	switch {
 	case p.skipInvalidation:
-	case rq.op.effect == effectBucket || rq.op.effect == effectDeleteMulti && keys == nil:
+	case rq.op.Effect == s3api.EffectBucket || rq.op.Effect == s3api.EffectDeleteMulti && keys == nil:
 		ob.write = p.beginWrite(r.Context(), rq.bucket, nil, true)
 	case keys != nil:
 		ob.write = p.beginWrite(r.Context(), rq.bucket, keys, false)
@@ -224,7 +226,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// would make the backend conversation wait for a 100 Continue.
 	pr.Out.Header.Del("Content-Length")
 	pr.Out.Header.Del("Expect")
-	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.SeesAllBuckets() {
 		// The answer is filtered: it must come as plain XML.
 		pr.Out.Header.Del("Accept-Encoding")
 	}
@@ -240,8 +242,8 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if err := rewriteErrorBody(res, ob.reqID); err != nil {
 		return err
 	}
-	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.seesAllBuckets() {
-		if err := filterListBuckets(res, ob.rq.who); err != nil {
+	if ob.rq.op.Name == "ListBuckets" && !ob.rq.who.SeesAllBuckets() {
+		if err := identity.FilterListBuckets(res, ob.rq.who); err != nil {
 			return err
 		}
 	}
@@ -325,20 +327,20 @@ func (p *Proxy) settleUnknown(ctx context.Context, rq *request, f *fence, err er
 
 // clientBodyError maps a failure to read the client's body: the verifier's
 // own errors stand; a body cut short is IncompleteBody; a body whose HTTP
-// framing is broken is errMalformedBody, not a 500: no failure to read
+// framing is broken is s3api.ErrMalformedBody, not a 500: no failure to read
 // the client's bytes is the proxy's.
 func clientBodyError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var wire *clientReadError
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return withCause(errRequestTimeout, err)
+		return s3api.ErrRequestTimeout.WithCause(err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return withCause(errIncompleteBody, err)
+		return s3api.ErrIncompleteBody.WithCause(err)
 	case errors.As(err, &tooLarge):
-		return withCause(errEntityTooLarge, err)
+		return s3api.ErrEntityTooLarge.WithCause(err)
 	case errors.As(err, &wire):
-		return withCause(errMalformedBody, err)
+		return s3api.ErrMalformedBody.WithCause(err)
 	}
 	return err
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
+	"github.com/s3cache/s3cache/proxy/internal/yamlfile"
 )
 
 // Policy is the set of per-bucket and per-prefix cache rules read from
@@ -61,7 +64,7 @@ var ErrPolicy = errors.New("proxy: bad cache policy")
 // ParsePolicy reads a policy file. name is used in error messages, which
 // say the line of every unknown field and bad value.
 func ParsePolicy(r io.Reader, name string) (*Policy, error) {
-	top, fail, err := yamlFile(r, name, ErrPolicy, `"rules"`)
+	top, fail, err := yamlfile.Mapping(r, name, ErrPolicy, `"rules"`)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func (ry *ruleYAML) rule() (Rule, error) {
 	if r.Bucket == "" {
 		return r, fmt.Errorf(`line %d: a rule needs "bucket" (a name, or "*")`, ry.line)
 	}
-	if r.Bucket != "*" && !validBucketName(r.Bucket) {
+	if r.Bucket != "*" && !s3api.ValidBucketName(r.Bucket) {
 		return r, fmt.Errorf("line %d: bucket %q is not a valid bucket name", ry.line, r.Bucket)
 	}
 	if ry.TTL.text != "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/s3cache/s3cache/proxy/internal/postpolicy"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -23,7 +24,7 @@ import (
 // success_action_redirect).
 
 // opPostObject is a browser POST upload: a write of the key the form names.
-var opPostObject = Operation{Name: "PostObject", Write: true, effect: effectKey}
+var opPostObject = s3api.Operation{Name: "PostObject", Write: true, Effect: s3api.EffectKey}
 
 // isPostUpload reports whether r is a browser POST upload: a POST of a
 // multipart/form-data body to a bucket, with no query and no other
@@ -64,9 +65,9 @@ var postAmzFields = []string{
 }
 
 var (
-	errPostNoKey       = newError(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
-	errPostNoSignature = newError(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'policy' and its signature ('x-amz-signature', or 'AWSAccessKeyId' and 'signature').  If it is specified, please check the order of the fields.")
-	errMalformedXML    = newError(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
+	errPostNoKey       = s3api.New(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
+	errPostNoSignature = s3api.New(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'policy' and its signature ('x-amz-signature', or 'AWSAccessKeyId' and 'signature').  If it is specified, please check the order of the fields.")
+	errMalformedXML    = s3api.New(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
 )
 
 // servePostUpload answers a browser POST upload (see isPostUpload). It
@@ -75,8 +76,8 @@ var (
 // the signer's permission and the file's length were checked.
 func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *request) {
 	rq.op = opPostObject
-	if !validBucketName(rq.bucket) {
-		p.writeError(w, r, errInvalidBucketName)
+	if !s3api.ValidBucketName(rq.bucket) {
+		p.writeError(w, r, s3api.ErrInvalidBucketName)
 		return
 	}
 	boundary, _ := postpolicy.MediaType(r.Header.Get("Content-Type"))
@@ -93,20 +94,20 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 	if !pf.Signed() {
 		// Anonymous uploads are writes, which no anonymous grant allows.
-		p.writeError(w, r, errAccessDenied)
+		p.writeError(w, r, s3api.ErrAccessDenied)
 		return
 	}
 	ak, err := p.verifier.VerifyPostForm(&pf)
 	switch {
 	case errors.Is(err, sigv4.ErrMissingAuth):
-		p.writeError(w, r, withCause(errPostNoSignature, err))
+		p.writeError(w, r, errPostNoSignature.WithCause(err))
 		return
 	case err != nil:
 		p.writeError(w, r, err)
 		return
 	}
-	if rq.who = p.auth.Load().user(ak); rq.who == nil {
-		p.writeError(w, r, errAccessDenied)
+	if rq.who = p.auth.Load().User(ak); rq.who == nil {
+		p.writeError(w, r, s3api.ErrAccessDenied)
 		return
 	}
 	rq.auth = &sigv4.Result{AccessKey: ak, Body: http.NoBody, PayloadHash: "UNSIGNED-PAYLOAD"}
@@ -117,11 +118,11 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 		return
 	}
 	key = strings.ReplaceAll(key, "${filename}", form.FileName)
-	if keyLeavesBucket(key) {
-		p.writeError(w, r, errKeyLeavesBucket)
+	if s3api.KeyLeavesBucket(key) {
+		p.writeError(w, r, s3api.ErrKeyLeavesBucket)
 		return
 	}
-	if err := checkKey(key); err != nil {
+	if err := s3api.CheckKey(key); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -146,7 +147,7 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 		return
 	}
 	if form.Length > maxPutBytes {
-		p.writeError(w, r, errEntityTooLarge)
+		p.writeError(w, r, s3api.ErrEntityTooLarge)
 		return
 	}
 	rq.key = key
@@ -182,7 +183,7 @@ func (p *Proxy) servePostUpload(w http.ResponseWriter, r *http.Request, rq *requ
 func postError(err error) error {
 	var pe *postpolicy.Error
 	if errors.As(err, &pe) {
-		return newError(pe.Status, pe.Code, pe.Message)
+		return s3api.New(pe.Status, pe.Code, pe.Message)
 	}
 	return clientBodyError(err)
 }
@@ -199,7 +200,7 @@ func postHeaders(f map[string]string) (http.Header, error) {
 		case field == "tagging":
 			tags, err := tagQuery(v)
 			if err != nil {
-				return nil, withCause(errMalformedXML, err)
+				return nil, errMalformedXML.WithCause(err)
 			}
 			h.Set("X-Amz-Tagging", tags)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/identity"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -40,13 +41,13 @@ type Proxy struct {
 	ops      *http.ServeMux
 	ready    readiness
 	flights  flights
-	blocks   blockTable    // objects cached in blocks: fetches in flight, prefetches
-	filling  fillBudget    // bytes of fills in progress
-	domains  []string      // virtual-host domains, normalised
-	limiters *rateLimiters // nil without a rate limit
-	auditLog *auditLog     // nil without an audit log
-	metrics  *metrics      // served at /-/metrics
-	warmer   *warmer       // background cache warming
+	blocks   blockTable            // objects cached in blocks: fetches in flight, prefetches
+	filling  fillBudget            // bytes of fills in progress
+	domains  []string              // virtual-host domains, normalised
+	limiters *identity.RateLimiter // nil without a rate limit
+	auditLog *identity.AuditLog    // nil without an audit log
+	metrics  *metrics              // served at /-/metrics
+	warmer   *warmer               // background cache warming
 	// gens keeps replicas coherent through Redis; coherence.Standalone
 	// without Config.RedisURL.
 	gens generations
@@ -163,10 +164,10 @@ func New(cfg Config) (*Proxy, error) {
 	p.ops.HandleFunc("GET /-/readyz", p.readyz)
 	p.ops.Handle("GET /-/metrics", p.metrics.handler())
 	if cfg.AuditLog != nil {
-		p.auditLog = newAuditLog(cfg.AuditLog, cfg.Logger, cfg.Now)
+		p.auditLog = identity.NewAuditLog(cfg.AuditLog, cfg.Logger, cfg.Now)
 	}
 	if cfg.RateLimit > 0 {
-		p.limiters = newRateLimiters(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+		p.limiters = identity.NewRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
 	var b [4]byte
 	rand.Read(b[:])
@@ -185,7 +186,7 @@ func New(cfg Config) (*Proxy, error) {
 // concurrently with requests.
 func (p *Proxy) SetAuth(a *AuthConfig) {
 	if a == nil {
-		a = singleUser(p.cfg.AccessKey, p.cfg.SecretKey)
+		a = identity.SingleUser(p.cfg.AccessKey, p.cfg.SecretKey)
 	}
 	p.auth.Store(a)
 }
@@ -209,7 +210,7 @@ func (p *Proxy) Close() {
 	p.gens.Close()
 	p.cache.Close()
 	if p.limiters != nil {
-		p.limiters.close()
+		p.limiters.Close()
 	}
 }
 

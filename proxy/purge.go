@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/s3cache/s3cache/proxy/internal/coherence"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // purgeRequest is the body of POST /-/admin/purge: what to remove from the
@@ -31,7 +32,7 @@ func parsePurge(data []byte) (*purgeRequest, error) {
 		return nil, err
 	}
 	bad := func(format string, a ...any) error {
-		return withMessage(errBadAdminBody, fmt.Sprintf(format, a...))
+		return errBadAdminBody.WithMessage(fmt.Sprintf(format, a...))
 	}
 	n := len(pr.Keys) + len(pr.Prefixes) + len(pr.Buckets)
 	switch {
@@ -41,17 +42,17 @@ func parsePurge(data []byte) (*purgeRequest, error) {
 		return nil, bad("A purge may name at most %d keys, prefixes and buckets.", maxPurgeItems)
 	}
 	for _, k := range pr.Keys {
-		if !validBucketName(k.Bucket) || k.Key == "" {
+		if !s3api.ValidBucketName(k.Bucket) || k.Key == "" {
 			return nil, bad("Each key needs a valid bucket and a non-empty key; got bucket %q key %q.", k.Bucket, k.Key)
 		}
 	}
 	for _, k := range pr.Prefixes {
-		if !validBucketName(k.Bucket) {
+		if !s3api.ValidBucketName(k.Bucket) {
 			return nil, bad("Prefix %q: bucket %q is not a valid bucket name.", k.Prefix, k.Bucket)
 		}
 	}
 	for _, b := range pr.Buckets {
-		if !validBucketName(b) {
+		if !s3api.ValidBucketName(b) {
 			return nil, bad("Bucket %q is not a valid bucket name.", b)
 		}
 	}

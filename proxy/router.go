@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3cache/s3cache/proxy/internal/identity"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
 
@@ -22,6 +24,9 @@ const (
 // name "objects" cannot be used in path style.
 const objectsPrefix = "/objects/"
 
+// errReservedBucket refuses the bucket "objects" in path style.
+var errReservedBucket = s3api.New(http.StatusBadRequest, "InvalidBucketName", "The bucket name \"objects\" is reserved for the /objects API of this proxy; use it through /objects/objects/{key} or virtual-hosted style.")
+
 // request is the one description of a client request that every later step
 // works from.
 type request struct {
@@ -29,14 +34,14 @@ type request struct {
 	front    frontEnd
 	bucket   string
 	key      string // exactly as sent: never cleaned
-	op       Operation
+	op       s3api.Operation
 	auth     *sigv4.Result
-	vhost    bool        // the bucket came from the Host header (virtual-hosted style)
-	who      *principal  // who auth says sent the request; never nil after authentication
-	body     *clientBody // the client's body as read off the wire; nil without one
-	query    url.Values  // the parsed query; nil when there is none
-	badQuery bool        // the query did not parse; query holds what did
-	rule     *Rule       // the cache policy rule for bucket and key; nil if none
+	vhost    bool                // the bucket came from the Host header (virtual-hosted style)
+	who      *identity.Principal // who auth says sent the request; never nil after authentication
+	body     *clientBody         // the client's body as read off the wire; nil without one
+	query    url.Values          // the parsed query; nil when there is none
+	badQuery bool                // the query did not parse; query holds what did
+	rule     *Rule               // the cache policy rule for bucket and key; nil if none
 	// lw wraps the client's ResponseWriter to record what was sent, for
 	// the metrics and the logs; it is part of request so that it costs no
 	// allocation of its own.
@@ -71,7 +76,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor >= 2 && headSize(r) > maxHeadBytes {
 		// HTTP/1 heads are measured by the server (Server); HTTP/2 ones
 		// arrive decoded.
-		p.writeError(w, r, errHeadTooLarge)
+		p.writeError(w, r, s3api.ErrHeadTooLarge)
 		return
 	}
 	switch {
@@ -99,13 +104,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	auth, err := p.verifier.Verify(r)
 	switch {
 	case err == nil:
-		rq.who = ac.user(auth.AccessKey)
+		rq.who = ac.User(auth.AccessKey)
 		if rq.who == nil { // removed by a reload since Verify looked it up
-			p.writeError(w, r, errAccessDenied)
+			p.writeError(w, r, s3api.ErrAccessDenied)
 			return
 		}
-	case errors.Is(err, sigv4.ErrMissingAuth) && ac.anon != nil:
-		rq.who = ac.anon
+	case errors.Is(err, sigv4.ErrMissingAuth) && ac.Anonymous() != nil:
+		rq.who = ac.Anonymous()
 		auth = &sigv4.Result{Body: http.NoBody, ContentLength: 0, PayloadHash: emptyPayloadHash}
 	default:
 		p.writeError(w, r, err)
@@ -115,22 +120,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer auth.Body.Close()
 
 	if rq.front == frontObjects && (rq.bucket == "" || rq.key == "") {
-		p.writeError(w, r, newError(http.StatusBadRequest, "InvalidRequest", "Use /objects/{bucket}/{key}."))
+		p.writeError(w, r, s3api.New(http.StatusBadRequest, "InvalidRequest", "Use /objects/{bucket}/{key}."))
 		return
 	}
 	if rq.front == frontS3 && !rq.vhost && rq.bucket == "objects" {
 		p.writeError(w, r, errReservedBucket)
 		return
 	}
-	if rq.vhost && rq.bucket == "" || rq.bucket != "" && !validBucketName(rq.bucket) {
-		p.writeError(w, r, errInvalidBucketName)
+	if rq.vhost && rq.bucket == "" || rq.bucket != "" && !s3api.ValidBucketName(rq.bucket) {
+		p.writeError(w, r, s3api.ErrInvalidBucketName)
 		return
 	}
-	if keyLeavesBucket(rq.key) {
-		p.writeError(w, r, errKeyLeavesBucket)
+	if s3api.KeyLeavesBucket(rq.key) {
+		p.writeError(w, r, s3api.ErrKeyLeavesBucket)
 		return
 	}
-	if err := checkKey(rq.key); err != nil {
+	if err := s3api.CheckKey(rq.key); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -139,13 +144,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// nothing is allocated.
 	if r.URL.RawQuery != "" {
 		var err error
-		rq.query, err = parseQuery(r.URL.RawQuery)
+		rq.query, err = s3api.ParseQuery(r.URL.RawQuery)
 		rq.badQuery = err != nil
 	}
 	if rq.front == frontObjects {
 		rq.op = objectsOperation(r.Method)
 	} else {
-		rq.op = classify(r.Method, rq.bucket, rq.key, rq.query, r.Header)
+		rq.op = s3api.Classify(r.Method, rq.bucket, rq.key, rq.query, r.Header)
 	}
 	if !p.admit(w, r, rq) {
 		return
@@ -155,10 +160,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rq.op.Name == "PutObject" || rq.op.Name == "UploadPart" {
 		switch {
 		case rq.auth.ContentLength > maxPutBytes:
-			p.writeError(w, r, errEntityTooLarge)
+			p.writeError(w, r, s3api.ErrEntityTooLarge)
 			return
 		case rq.auth.ContentLength < 0:
-			p.writeError(w, r, errMissingLength)
+			p.writeError(w, r, s3api.ErrMissingLength)
 			return
 		}
 	}
@@ -178,14 +183,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuses, it answered the client and returns false.
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, rq *request) bool {
 	if p.limiters != nil {
-		if ok, wait := p.limiters.allow(keyOf(rq.who, r.RemoteAddr), p.cfg.Now()); !ok {
+		if ok, wait := p.limiters.Allow(rq.who, r.RemoteAddr, p.cfg.Now()); !ok {
 			p.metrics.rateLimited.Inc()
-			w.Header().Set("Retry-After", retryAfter(wait))
-			p.writeError(w, r, errSlowDown)
+			w.Header().Set("Retry-After", identity.RetryAfter(wait))
+			p.writeError(w, r, s3api.ErrSlowDown)
 			return false
 		}
 	}
-	if err := authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
+	if err := identity.Authorize(rq.who, rq.op, rq.bucket, r.Header); err != nil {
 		p.writeError(w, r, err)
 		return false
 	}
@@ -198,68 +203,6 @@ const maxPutBytes = 5 << 30
 
 // emptyPayloadHash is the hex SHA-256 of an empty payload.
 const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// errKeyLeavesBucket refuses a key whose dot segments climb above its
-// bucket ("../other-bucket/key"): a backend or load balancer that resolves
-// dot segments would act on another bucket than the one authorized.
-var errKeyLeavesBucket = newError(http.StatusBadRequest, "InvalidArgument",
-	"The object key has more \"..\" segments than segments before them: resolved, it would name another bucket.")
-
-// keyLeavesBucket reports whether key, its "." and ".." segments resolved
-// as a URL path would be, climbs above its bucket. Keys with dot segments
-// that stay inside it ("a/../b") are valid S3 keys and are kept as sent.
-func keyLeavesBucket(key string) bool {
-	if !strings.Contains(key, "..") {
-		return false
-	}
-	depth := 0
-	for seg := range strings.SplitSeq(key, "/") {
-		switch seg {
-		case "..":
-			if depth--; depth < 0 {
-				return true
-			}
-		case ".", "":
-		default:
-			depth++
-		}
-	}
-	return false
-}
-
-// validBucketName reports whether name follows the S3 bucket naming rules:
-// 3 to 63 characters of lower-case letters, digits, dots and hyphens,
-// beginning and ending with a letter or digit, no "..", and not an IP
-// address. Names that break them can never exist on the backend.
-func validBucketName(name string) bool {
-	if len(name) < 3 || len(name) > 63 {
-		return false
-	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
-		return false
-	}
-	dots, digitsOnly := 0, true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '.':
-			dots++
-			if name[i-1] == '.' {
-				return false
-			}
-		case c == '-':
-			digitsOnly = false
-		case alnum(c):
-			if c > '9' {
-				digitsOnly = false
-			}
-		default:
-			return false
-		}
-	}
-	return !(dots == 3 && digitsOnly) // 192.168.5.4
-}
 
 // headSize is the size of r's head as HTTP/1.1 would send it: request
 // line and header fields.

@@ -5,30 +5,6 @@ import (
 	"testing"
 )
 
-func TestKeyLeavesBucket(t *testing.T) {
-	tests := []struct {
-		key  string
-		want bool
-	}{
-		{"a/b", false},
-		{"a/../b", false},
-		{"a/./b", false},
-		{"a//b", false},
-		{"..a/b..", false},
-		{"a/b/../../c", false},
-		{"../b", true},
-		{"..", true},
-		{"a/../../b", true},
-		{"./../b", true},
-		{"a//../../b", true},
-	}
-	for _, tt := range tests {
-		if got := keyLeavesBucket(tt.key); got != tt.want {
-			t.Errorf("keyLeavesBucket(%q) = %v, want %v", tt.key, got, tt.want)
-		}
-	}
-}
-
 // TestDotSegmentsCannotCrossBuckets: a user of one bucket cannot name an
 // object of another through dot segments, in the path or in a copy
 // source; the backend is never asked. Dot segments that stay inside the

@@ -11,6 +11,7 @@ import (
 	"math"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // stateFormat names the format of the first line of a state file.
@@ -83,7 +84,7 @@ func (p *Proxy) RestoreState(r io.Reader) (int, error) {
 		if err := dec.Decode(&rec); err != nil {
 			return 0, fmt.Errorf("%w: key %d of %d: %v", ErrStateFile, len(recs)+1, h.Keys, err)
 		}
-		if !validBucketName(rec.Bucket) || rec.Key == "" {
+		if !s3api.ValidBucketName(rec.Bucket) || rec.Key == "" {
 			return 0, fmt.Errorf("%w: key %d of %d: bad bucket or key", ErrStateFile, len(recs)+1, h.Keys)
 		}
 		recs = append(recs, rec)
@@ -111,7 +112,7 @@ func (p *Proxy) runRestore(ctx context.Context, j *warmJob, recs []stateRecord) 
 		if rule != nil && rule.Bypass {
 			continue
 		}
-		rq := &request{bucket: rec.Bucket, key: rec.Key, op: Operation{Name: "GetObject"}, rule: rule}
+		rq := &request{bucket: rec.Bucket, key: rec.Key, op: s3api.Operation{Name: "GetObject"}, rule: rule}
 		n, ok := p.warmCounted(ctx, j, rq)
 		if !ok {
 			continue

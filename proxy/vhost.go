@@ -3,6 +3,8 @@ package proxy
 import (
 	"net"
 	"strings"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // vhostBucket returns the bucket a virtual-hosted-style request names in
@@ -26,7 +28,7 @@ func vhostBucket(host string, domains []string) (bucket string, ok bool) {
 		if !found || name == "" {
 			continue
 		}
-		if !validBucketName(name) {
+		if !s3api.ValidBucketName(name) {
 			return "", true
 		}
 		return name, true

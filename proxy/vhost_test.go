@@ -3,6 +3,8 @@ package proxy
 import (
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 func TestVhostBucket(t *testing.T) {
@@ -51,7 +53,7 @@ func FuzzVhostBucket(f *testing.F) {
 	domains := []string{"s3.example.test"}
 	f.Fuzz(func(t *testing.T, host string) {
 		bucket, ok := vhostBucket(host, domains)
-		if bucket != "" && (!ok || !validBucketName(bucket)) {
+		if bucket != "" && (!ok || !s3api.ValidBucketName(bucket)) {
 			t.Fatalf("vhostBucket(%q) = %q, %v", host, bucket, ok)
 		}
 		if bucket != "" && !strings.Contains(strings.ToLower(host), bucket) {

@@ -14,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // WarmTarget names objects to load into the cache before anyone asks for
@@ -44,7 +45,7 @@ func ParseWarmTargets(s string) ([]WarmTarget, error) {
 			continue
 		}
 		b, prefix, _ := strings.Cut(item, "/")
-		if !validBucketName(b) {
+		if !s3api.ValidBucketName(b) {
 			return nil, fmt.Errorf("%q: bucket %q is not a valid bucket name", item, b)
 		}
 		out = append(out, WarmTarget{Bucket: b, Prefix: prefix})
@@ -200,7 +201,7 @@ func (p *Proxy) runWarm(ctx context.Context, j *warmJob) {
 		}
 		j.listed.Add(1)
 		rule := p.cfg.CachePolicy.match(t.Bucket, obj.Key)
-		rq := &request{bucket: t.Bucket, key: obj.Key, op: Operation{Name: "GetObject"}, rule: rule}
+		rq := &request{bucket: t.Bucket, key: obj.Key, op: s3api.Operation{Name: "GetObject"}, rule: rule}
 		if rule != nil && rule.Bypass || obj.Size > p.maxObjectBytes(rq) || obj.Size > budget {
 			continue
 		}
@@ -319,7 +320,7 @@ func parseWarm(data []byte) ([]WarmTarget, error) {
 		return nil, err
 	}
 	bad := func(format string, a ...any) error {
-		return withMessage(errBadAdminBody, fmt.Sprintf(format, a...))
+		return errBadAdminBody.WithMessage(fmt.Sprintf(format, a...))
 	}
 	switch {
 	case len(targets) == 0:
@@ -328,7 +329,7 @@ func parseWarm(data []byte) ([]WarmTarget, error) {
 		return nil, bad("A warm request may name at most %d targets.", maxWarmItems)
 	}
 	for _, t := range targets {
-		if !validBucketName(t.Bucket) {
+		if !s3api.ValidBucketName(t.Bucket) {
 			return nil, bad("Bucket %q is not a valid bucket name.", t.Bucket)
 		}
 		if t.MaxBytes < 0 {

@@ -1,4 +1,4 @@
-package proxy
+package identity
 
 import (
 	"bytes"
@@ -10,19 +10,18 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
-// Authorization errors.
-var (
-	errAccessDenied  = newError(http.StatusForbidden, "AccessDenied", "Access Denied.")
-	errBadCopySource = newError(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
-)
+// errBadCopySource refuses a copy whose source names no bucket and key.
+var errBadCopySource = s3api.New(http.StatusBadRequest, "InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 
 // maxListBucketsBody caps how much of a ListBuckets answer is read to
 // filter it for a user who may not see every bucket.
 const maxListBucketsBody = 8 << 20
 
-// authorize decides whether pr may run op on bucket; h is the request's
+// Authorize decides whether pr may run op on bucket; h is the request's
 // header (for the copy source). It runs after authentication and before
 // anything else, the cache included. The rules:
 //
@@ -34,13 +33,13 @@ const maxListBucketsBody = 8 << 20
 //     with Operation.Write need write on the bucket, any other read;
 //   - CopyObject and UploadPartCopy also need read on the source bucket.
 //
-// It returns nil or an *Error; it does not allocate.
-func authorize(pr *principal, op Operation, bucket string, h http.Header) error {
+// It returns nil or an *s3api.Error; it does not allocate. pr is never nil.
+func Authorize(pr *Principal, op s3api.Operation, bucket string, h http.Header) error {
 	if pr.name == "" {
 		switch op.Name {
 		case "GetObject", "HeadObject", "ListObjects", "ListObjectsV2":
 		default:
-			return errAccessDenied
+			return s3api.ErrAccessDenied
 		}
 	}
 	need := PermRead
@@ -49,22 +48,22 @@ func authorize(pr *principal, op Operation, bucket string, h http.Header) error 
 		return nil
 	case op.Name == "CreateBucket" || bucket == "":
 		if pr.all&PermWrite == 0 {
-			return errAccessDenied
+			return s3api.ErrAccessDenied
 		}
 		return nil
 	case op.Write || op.Name == "Unknown":
 		need = PermWrite
 	}
-	if pr.perm(bucket)&need == 0 {
-		return errAccessDenied
+	if pr.Perm(bucket)&need == 0 {
+		return s3api.ErrAccessDenied
 	}
 	if op.Name == "CopyObject" || op.Name == "UploadPartCopy" {
 		src, ok := copySourceBucket(h.Get("X-Amz-Copy-Source"))
 		if !ok {
 			return errBadCopySource
 		}
-		if pr.perm(src)&PermRead == 0 {
-			return errAccessDenied
+		if pr.Perm(src)&PermRead == 0 {
+			return s3api.ErrAccessDenied
 		}
 	}
 	return nil
@@ -85,35 +84,35 @@ func copySourceBucket(v string) (string, bool) {
 	}
 	v = strings.TrimPrefix(v, "/")
 	b, k, ok := strings.Cut(v, "/")
-	if !ok || k == "" || !validBucketName(b) || keyLeavesBucket(k) {
+	if !ok || k == "" || !s3api.ValidBucketName(b) || s3api.KeyLeavesBucket(k) {
 		return "", false
 	}
 	return b, true
 }
 
-// seesAllBuckets reports whether a ListBuckets answer needs no filtering
-// for pr.
-func (pr *principal) seesAllBuckets() bool { return pr.all != 0 }
+// SeesAllBuckets reports whether a ListBuckets answer needs no filtering
+// for pr: it has a grant on every bucket.
+func (pr *Principal) SeesAllBuckets() bool { return pr.all != 0 }
 
-// filterListBuckets replaces the body of a 200 ListBuckets answer by one
+// FilterListBuckets replaces the body of a 200 ListBuckets answer by one
 // that lists only the buckets pr has a grant on, everything else of the
 // document kept byte for byte, and fixes Content-Length.
-func filterListBuckets(res *http.Response, pr *principal) error {
+func FilterListBuckets(res *http.Response, pr *Principal) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
 	}
 	if ce := res.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
-		return fmt.Errorf("proxy: ListBuckets answer with Content-Encoding %q cannot be filtered", ce)
+		return fmt.Errorf("identity: ListBuckets answer with Content-Encoding %q cannot be filtered", ce)
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxListBucketsBody+1))
 	res.Body.Close()
 	if err != nil {
-		return fmt.Errorf("proxy: reading ListBuckets answer: %w", err)
+		return fmt.Errorf("identity: reading ListBuckets answer: %w", err)
 	}
 	if len(body) > maxListBucketsBody {
-		return fmt.Errorf("proxy: ListBuckets answer longer than %d bytes", maxListBucketsBody)
+		return fmt.Errorf("identity: ListBuckets answer longer than %d bytes", maxListBucketsBody)
 	}
-	out, err := filterBucketsXML(body, func(name string) bool { return pr.perm(name) != 0 })
+	out, err := filterBucketsXML(body, func(name string) bool { return pr.Perm(name) != 0 })
 	if err != nil {
 		return err
 	}
@@ -145,7 +144,7 @@ func filterBucketsXML(doc []byte, keep func(string) bool) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("proxy: ListBuckets answer: %w", err)
+			return nil, fmt.Errorf("identity: ListBuckets answer: %w", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -163,7 +162,7 @@ func filterBucketsXML(doc []byte, keep func(string) bool) ([]byte, error) {
 			}
 		case xml.EndElement:
 			if len(path) == 0 {
-				return nil, errors.New("proxy: ListBuckets answer: unbalanced XML")
+				return nil, errors.New("identity: ListBuckets answer: unbalanced XML")
 			}
 			inName = false
 			if len(path) == bucketAt {
@@ -177,7 +176,7 @@ func filterBucketsXML(doc []byte, keep func(string) bool) ([]byte, error) {
 		}
 	}
 	if len(path) != 0 {
-		return nil, errors.New("proxy: ListBuckets answer: truncated XML")
+		return nil, errors.New("identity: ListBuckets answer: truncated XML")
 	}
 	if copied == 0 {
 		return doc, nil

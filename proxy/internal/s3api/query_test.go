@@ -1,4 +1,4 @@
-package proxy
+package s3api
 
 import (
 	"net/url"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// FuzzParseQuery checks parseQuery against url.ParseQuery of the same
+// FuzzParseQuery checks ParseQuery against url.ParseQuery of the same
 // query without its presign parameters: the same values, the same verdict.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{
@@ -17,7 +17,7 @@ func FuzzParseQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		got, gerr := parseQuery(raw)
+		got, gerr := ParseQuery(raw)
 		want, werr := url.ParseQuery(withoutPresign(raw))
 		if (gerr == nil) != (werr == nil) {
 			t.Fatalf("%q: error %v, url.ParseQuery %v", raw, gerr, werr)

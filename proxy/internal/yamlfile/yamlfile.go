@@ -1,4 +1,8 @@
-package proxy
+// Package yamlfile reads the proxy's YAML configuration files (the cache
+// policy, proxy/policy.go; the users, internal/identity) the one way:
+// one document whose top level is a mapping, and errors that name the
+// file and the line. It is a leaf, stateless and safe for concurrent use.
+package yamlfile
 
 import (
 	"errors"
@@ -9,13 +13,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// yamlFile reads a configuration file of one YAML document whose top level
+// Mapping reads a configuration file of one YAML document whose top level
 // is a mapping, for ParsePolicy and ParseAuthConfig. It returns that
 // mapping, or nil for an empty file, and fail, which turns an error into
 // one wrapping sentinel that names the file (yaml's "line N:" kept, its
 // multi-line "unmarshal errors" folded into one line). want describes the
 // expected top level for the error when it is not a mapping.
-func yamlFile(r io.Reader, name string, sentinel error, want string) (top *yaml.Node, fail func(error) error, err error) {
+func Mapping(r io.Reader, name string, sentinel error, want string) (top *yaml.Node, fail func(error) error, err error) {
 	fail = func(err error) error {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:\n  "), "\n  ", "; ")

@@ -1,4 +1,4 @@
-package proxy
+package s3api
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// parseQuery parses a raw query as url.ParseQuery does, except that
+// ParseQuery parses a raw query as url.ParseQuery does, except that
 // presign parameters (X-Amz-*) are skipped: the verifier reads them from
 // the raw query and nothing after it needs them, so a presigned GET with
 // no other parameter allocates nothing here. The map is nil when no other
 // parameter is present. An error reports the first malformed parameter;
 // the parameters before and after it are still returned.
-func parseQuery(raw string) (url.Values, error) {
+func ParseQuery(raw string) (url.Values, error) {
 	var q url.Values
 	var first error
 	for raw != "" {

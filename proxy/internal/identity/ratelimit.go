@@ -1,19 +1,14 @@
-package proxy
+package identity
 
 import (
 	"math"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
-
-// errSlowDown is the answer to a request over its principal's rate limit;
-// it is sent with Retry-After.
-var errSlowDown = newError(http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 
 // Bounds of the rate limiters' memory.
 const (
@@ -37,14 +32,17 @@ type limiterKey struct {
 
 type limiterEntry struct {
 	lim  *rate.Limiter
-	last time.Time // of the last request; guarded by rateLimiters.mu
+	last time.Time // of the last request; guarded by RateLimiter.mu
 }
 
-// rateLimiters is one token bucket per principal (and per client IP for
+// RateLimiter is one token bucket per principal (and per client IP for
 // anonymous requests), created on first use and dropped when idle. It
-// never queues: a request either takes a token at once or is refused. It
-// is safe for concurrent use.
-type rateLimiters struct {
+// never queues: a request either takes a token at once or is refused, and
+// the caller answers it with s3api.ErrSlowDown and a Retry-After of
+// RetryAfter. Build it with NewRateLimiter, which starts its sweeper, and
+// stop that with Close; the zero value is not usable. It is safe for
+// concurrent use.
+type RateLimiter struct {
 	limit rate.Limit
 	burst int
 	idle  time.Duration // max(limiterIdle, time to refill a bucket)
@@ -57,12 +55,12 @@ type rateLimiters struct {
 	done chan struct{} // closed when the sweeper has returned
 }
 
-// newRateLimiters returns limiters of perSecond requests per second with
+// NewRateLimiter returns limiters of perSecond requests per second with
 // bursts of burst, and starts their sweeper (on the real clock, dropping
-// by now's), which close stops.
-func newRateLimiters(perSecond float64, burst int, now func() time.Time) *rateLimiters {
+// by now's), which Close stops. perSecond and burst must be positive.
+func NewRateLimiter(perSecond float64, burst int, now func() time.Time) *RateLimiter {
 	refill := time.Duration(float64(burst) / perSecond * float64(time.Second))
-	rl := &rateLimiters{
+	rl := &RateLimiter{
 		limit: rate.Limit(perSecond),
 		burst: burst,
 		idle:  max(limiterIdle, refill),
@@ -87,32 +85,41 @@ func newRateLimiters(perSecond float64, burst int, now func() time.Time) *rateLi
 	return rl
 }
 
-// close stops the sweeper and waits for it.
-func (rl *rateLimiters) close() {
+// Close stops the sweeper and waits for it. Allow must not be called
+// after it.
+func (rl *RateLimiter) Close() {
 	close(rl.stop)
 	<-rl.done
 }
 
 // keyOf returns the limiter key of a request made by pr from remoteAddr.
-func keyOf(pr *principal, remoteAddr string) limiterKey {
+func keyOf(pr *Principal, remoteAddr string) limiterKey {
 	if pr.name != "" {
 		return limiterKey{id: pr.name}
 	}
-	return limiterKey{ip: true, id: clientIP(remoteAddr)}
+	return limiterKey{ip: true, id: ClientIP(remoteAddr)}
 }
 
-// clientIP returns the host part of an http.Request's RemoteAddr.
+// ClientIP returns the host part of an http.Request's RemoteAddr.
 // X-Forwarded-For and the like are not trusted.
-func clientIP(remoteAddr string) string {
+func ClientIP(remoteAddr string) string {
 	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		return h
 	}
 	return remoteAddr
 }
 
+// Allow takes a token at now from the bucket of a request that pr (never
+// nil) sent from remoteAddr: pr's own, or the client IP's for anonymous
+// requests. When there is none it returns false and how long until there
+// will be one.
+func (rl *RateLimiter) Allow(pr *Principal, remoteAddr string, now time.Time) (bool, time.Duration) {
+	return rl.allow(keyOf(pr, remoteAddr), now)
+}
+
 // allow takes a token from k's bucket at now. When there is none it
 // returns false and how long until there will be one.
-func (rl *rateLimiters) allow(k limiterKey, now time.Time) (bool, time.Duration) {
+func (rl *RateLimiter) allow(k limiterKey, now time.Time) (bool, time.Duration) {
 	rl.mu.Lock()
 	e := rl.m[k]
 	if e == nil {
@@ -132,7 +139,7 @@ func (rl *rateLimiters) allow(k limiterKey, now time.Time) (bool, time.Duration)
 }
 
 // sweep drops the limiters unused for longer than rl.idle.
-func (rl *rateLimiters) sweep(now time.Time) {
+func (rl *RateLimiter) sweep(now time.Time) {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	for k, e := range rl.m {
@@ -146,7 +153,7 @@ func (rl *rateLimiters) sweep(now time.Time) {
 // those whose bucket has refilled (a fresh one is the same), and if that
 // is not an eighth of them, arbitrary ones until it is, so that a flood of
 // new client IPs costs one scan per rl.max/8 of them. rl.mu is held.
-func (rl *rateLimiters) evictLocked(now time.Time) {
+func (rl *RateLimiter) evictLocked(now time.Time) {
 	refill := time.Duration(float64(rl.burst) / float64(rl.limit) * float64(time.Second))
 	for k, e := range rl.m {
 		if now.Sub(e.last) >= refill {
@@ -163,14 +170,14 @@ func (rl *rateLimiters) evictLocked(now time.Time) {
 }
 
 // len returns how many limiters are kept.
-func (rl *rateLimiters) len() int {
+func (rl *RateLimiter) len() int {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	return len(rl.m)
 }
 
-// retryAfter is the Retry-After value for a wait of d: whole seconds,
+// RetryAfter is the Retry-After value for a wait of d: whole seconds,
 // rounded up, at least 1.
-func retryAfter(d time.Duration) string {
+func RetryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

@@ -1,9 +1,11 @@
-package proxy
+package identity
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 const exampleAuth = `users:
@@ -21,8 +23,8 @@ anonymous:
   public-assets: read
 `
 
-func TestParseAuthConfig(t *testing.T) {
-	a, err := ParseAuthConfig(strings.NewReader(exampleAuth), "auth.yaml")
+func TestParseConfig(t *testing.T) {
+	a, err := ParseConfig(strings.NewReader(exampleAuth), "auth.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,24 +37,24 @@ func TestParseAuthConfig(t *testing.T) {
 	if _, ok := a.SecretKey("nobody"); ok {
 		t.Error("SecretKey(nobody) found")
 	}
-	alice := a.user("alice")
+	alice := a.User("alice")
 	for b, want := range map[string]Permission{"photos": PermReadWrite, "logs": PermRead, "other": 0} {
-		if got := alice.perm(b); got != want {
+		if got := alice.Perm(b); got != want {
 			t.Errorf("alice on %s: %v, want %v", b, got, want)
 		}
 	}
-	if got := a.user("admin").perm("anything"); got != PermReadWrite {
+	if got := a.User("admin").Perm("anything"); got != PermReadWrite {
 		t.Errorf("admin on anything: %v, want read-write", got)
 	}
-	if !a.user("admin").admin || alice.admin {
+	if !a.User("admin").admin || alice.admin {
 		t.Error("admin: true must make admin, and only admin, an admin")
 	}
-	if a.anon == nil || a.anon.perm("public-assets") != PermRead || a.anon.perm("photos") != 0 {
+	if a.anon == nil || a.anon.Perm("public-assets") != PermRead || a.anon.Perm("photos") != 0 {
 		t.Errorf("anonymous grants wrong: %+v", a.anon)
 	}
 }
 
-func TestParseAuthConfigErrors(t *testing.T) {
+func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
@@ -78,12 +80,12 @@ func TestParseAuthConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseAuthConfig(strings.NewReader(tc.yaml), "auth.yaml")
+			_, err := ParseConfig(strings.NewReader(tc.yaml), "auth.yaml")
 			if err == nil {
 				t.Fatalf("no error, want %q", tc.want)
 			}
-			if !errors.Is(err, ErrAuthConfig) {
-				t.Errorf("error %v does not wrap ErrAuthConfig", err)
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("error %v does not wrap ErrConfig", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.Contains(msg, "auth.yaml") {
 				t.Errorf("error %q, want it to name auth.yaml and contain %q", msg, tc.want)
@@ -92,9 +94,9 @@ func TestParseAuthConfigErrors(t *testing.T) {
 	}
 }
 
-// TestParseAuthConfigErrorsHideSecrets checks that no error repeats a
+// TestParseConfigErrorsHideSecrets checks that no error repeats a
 // secret, whatever else is wrong in the file.
-func TestParseAuthConfigErrorsHideSecrets(t *testing.T) {
+func TestParseConfigErrorsHideSecrets(t *testing.T) {
 	files := []string{
 		"users:\n  - access_key: a\n    secret_key: SECRET-VALUE\n    buckets:\n      photos: admin\n",
 		"users:\n  - access_key: a\n    secret_key: SECRET-VALUE\n  - access_key: a\n    secret_key: SECRET-VALUE\n",
@@ -102,14 +104,14 @@ func TestParseAuthConfigErrorsHideSecrets(t *testing.T) {
 		"users:\n  - secret_key: SECRET-VALUE\n",
 	}
 	for _, f := range files {
-		_, err := ParseAuthConfig(strings.NewReader(f), "auth.yaml")
+		_, err := ParseConfig(strings.NewReader(f), "auth.yaml")
 		if err == nil || strings.Contains(err.Error(), "SECRET-VALUE") {
 			t.Errorf("error %v: want an error without the secret", err)
 		}
 	}
 }
 
-func TestNewAuthConfigErrors(t *testing.T) {
+func TestNewConfigErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		users []User
@@ -124,23 +126,23 @@ func TestNewAuthConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewAuthConfig(tc.users, tc.anon); !errors.Is(err, ErrAuthConfig) {
-				t.Errorf("got %v, want ErrAuthConfig", err)
+			if _, err := NewConfig(tc.users, tc.anon); !errors.Is(err, ErrConfig) {
+				t.Errorf("got %v, want ErrConfig", err)
 			}
 		})
 	}
 }
 
-func FuzzParseAuthConfig(f *testing.F) {
+func FuzzParseConfig(f *testing.F) {
 	f.Add(exampleAuth)
 	f.Add("users:\n  - access_key: a\n    secret_key: s\n    buckets:\n      \"*\": read\n")
 	f.Add("anonymous:\n  public: read\n")
 	f.Add("users: [{access_key: a, secret_key: s, buckets: {photos: write}}]")
 	f.Fuzz(func(t *testing.T, in string) {
-		a, err := ParseAuthConfig(strings.NewReader(in), "fuzz.yaml")
+		a, err := ParseConfig(strings.NewReader(in), "fuzz.yaml")
 		if err != nil {
-			if a != nil || !errors.Is(err, ErrAuthConfig) {
-				t.Fatalf("error %v with config %v, or not ErrAuthConfig", err, a)
+			if a != nil || !errors.Is(err, ErrConfig) {
+				t.Fatalf("error %v with config %v, or not ErrConfig", err, a)
 			}
 			return
 		}
@@ -149,7 +151,7 @@ func FuzzParseAuthConfig(f *testing.F) {
 				t.Fatalf("user %q accepted with secret %q name %q", key, pr.secret, pr.name)
 			}
 			for b, p := range pr.buckets {
-				if !validBucketName(b) || p == 0 || p > PermReadWrite {
+				if !s3api.ValidBucketName(b) || p == 0 || p > PermReadWrite {
 					t.Fatalf("grant %q: %v accepted", b, p)
 				}
 			}
