@@ -67,14 +67,10 @@ var (
 	errPreconditionFailed = newError(http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
 
-// Errors the HTTP/1 server answers before any handler runs (http1head.go).
+// Errors the router answers before any handler runs: an HTTP/2 head over
+// leanhttp.MaxHeadBytes, as the lean loop refuses an HTTP/1 one.
 var (
-	errHeadTooLarge     = newError(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
-	errHeadTimeout      = newError(http.StatusRequestTimeout, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
-	errMalformedRequest = newError(http.StatusBadRequest, "BadRequest", "An error occurred when parsing the HTTP request.")
-	errHTTPVersion      = newError(http.StatusHTTPVersionNotSupported, "HttpVersionNotSupported", "The HTTP version specified is not supported.")
-	errExpectation      = newError(http.StatusExpectationFailed, "ExpectationFailed", "The Expect header you provided is not supported.")
-	errTransferEncoding = withFields(newError(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented"), field("Header", "Transfer-Encoding"))
+	errHeadTooLarge = newError(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
 )
 
 func withCause(tmpl *Error, cause error) *Error {
