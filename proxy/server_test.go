@@ -3,37 +3,64 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/s3cache/s3cache/proxy/internal/leanhttp"
 )
 
-// serveFrontEnd serves p on a loopback port through the front end
-// s3cache runs (NewServer), and returns its address; it is shut down when
-// the test ends.
-func serveFrontEnd(t testing.TB, p *Proxy) string {
+// testServer is a proxy served on a loopback port through the front end
+// s3cache runs: NewServer's lean loop, with a net/http Fallback and the
+// default WRITE_TIMEOUT. The proxy's unit tests go through it, so that a
+// difference between the lean loop and net/http shows below e2e.
+type testServer struct {
+	URL  string // "http://" and the address
+	Addr string // host:port
+
+	srv  *leanhttp.Server
+	done chan error // Serve's result
+	once sync.Once
+	err  error // of closing
+}
+
+// serveFrontEnd starts a testServer for p; it is closed when the test
+// ends.
+func serveFrontEnd(t testing.TB, p *Proxy) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(p, nil)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
+	s := &testServer{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), srv: NewServer(p, nil), done: make(chan error, 1)}
+	s.srv.WriteTimeout = time.Minute // as WRITE_TIMEOUT's default
+	go func() { s.done <- s.srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != http.ErrServerClosed {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		if s.Close(); s.err != nil {
+			t.Errorf("closing the front end: %v", s.err)
 		}
 	})
-	return ln.Addr().String()
+	return s
+}
+
+// Close shuts the server down and waits for the requests in flight and
+// their handlers to finish. Later calls do nothing.
+func (s *testServer) Close() {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if s.err = s.srv.Shutdown(ctx); s.err != nil {
+			return
+		}
+		if err := <-s.done; err != http.ErrServerClosed {
+			s.err = fmt.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
 }
 
 // TestServerRefusesWithS3Errors checks the heads the front end refuses
@@ -43,7 +70,7 @@ func serveFrontEnd(t testing.TB, p *Proxy) string {
 func TestServerRefusesWithS3Errors(t *testing.T) {
 	_, backend := newFakeS3(t)
 	p, _ := newTestProxy(t, backend, nil)
-	addr := serveFrontEnd(t, p)
+	addr := serveFrontEnd(t, p).Addr
 	const badRequest = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 		`<Error><Code>BadRequest</Code><Message>An error occurred when parsing the HTTP request.</Message><RequestId>ID</RequestId></Error>`
 	tests := []struct {
