@@ -16,7 +16,7 @@ const testAdminToken = "admin-token-1"
 
 // adminProxy is a proxy with an admin user "ops", a non-admin user "dev"
 // and ADMIN_TOKEN set, in front of fake.
-func adminProxy(t *testing.T) (*fakeS3, *Proxy, *httptest.Server) {
+func adminProxy(t *testing.T) (*fakeS3, *Proxy, *testServer) {
 	t.Helper()
 	fake, backend := newFakeS3(t)
 	auth, err := NewAuthConfig([]User{
@@ -98,7 +98,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 // get reads bucket/key through the proxy and returns its X-Cache.
-func getXCache(t *testing.T, p *Proxy, srv *httptest.Server, path string) string {
+func getXCache(t *testing.T, p *Proxy, srv *testServer, path string) string {
 	t.Helper()
 	res := do(t, "GET", srv.URL+path, nil, testSecret)
 	if body := readBody(t, res); res.StatusCode != 200 {
@@ -251,7 +251,7 @@ func TestAdminWarm(t *testing.T) {
 }
 
 // readMetrics returns the proxy's Prometheus exposition.
-func readMetrics(t *testing.T, srv *httptest.Server) string {
+func readMetrics(t *testing.T, srv *testServer) string {
 	t.Helper()
 	res, err := http.Get(srv.URL + "/-/metrics")
 	if err != nil {

@@ -125,7 +125,7 @@ const testBlock = 4096
 
 // newBlockProxy returns a proxy that caches objects over 8 KiB in blocks
 // of 4 KiB.
-func newBlockProxy(t *testing.T, backend *httptest.Server, prefetch int) (*Proxy, *httptest.Server) {
+func newBlockProxy(t *testing.T, backend *httptest.Server, prefetch int) (*Proxy, *testServer) {
 	return newTestProxy(t, backend, func(c *Config) {
 		c.CacheMaxObjectBytes = 2 * testBlock
 		c.CacheBlockBytes = testBlock
@@ -322,6 +322,11 @@ func TestBlockAbortsMixedBody(t *testing.T) {
 	fake.mu.Lock()
 	fake.swap = randomBytes(10, 4*testBlock)
 	fake.mu.Unlock()
+	// On a new connection: the lean loop holds a small body back, so the
+	// abort may come before any byte of the answer left, and on a reused
+	// connection the client's transport would then send the GET again
+	// and read the new version whole.
+	http.DefaultClient.CloseIdleConnections()
 	res, body, err := getRange(t, url, "")
 	if err == nil {
 		t.Errorf("read across a change completed: %d %d bytes (equal to v1: %v), want it aborted", res.StatusCode, len(body), bytes.Equal(body, v1))

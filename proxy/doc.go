@@ -5,10 +5,11 @@
 //
 // The life of a request:
 //
-//  0. Read (http1.go, http1head.go): the HTTP/1 server reads every request
-//     head itself and refuses a bad one with an S3 error before any
-//     handler runs; it serves GET and HEAD, and hands other requests to
-//     net/http one at a time (http1handoff.go).
+//  0. Read (internal/leanhttp, wired in server.go by NewServer): the
+//     HTTP/1 server reads every request head itself and refuses a bad one
+//     before any handler runs, with an S3 error written by s3api.Write; it
+//     serves GET and HEAD, and hands other requests to net/http one at a
+//     time, which also serves HTTP/2.
 //  1. Route (router.go). "/-/…" are ops endpoints (healthz, readyz,
 //     metrics), unauthenticated and not counted in the request metrics.
 //     "/objects/{bucket}/{key...}" is the simple object API. Everything else

@@ -43,7 +43,7 @@ func hitHeaders(lm time.Time) http.Header {
 
 // newHitProxy starts a fake backend serving hitObject at /bkt/k with
 // hitHeaders(lm) and a proxy in front of it.
-func newHitProxy(t *testing.T, lm time.Time) (*fakeS3, *Proxy, *httptest.Server) {
+func newHitProxy(t *testing.T, lm time.Time) (*fakeS3, *Proxy, *testServer) {
 	t.Helper()
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte(hitObject)

@@ -157,8 +157,9 @@ func (f *fakeS3) getCount(path string) int {
 	return f.gets[path]
 }
 
-// newTestProxy starts a proxy in front of backend.
-func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*Proxy, *httptest.Server) {
+// newTestProxy starts a proxy in front of backend, served through the
+// front end s3cache runs (serveFrontEnd).
+func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*Proxy, *testServer) {
 	cfg := Config{
 		Endpoint:  strings.TrimPrefix(backend.URL, "http://"),
 		AccessKey: testKey,
@@ -172,9 +173,8 @@ func newTestProxy(t *testing.T, backend *httptest.Server, mod func(*Config)) (*P
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(p)
-	t.Cleanup(func() { srv.Close(); p.Close() })
-	return p, srv
+	t.Cleanup(p.Close) // after the server's own cleanup: cleanups run last first
+	return p, serveFrontEnd(t, p)
 }
 
 // do sends a request signed for the proxy with the given secret.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3cache/s3cache/proxy/internal/identity"
+	"github.com/s3cache/s3cache/proxy/internal/leanhttp"
 	"github.com/s3cache/s3cache/proxy/internal/s3api"
 	"github.com/s3cache/s3cache/sigv4"
 )
@@ -73,8 +74,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.lw.ResponseWriter = w
 	w = &rq.lw
 	defer p.finishRequest(r, rq, time.Now())
-	if r.ProtoMajor >= 2 && headSize(r) > maxHeadBytes {
-		// HTTP/1 heads are measured by the server (Server); HTTP/2 ones
+	if r.ProtoMajor >= 2 && headSize(r) > leanhttp.MaxHeadBytes {
+		// HTTP/1 heads are measured by the server (leanhttp); HTTP/2 ones
 		// arrive decoded.
 		p.writeError(w, r, s3api.ErrHeadTooLarge)
 		return

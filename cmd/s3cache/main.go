@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer ps.Close()
 	}
 
-	// HTTP/1 requests are read by the lean loop (proxy.Server), which
+	// HTTP/1 requests are read by the lean loop (proxy.NewServer), which
 	// answers GETs and HEADs itself and hands other requests to srv one at
 	// a time; over TLS, HTTP/2 connections are srv's.
 	srv := &http.Server{
@@ -173,7 +173,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(handler, slog.LevelDebug),
 	}
-	lean := &proxy.Server{Handler: p, Fallback: srv, WriteTimeout: o.writeTimeout, Logger: log}
+	lean := proxy.NewServer(p, srv)
+	lean.WriteTimeout = o.writeTimeout
 	if certs != nil {
 		srv.TLSConfig = serverTLS(certs)
 		// A copy: srv adjusts its own when HTTP/2 is set up.

@@ -32,14 +32,7 @@ var (
 	errInvalidRange = New(http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
 )
 
-// Errors the HTTP/1 server answers before any handler runs
-// (proxy/http1.go, proxy/http1head.go), and the proxy to an HTTP/2 head
-// over the same size limit.
-var (
-	ErrHeadTooLarge     = New(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
-	ErrHeadTimeout      = New(http.StatusRequestTimeout, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
-	ErrMalformedRequest = New(http.StatusBadRequest, "BadRequest", "An error occurred when parsing the HTTP request.")
-	ErrHTTPVersion      = New(http.StatusHTTPVersionNotSupported, "HttpVersionNotSupported", "The HTTP version specified is not supported.")
-	ErrExpectation      = New(http.StatusExpectationFailed, "ExpectationFailed", "The Expect header you provided is not supported.")
-	ErrTransferEncoding = New(http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented").withFields(field("Header", "Transfer-Encoding"))
-)
+// ErrHeadTooLarge is the answer to an HTTP/2 request head over the size
+// the lean HTTP/1 server (internal/leanhttp) refuses an HTTP/1 one for,
+// in the same words.
+var ErrHeadTooLarge = New(http.StatusBadRequest, "RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")

@@ -75,6 +75,13 @@ func field(name, value string) xmlField {
 	return xmlField{XMLName: xml.Name{Local: name}, Value: value}
 }
 
+// WithElement returns a copy of e whose body carries one more element,
+// <name>value</name>, after those it has: as S3 names the header a
+// NotImplemented is about, for one.
+func (e *Error) WithElement(name, value string) *Error {
+	return e.withFields(append(e.fields[:len(e.fields):len(e.fields)], field(name, value))...)
+}
+
 // InvalidRange is S3's answer to a Range that an object of size bytes
 // cannot satisfy: 416 InvalidRange whose body names the range requested
 // (the Range header's value) and the object's size. The caller sends the

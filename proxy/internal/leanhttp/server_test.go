@@ -1,4 +1,4 @@
-package proxy
+package leanhttp
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,15 +16,35 @@ import (
 	"time"
 )
 
-// leanServer serves h with a Server on a loopback port and returns its
-// address; it is shut down when the test ends.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// refuseInHeaders is a Refuse hook that shows the Refusal in the
+// answer's header: X-Refusal-Code, X-Refusal-Header and X-Refusal-Id.
+func refuseInHeaders(w http.ResponseWriter, method string, r Refusal) {
+	h := w.Header()
+	h.Set("X-Refusal-Code", r.Code)
+	h.Set("X-Refusal-Header", r.Header)
+	h.Set("X-Refusal-Id", r.RequestID)
+	w.WriteHeader(r.Status)
+	io.WriteString(w, r.Message)
+}
+
+// leanServer serves h with a Server, whose refusals refuseInHeaders
+// writes, on a loopback port and returns its address; it is shut down
+// when the test ends.
 func leanServer(t *testing.T, h http.Handler) (*Server, string) {
+	t.Helper()
+	return startServer(t, &Server{Handler: h, Fallback: &http.Server{Handler: h}, Refuse: refuseInHeaders, Logger: discardLogger()})
+}
+
+// startServer serves s on a loopback port and returns its address; it
+// is shut down when the test ends.
+func startServer(t *testing.T, s *Server) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, Logger: discardLogger()}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -213,9 +234,9 @@ func TestLeanServerHandsOff(t *testing.T) {
 			t.Errorf("response %d on one connection: %q lean %q, want %q lean %q", i+1, bodyOf(res[i]), res[i].Header.Get("X-Lean"), want.body, want.lean)
 		}
 	}
-	// A bad head after a hand-off is refused by the lean loop, in XML.
-	if r := res[5]; r.StatusCode != 400 || r.Header.Get("Content-Type") != "application/xml" {
-		t.Errorf("two Hosts after a hand-off: %d %q, want 400 in XML", r.StatusCode, r.Header.Get("Content-Type"))
+	// A bad head after a hand-off is refused by the lean loop.
+	if r := res[5]; r.StatusCode != 400 || r.Header.Get("X-Refusal-Code") != "BadRequest" {
+		t.Errorf("two Hosts after a hand-off: %d %q, want 400 BadRequest from Refuse", r.StatusCode, r.Header.Get("X-Refusal-Code"))
 	}
 }
 
@@ -271,51 +292,43 @@ func TestLeanServerShutdown(t *testing.T) {
 }
 
 // TestLeanServerRefuses checks the heads the server refuses before any
-// handler runs: S3's status and code in XML, the body's RequestId equal
-// to X-Amz-Request-Id, and the connection closed at once.
+// handler runs: S3's status and code given to Refuse with a request id,
+// and the connection closed at once.
 func TestLeanServerRefuses(t *testing.T) {
 	_, addr := leanServer(t, testHandler())
 	tests := []struct {
 		name, raw, method string
 		status            int
-		code              string
+		code, header      string
 	}{
-		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET", 400, "BadRequest"},
-		{"Host with a space", "GET /len/x HTTP/1.1\r\nHost: a b\r\n\r\n", "GET", 400, "BadRequest"},
-		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", "GET", 400, "BadRequest"},
-		{"bad header name", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", "GET", 400, "BadRequest"},
-		{"HTTP/9.9", "GET /len/x HTTP/9.9\r\nHost: a\r\n\r\n", "GET", 505, "HttpVersionNotSupported"},
-		{"no version", "GET /len/x\r\nHost: a\r\n\r\n", "GET", 400, "BadRequest"},
-		{"gzip transfer coding", "PUT /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "PUT", 501, "NotImplemented"},
-		{"unknown expectation", "PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "PUT", 417, "ExpectationFailed"},
-		{"header over 8 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 8<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
-		{"header of 64 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 64<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge"},
-		{"HEAD refused", "HEAD /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HEAD", 400, ""},
+		{"two Hosts", "GET /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET", 400, "BadRequest", ""},
+		{"Host with a space", "GET /len/x HTTP/1.1\r\nHost: a b\r\n\r\n", "GET", 400, "BadRequest", ""},
+		{"no Host", "GET /len/x HTTP/1.1\r\n\r\n", "GET", 400, "BadRequest", ""},
+		{"bad header name", "GET /len/x HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n", "GET", 400, "BadRequest", ""},
+		{"HTTP/9.9", "GET /len/x HTTP/9.9\r\nHost: a\r\n\r\n", "GET", 505, "HttpVersionNotSupported", ""},
+		{"no version", "GET /len/x\r\nHost: a\r\n\r\n", "GET", 400, "BadRequest", ""},
+		{"gzip transfer coding", "PUT /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "PUT", 501, "NotImplemented", "Transfer-Encoding"},
+		{"unknown expectation", "PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "PUT", 417, "ExpectationFailed", ""},
+		{"header over 8 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 8<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge", ""},
+		{"header of 64 KiB", "GET /len/x HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("v", 64<<10) + "\r\n\r\n", "GET", 400, "RequestHeaderSectionTooLarge", ""},
+		{"HEAD refused", "HEAD /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HEAD", 400, "BadRequest", ""},
 	}
+	ids := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
+			res, br := refusal(t, addr, tt.raw, tt.method)
+			h := res.Header
+			id := h.Get("X-Refusal-Id")
+			if res.StatusCode != tt.status || h.Get("X-Refusal-Code") != tt.code || h.Get("X-Refusal-Header") != tt.header || id == "" || !res.Close {
+				t.Fatalf("got %d code %q header %q id %q close %v; want %d %q %q with an id, closing",
+					res.StatusCode, h.Get("X-Refusal-Code"), h.Get("X-Refusal-Header"), id, res.Close, tt.status, tt.code, tt.header)
 			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(c, tt.raw)
-			br := bufio.NewReader(c)
-			res, err := http.ReadResponse(br, &http.Request{Method: tt.method})
-			if err != nil {
-				t.Fatal(err)
+			if ids[id] {
+				t.Errorf("request id %q given twice", id)
 			}
-			body := bodyOf(res)
-			id := res.Header.Get("X-Amz-Request-Id")
-			if res.StatusCode != tt.status || res.Header.Get("Content-Type") != "application/xml" || id == "" || !res.Close {
-				t.Fatalf("got %d %q id %q close %v; want %d application/xml with an id, closing", res.StatusCode, res.Header.Get("Content-Type"), id, res.Close, tt.status)
-			}
-			if tt.code != "" && (!strings.Contains(body, "<Code>"+tt.code+"</Code>") || !strings.Contains(body, "<RequestId>"+id+"</RequestId>")) {
-				t.Errorf("body %q, want code %s and RequestId %s", body, tt.code, id)
-			}
-			if tt.code == "NotImplemented" && !strings.Contains(body, "<Header>Transfer-Encoding</Header>") {
-				t.Errorf("body %q names no header", body)
+			ids[id] = true
+			if body := bodyOf(res); tt.method == "HEAD" && body != "" || tt.method != "HEAD" && body == "" {
+				t.Errorf("%s answered with body %q", tt.method, body)
 			}
 			if _, err := br.ReadByte(); err != io.EOF {
 				t.Errorf("after the refusal: read %v, want EOF", err)
@@ -324,11 +337,54 @@ func TestLeanServerRefuses(t *testing.T) {
 	}
 }
 
+// TestLeanServerRefusesPlain checks the answer to a refused head when
+// Refuse is nil: the status and the code and message in plain text.
+func TestLeanServerRefusesPlain(t *testing.T) {
+	h := testHandler()
+	_, addr := startServer(t, &Server{Handler: h, Fallback: &http.Server{Handler: h}, Logger: discardLogger()})
+	tests := []struct {
+		name, raw, method string
+		status            int
+		body              string
+	}{
+		{"GET", "GET /len/x HTTP/9.9\r\nHost: a\r\n\r\n", "GET", 505, "HttpVersionNotSupported: The HTTP version specified is not supported.\n"},
+		{"HEAD", "HEAD /len/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HEAD", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, _ := refusal(t, addr, tt.raw, tt.method)
+			if body := bodyOf(res); res.StatusCode != tt.status || body != tt.body || res.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !res.Close {
+				t.Errorf("got %d %q %q close %v; want %d %q in plain text, closing", res.StatusCode, res.Header.Get("Content-Type"), body, res.Close, tt.status, tt.body)
+			}
+		})
+	}
+}
+
+// refusal sends raw on a new connection and reads the one answer.
+func refusal(t *testing.T, addr, raw, method string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, raw)
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	return res, br
+}
+
 // TestLeanServerHeaderTimeout checks that a head that stops arriving gets
 // one 408 RequestTimeout, on a first request and after a handed-over one.
 func TestLeanServerHeaderTimeout(t *testing.T) {
 	h := testHandler()
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Logger: discardLogger()}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Refuse: refuseInHeaders, Logger: discardLogger()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +409,8 @@ func TestLeanServerHeaderTimeout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %q: %v", before, err)
 		}
-		if body := bodyOf(res); res.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "<Code>RequestTimeout</Code>") {
-			t.Errorf("stalled head after %q: %d %q, want 408 RequestTimeout", before, res.StatusCode, body)
+		if code := res.Header.Get("X-Refusal-Code"); res.StatusCode != http.StatusRequestTimeout || code != "RequestTimeout" {
+			t.Errorf("stalled head after %q: %d %q, want 408 RequestTimeout", before, res.StatusCode, code)
 		}
 	}
 }

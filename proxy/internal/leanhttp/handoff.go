@@ -1,4 +1,4 @@
-package proxy
+package leanhttp
 
 import (
 	"bufio"
@@ -307,4 +307,19 @@ func (s *chunkScanner) endLine() bool {
 	}
 	s.size, s.state = size, chunkData
 	return true
+}
+
+// tlsStateKey is the context key of a handed-over connection's TLS state.
+type tlsStateKey struct{}
+
+// withTLSState gives a request Fallback reads from a handed-over TLS
+// connection its r.TLS, which net/http sets only for a *tls.Conn of its
+// own.
+type withTLSState struct{ next http.Handler }
+
+func (h withTLSState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+		r.TLS = st
+	}
+	h.next.ServeHTTP(w, r)
 }

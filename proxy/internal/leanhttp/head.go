@@ -1,4 +1,4 @@
-package proxy
+package leanhttp
 
 import (
 	"bufio"
@@ -7,14 +7,12 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-
-	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
-// maxHeadBytes bounds a request's head, its request line and header
+// MaxHeadBytes bounds a request's head, its request line and header
 // fields: as S3, the server refuses a longer one with
 // 400 RequestHeaderSectionTooLarge.
-const maxHeadBytes = 8 << 10
+const MaxHeadBytes = 8 << 10
 
 // headEnd returns the length of the request head at the start of b,
 // through the empty line that ends it, or -1 if b holds no whole head.
@@ -46,10 +44,10 @@ type parsedHead struct {
 
 // parseHead parses a whole request head (as headEnd measures it) the way
 // net/http's server does, and answers what net/http would refuse with the
-// S3 error to send. The common GET or HEAD is parsed by hand without
+// refusal to send. The common GET or HEAD is parsed by hand without
 // copies; anything else is parsed by net/http's own reader (slowHead), so
 // that both accept and refuse the same requests.
-func parseHead(head []byte, remote string) (parsedHead, *s3api.Error) {
+func parseHead(head []byte, remote string) (parsedHead, *Refusal) {
 	if req, ok := fastHead(head); ok {
 		req.RemoteAddr = remote
 		return parsedHead{req: req, lean: true}, nil
@@ -143,8 +141,8 @@ func fastHead(head []byte) (req *http.Request, ok bool) {
 
 // slowHead judges a head with net/http's request reader and the checks
 // net/http's server adds (HTTP version, Host, Expect), refusing what they
-// refuse with the S3 error for it.
-func slowHead(head []byte, remote string) (parsedHead, *s3api.Error) {
+// refuse with the refusal for it.
+func slowHead(head []byte, remote string) (parsedHead, *Refusal) {
 	// The header as net/http's reader sees it, Host included (ReadRequest
 	// drops it).
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
@@ -153,34 +151,34 @@ func slowHead(head []byte, remote string) (parsedHead, *s3api.Error) {
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {
 		if mimeErr == nil && len(mh["Host"]) <= 1 && unsupportedTE(line, mh) {
-			return parsedHead{}, s3api.ErrTransferEncoding
+			return parsedHead{}, &refuseTransferCode
 		}
-		return parsedHead{}, s3api.ErrMalformedRequest.WithCause(err)
+		return parsedHead{}, withCause(&refuseMalformed, err)
 	}
 	isH2Upgrade := req.Method == "PRI" && req.RequestURI == "*" && req.Proto == "HTTP/2.0"
 	if req.ProtoMajor != 1 && !isH2Upgrade {
-		return parsedHead{}, s3api.ErrHTTPVersion
+		return parsedHead{}, &refuseHTTPVersion
 	}
 	hosts := mh["Host"]
 	if req.ProtoAtLeast(1, 1) && len(hosts) == 0 && !isH2Upgrade && req.Method != http.MethodConnect {
-		return parsedHead{}, s3api.ErrMalformedRequest
+		return parsedHead{}, &refuseMalformed
 	}
 	if len(hosts) == 1 && !validHostHeader(hosts[0]) {
-		return parsedHead{}, s3api.ErrMalformedRequest
+		return parsedHead{}, &refuseMalformed
 	}
 	for k, vs := range mh {
 		if !validHeaderName([]byte(k)) {
-			return parsedHead{}, s3api.ErrMalformedRequest
+			return parsedHead{}, &refuseMalformed
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
-				return parsedHead{}, s3api.ErrMalformedRequest
+				return parsedHead{}, &refuseMalformed
 			}
 		}
 	}
 	expect := req.Header.Get("Expect")
 	if expect != "" && !hasToken(expect, "100-continue") {
-		return parsedHead{}, s3api.ErrExpectation
+		return parsedHead{}, &refuseExpectation
 	}
 	req.RemoteAddr = remote
 	lean := (req.Method == http.MethodGet || req.Method == http.MethodHead) &&
@@ -285,6 +283,52 @@ func validHostHeader[S ~string | ~[]byte](h S) bool {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalHeader returns the canonical form of a header name, without
+// allocating for the common names clients send.
+func canonicalHeader(name []byte) string {
+	switch string(name) {
+	case "Host", "host":
+		return "Host"
+	case "Authorization", "authorization":
+		return "Authorization"
+	case "X-Amz-Date", "x-amz-date":
+		return "X-Amz-Date"
+	case "X-Amz-Content-Sha256", "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "User-Agent", "user-agent":
+		return "User-Agent"
+	case "Accept", "accept":
+		return "Accept"
+	case "Accept-Encoding", "accept-encoding":
+		return "Accept-Encoding"
+	case "Connection", "connection":
+		return "Connection"
+	case "Range", "range":
+		return "Range"
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
+
+// validHeaderName reports whether b is an HTTP token.
+func validHeaderName(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab.
+func validHeaderValue[S ~string | ~[]byte](b S) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

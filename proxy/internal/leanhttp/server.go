@@ -1,4 +1,4 @@
-package proxy
+package leanhttp
 
 import (
 	"bufio"
@@ -15,12 +15,9 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
 // Server serves a handler over HTTP/1.1, plain or over TLS, with a lean
@@ -35,18 +32,19 @@ import (
 // request costs one small allocation set. The handler is the same, so
 // authentication, authorization, logging and the audit trail are the same.
 //
-// The lean loop reads every request head itself (http1head.go): it
-// accepts and refuses what net/http's server does, with a head of at most
-// 8 KiB, one header timeout (ReadHeaderTimeout, from the head's first
-// byte), and S3's XML errors for what it refuses — 400 BadRequest or
-// RequestHeaderSectionTooLarge, 408 RequestTimeout, 417, 501 NotImplemented
-// for a Transfer-Encoding other than chunked, 505 for an HTTP version other
-// than 1.x — each with a request id, then it closes the connection. It
-// serves an HTTP/1.1 GET or HEAD without a body itself; any other request —
-// an upload, an HTTP/1.0 client, an Expect — is given to Fallback with its
-// body, and the connection comes back to the lean loop once Fallback
-// answered it (http1handoff.go). Over TLS, a connection that negotiates
-// HTTP/2 is Fallback's from the start.
+// The lean loop reads every request head itself (head.go): it accepts and
+// refuses what net/http's server does, with a head of at most
+// MaxHeadBytes, one header timeout (ReadHeaderTimeout, from the head's
+// first byte), and a Refusal in S3's terms for what it refuses — 400
+// BadRequest or RequestHeaderSectionTooLarge, 408 RequestTimeout, 417,
+// 501 NotImplemented for a Transfer-Encoding other than chunked, 505 for
+// an HTTP version other than 1.x — each with a request id, answered by
+// Refuse, then it closes the connection. It serves an HTTP/1.1 GET or
+// HEAD without a body itself; any other request — an upload, an HTTP/1.0
+// client, an Expect — is given to Fallback with its body, and the
+// connection comes back to the lean loop once Fallback answered it
+// (handoff.go). Over TLS, a connection that negotiates HTTP/2 is
+// Fallback's from the start.
 //
 // Unlike net/http, a request's context is not cancelled when the client
 // goes away mid-response; the response's writes fail instead, which ends
@@ -79,6 +77,13 @@ type Server struct {
 	// cut. It applies to every response on the connection, Fallback's
 	// included. If zero, writes wait as long as the client does.
 	WriteTimeout time.Duration
+	// Refuse writes the answer to a request head the server refuses:
+	// status, header and body, to w, after which the connection closes.
+	// method is "HEAD" for a HEAD request, whose answer w sends without a
+	// body, else "": nothing more of a refused head is known. Refuse is
+	// called from many connections at once. If nil, the answer is plain
+	// text: r.Status, and "Code: Message" as the body.
+	Refuse func(w http.ResponseWriter, method string, r Refusal)
 	// Logger receives handler panics and refused requests (at debug
 	// level). If nil, slog.Default().
 	Logger *slog.Logger
@@ -97,7 +102,7 @@ type Server struct {
 
 // leanBufferSize is the read buffer of a connection: a request head must
 // fit in it.
-const leanBufferSize = maxHeadBytes
+const leanBufferSize = MaxHeadBytes
 
 func (s *Server) init() {
 	s.mu.Lock()
@@ -385,46 +390,51 @@ func (c *leanConn) handOver(conn net.Conn) bool {
 }
 
 // readHead waits until the buffer holds a whole request head and returns
-// its length; or the S3 error to refuse it with (a head over
-// maxHeadBytes, the header timeout, the client ending its side mid-head);
+// its length; or the refusal to answer it with (a head over
+// MaxHeadBytes, the header timeout, the client ending its side mid-head);
 // or the error of a connection that broke, which gets no answer.
-func (c *leanConn) readHead() (n int, refusal *s3api.Error, err error) {
+func (c *leanConn) readHead() (n int, refusal *Refusal, err error) {
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if n := headEnd(buf); n >= 0 {
 			return n, nil, nil
 		}
-		if len(buf) >= maxHeadBytes {
-			return 0, s3api.ErrHeadTooLarge, nil
+		if len(buf) >= MaxHeadBytes {
+			return 0, &refuseHeadTooLarge, nil
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
-				return 0, s3api.ErrHeadTimeout.WithCause(err), nil
+				return 0, withCause(&refuseHeadTimeout, err), nil
 			case errors.Is(err, io.EOF):
-				return 0, s3api.ErrMalformedRequest.WithCause(err), nil
+				return 0, withCause(&refuseMalformed, err), nil
 			}
 			return 0, nil, err
 		}
 	}
 }
 
-// refuse answers a request head the server will not serve with e, and
+// refuse answers a request head the server will not serve with ref, and
 // ends the connection: what the client sent after the head is drained
 // for a moment so that it reads the answer rather than a reset.
-func (c *leanConn) refuse(e *s3api.Error) {
+func (c *leanConn) refuse(ref *Refusal) {
 	method := ""
 	if buf, _ := c.br.Peek(c.br.Buffered()); bytes.HasPrefix(buf, []byte("HEAD ")) {
 		method = http.MethodHead
 	}
-	id := c.srv.requestID()
+	r := *ref
+	r.RequestID = c.srv.requestID()
 	c.srv.logger().LogAttrs(context.Background(), slog.LevelDebug, "request refused",
-		slog.String("request_id", id), slog.String("remote", c.remote),
-		slog.Int("status", e.Status), slog.String("code", e.Code), slog.Any("cause", e.Err))
+		slog.String("request_id", r.RequestID), slog.String("remote", c.remote),
+		slog.Int("status", r.Status), slog.String("code", r.Code), slog.Any("cause", r.Err))
 	w := &c.w
 	w.reset(method == http.MethodHead, true)
-	s3api.Write(w, method, "", e, id)
+	refuse := c.srv.Refuse
+	if refuse == nil {
+		refuse = refusePlain
+	}
+	refuse(w, method, r)
 	if !w.finish() && w.err != nil {
 		return
 	}
@@ -472,315 +482,4 @@ func (c *leanConn) serveRequest(req *http.Request) (keep bool) {
 	}()
 	c.srv.Handler.ServeHTTP(w, req)
 	return w.finish()
-}
-
-// canonicalHeader returns the canonical form of a header name, without
-// allocating for the common names clients send.
-func canonicalHeader(name []byte) string {
-	switch string(name) {
-	case "Host", "host":
-		return "Host"
-	case "Authorization", "authorization":
-		return "Authorization"
-	case "X-Amz-Date", "x-amz-date":
-		return "X-Amz-Date"
-	case "X-Amz-Content-Sha256", "x-amz-content-sha256":
-		return "X-Amz-Content-Sha256"
-	case "User-Agent", "user-agent":
-		return "User-Agent"
-	case "Accept", "accept":
-		return "Accept"
-	case "Accept-Encoding", "accept-encoding":
-		return "Accept-Encoding"
-	case "Connection", "connection":
-		return "Connection"
-	case "Range", "range":
-		return "Range"
-	}
-	return http.CanonicalHeaderKey(string(name))
-}
-
-// validHeaderName reports whether b is an HTTP token.
-func validHeaderName(b []byte) bool {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters other than tab.
-func validHeaderValue[S ~string | ~[]byte](b S) bool {
-	for i := 0; i < len(b); i++ {
-		if c := b[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// leanWriter is the ResponseWriter of the lean loop. It holds small
-// writes back (up to maxPending bytes) and sends the status line, header
-// and body bytes together: a response whose body is written at once, or
-// fits, leaves in one writev, and the write that completes a declared
-// length is never held back. Larger bodies go out as they come, in
-// batches. A response without a Content-Length is sent with one if it
-// ended within the buffer, else chunked. Flush sends what is held.
-//
-// The header is read when the body starts (the first Write, Flush or the
-// handler's return); as with net/http, later changes are not reliable.
-type leanWriter struct {
-	conn     net.Conn
-	header   http.Header
-	hbuf     []byte      // rendered status line and header
-	pend     []byte      // body bytes held back
-	bufs     net.Buffers // scratch for writev
-	status   int
-	head     bool  // HEAD: no body goes out
-	close    bool  // the connection ends after this response
-	started  bool  // the body started: framing decided
-	sent     bool  // status line and header are out
-	chunked  bool  // framing: chunked
-	noBody   bool  // the status or method has no body
-	declared int64 // Content-Length, or -1
-	written  int64 // body bytes accepted from the handler
-	err      error
-}
-
-// maxPending bounds the body bytes a leanWriter holds back.
-const maxPending = 32 << 10
-
-func (w *leanWriter) reset(head, close bool) {
-	if w.header == nil {
-		w.header = make(http.Header, 16)
-	} else {
-		clear(w.header)
-	}
-	w.hbuf, w.pend = w.hbuf[:0], w.pend[:0]
-	w.status, w.head, w.close = 0, head, close
-	w.started, w.sent, w.chunked, w.noBody = false, false, false, false
-	w.declared, w.written, w.err = -1, 0, nil
-}
-
-func (w *leanWriter) Header() http.Header { return w.header }
-
-func (w *leanWriter) WriteHeader(code int) {
-	if w.status != 0 || w.started {
-		return
-	}
-	if code < 100 || code > 999 {
-		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
-	}
-	if code < 200 {
-		return // informational answers are not sent
-	}
-	w.status = code
-}
-
-// bodyAllowed reports whether the status may carry a body.
-func bodyAllowed(status int) bool {
-	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
-}
-
-// start fixes the status and the declared length when the body starts.
-func (w *leanWriter) start() {
-	w.started = true
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.noBody = w.head || !bodyAllowed(w.status)
-	if cl := w.header.Get("Content-Length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-			w.declared = n
-		} else {
-			w.header.Del("Content-Length")
-		}
-	}
-}
-
-// render writes the status line and header into hbuf, choosing the
-// framing of a body without a declared length: its length when done (the
-// handler returned with all of it held), else chunked.
-func (w *leanWriter) render(done bool) {
-	h := w.header
-	if w.declared < 0 && bodyAllowed(w.status) && !w.head {
-		if done {
-			w.declared = w.written
-			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
-		} else {
-			w.chunked = true
-			h["Transfer-Encoding"] = []string{"chunked"}
-		}
-	}
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate()}
-	}
-	if w.close {
-		h["Connection"] = []string{"close"}
-	}
-	b := w.hbuf[:0]
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(w.status), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(w.status)...)
-	b = append(b, "\r\n"...)
-	for k, vs := range h {
-		for _, v := range vs {
-			if !validHeaderValue(v) {
-				continue // never let a value split the header
-			}
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	b = append(b, "\r\n"...)
-	w.hbuf = b
-}
-
-func (w *leanWriter) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
-	}
-	if !w.started {
-		w.start()
-	}
-	if w.noBody {
-		w.written += int64(len(p))
-		return len(p), nil
-	}
-	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
-		w.err = http.ErrContentLength
-		return 0, w.err
-	}
-	complete := w.declared >= 0 && w.written+int64(len(p)) == w.declared
-	if !complete && len(w.pend)+len(p) <= maxPending {
-		w.pend = append(w.pend, p...)
-		w.written += int64(len(p))
-		return len(p), nil
-	}
-	if err := w.send(false, p, false); err != nil {
-		return 0, err
-	}
-	w.written += int64(len(p))
-	return len(p), nil
-}
-
-// send writes, in one system call, the header if it is not out yet, the
-// held bytes and p (a chunk when chunked), and the final chunk if last.
-func (w *leanWriter) send(done bool, p []byte, last bool) error {
-	if !w.sent {
-		w.render(done)
-	}
-	var frame [20]byte
-	w.bufs = w.bufs[:0]
-	if !w.sent {
-		w.bufs = append(w.bufs, w.hbuf)
-	}
-	n := len(w.pend) + len(p)
-	if w.chunked && n > 0 {
-		f := strconv.AppendInt(frame[:0], int64(n), 16)
-		w.bufs = append(w.bufs, append(f, '\r', '\n'))
-	}
-	if len(w.pend) > 0 {
-		w.bufs = append(w.bufs, w.pend)
-	}
-	if len(p) > 0 {
-		w.bufs = append(w.bufs, p)
-	}
-	if w.chunked && n > 0 {
-		w.bufs = append(w.bufs, crlf)
-	}
-	if w.chunked && last {
-		w.bufs = append(w.bufs, lastChunk)
-	}
-	w.sent = true
-	bufs := w.bufs
-	if _, err := writeBuffers(w.conn, &bufs); err != nil {
-		w.err = err
-		return err
-	}
-	w.pend = w.pend[:0]
-	return nil
-}
-
-var (
-	crlf      = []byte("\r\n")
-	lastChunk = []byte("0\r\n\r\n")
-)
-
-// FlushError sends the header and the held body bytes.
-func (w *leanWriter) FlushError() error {
-	if w.err != nil {
-		return w.err
-	}
-	if !w.started {
-		w.start()
-	}
-	if w.sent && len(w.pend) == 0 {
-		return nil
-	}
-	return w.send(false, nil, false)
-}
-
-// Flush is FlushError for http.Flusher.
-func (w *leanWriter) Flush() { w.FlushError() }
-
-// SetWriteDeadline bounds the response's writes.
-func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.conn.SetWriteDeadline(t) }
-
-// finish completes the response after the handler returned and reports
-// whether the connection may carry another request.
-func (w *leanWriter) finish() bool {
-	if w.err != nil {
-		return false
-	}
-	if !w.started {
-		w.start()
-	}
-	if !w.sent || len(w.pend) > 0 || w.chunked {
-		if err := w.send(true, nil, true); err != nil {
-			return false
-		}
-	}
-	if !w.noBody && w.declared >= 0 && w.written != w.declared {
-		return false // the client would wait for bytes that never come
-	}
-	return !w.close
-}
-
-// httpDate returns the current time in HTTP date format, formatted at
-// most once a second.
-func httpDate() string {
-	now := time.Now().Unix()
-	if d := cachedDate.Load(); d != nil && d.unix == now {
-		return d.text
-	}
-	d := &dateText{unix: now, text: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
-	cachedDate.Store(d)
-	return d.text
-}
-
-type dateText struct {
-	unix int64
-	text string
-}
-
-var cachedDate atomic.Pointer[dateText]
-
-// tlsStateKey is the context key of a handed-over connection's TLS state.
-type tlsStateKey struct{}
-
-// withTLSState gives a request Fallback reads from a handed-over TLS
-// connection its r.TLS, which net/http sets only for a *tls.Conn of its
-// own.
-type withTLSState struct{ next http.Handler }
-
-func (h withTLSState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
-		r.TLS = st
-	}
-	h.next.ServeHTTP(w, r)
 }
