@@ -34,7 +34,7 @@
 //     bucket, as the operation says, before the cache is looked at; else
 //     403 AccessDenied. ListBuckets answers are filtered to the user's
 //     buckets (identity.FilterListBuckets, from passthrough.go).
-//  4. Reads (fill.go, hit.go, coalesce.go): GetObject and HeadObject are
+//  4. Reads (read.go, hit.go, fill.go): GetObject and HeadObject are
 //     answered from the cache when the object is there (X-Cache: HIT),
 //     ranges, preconditions and response overrides included. A GET miss
 //     joins the fill in flight for the object or starts one: one backend
@@ -50,12 +50,33 @@
 //     tier in Redis (coherence.go's fromShared over
 //     internal/coherence.SharedTier; X-Cache: SHARED), and misses of one
 //     object on several replicas wait for one fetch.
+//     The rules of CACHE_POLICY_FILE (policy.go) say per bucket and key
+//     prefix what may be cached and for how long; a fill stores its body
+//     compressed when Config.CacheCompress says so and it pays
+//     (compress.go over internal/zcodec); fills in progress share a
+//     memory budget (fillbudget.go); answers keep S3's header names
+//     (headernames.go).
 //  5. Everything else (passthrough.go, objects.go): a write fences the keys
 //     it touches (fence.go: cache.Write, and with Config.RedisURL the
 //     replicas' generations in Redis, internal/coherence) from before it is
 //     forwarded until the backend answered, before the client sees the
 //     answer; requests are forwarded re-signed through
-//     httputil.ReverseProxy with bodies streamed.
+//     httputil.ReverseProxy with bodies streamed, over the backend
+//     transport chain that never reuses a broken connection
+//     (backendconn.go). A browser POST upload (postupload.go, over
+//     internal/postpolicy) is authenticated by its form's policy instead
+//     of step 2, and stored by a PutObject of the proxy's own through the
+//     same forwarding.
+//
+// Around the requests, under /-/admin/ (admin.go; ADMIN_TOKEN or an admin
+// user): cache statistics and the hottest keys; purges of a key, a prefix,
+// a bucket or everything (purge.go), which also end fills in flight and,
+// with Redis, reach every replica; and warm jobs (warm.go) that list a
+// prefix and read each object through serveRead, as a client's GET
+// would, with a ResponseWriter that only counts. A warm restart
+// (state.go) writes the cached keys at shutdown and warms them again,
+// hottest first, at start. /-/healthz and /-/readyz (health.go; readiness
+// is one signed ListBuckets, at most 1.5 s) need no signature.
 //
 // With Config.RedisURL the proxy is one replica of a coherent cache: its
 // fills register with Redis for the generations they read, Redis pushes

@@ -18,8 +18,8 @@
 // them (proxy/coherence.go), as Go interfaces belong to their consumer;
 // this package returns concrete types, and the no-ops mean the proxy
 // always holds a working value, never a nil one to test for. The proxy
-// uses them in its read path (proxy/fill.go: Settle), its fill
-// (proxy/coalesce.go: Confirm through beginFill in proxy/fence.go; the
+// uses them in its read path (proxy/read.go: Settle), its fill
+// (proxy/fill.go: Confirm through beginFill in proxy/fence.go; the
 // shared tier in lead, through fromShared in proxy/coherence.go, and in
 // pump), its write fence (proxy/fence.go) and its admin purge
 // (proxy/purge.go).

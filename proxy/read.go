@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/s3cache/s3cache/cache"
+)
+
+// Values of the X-Cache response header.
+const (
+	xCacheHit    = "HIT"
+	xCacheMiss   = "MISS"
+	xCacheBypass = "BYPASS"
+	// An expired entry the backend confirmed unchanged (304).
+	xCacheRevalidated = "REVALIDATED"
+	// An expired entry served because the backend failed
+	// (CACHE_STALE_IF_ERROR).
+	xCacheStale = "STALE"
+	// A miss answered from the shared tier in Redis (CACHE_L2=redis): another
+	// replica fetched the object earlier.
+	xCacheShared = "SHARED"
+)
+
+// serveRead answers GetObject and HeadObject from either front end: from
+// the cache when it can, else from the backend, filling the cache on a
+// GET miss.
+func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
+	rr, reason := parseRead(r, rq.query, rq.badQuery)
+	if reason != "" {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", reason))
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
+	rq.rule = p.cfg.CachePolicy.match(rq.bucket, rq.key)
+	if rq.rule != nil && rq.rule.Bypass {
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
+	versionID := rr.versionID
+	ckey := cache.Key(rq.bucket, rq.key, versionID)
+	// Invalidations that reached this replica before the request are
+	// applied before the cache is read.
+	if !p.gens.Settle() {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
+	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
+		p.serveEntry(w, r, e, &rr, xCacheHit)
+		return
+	}
+	// An object too large to store whole may be cached in blocks: its
+	// description answers HEAD and preconditions too.
+	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
+		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
+			p.serveLarge(w, r, rq, &rr, ckey, o)
+			return
+		}
+	}
+	// Preconditions and overrides are answered from a hit; a miss relays
+	// them, as their answer is not the whole object to store. A range miss
+	// fills the whole object (see fill).
+	if rr.variant() {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
+		p.forward(w, r, rq, xCacheBypass)
+		return
+	}
+	if r.Method == http.MethodHead {
+		p.forward(w, r, rq, xCacheMiss)
+		return
+	}
+	p.fill(w, r, rq, &rr, ckey, false)
+}
+
+// fetch sends the backend GET of a whole object (or of versionID) and
+// bounds each wait for body bytes by BackendTimeout, calling cancel, the
+// CancelFunc of ctx, when one is exceeded. The request asks for the
+// object's checksums so that an entry carries them for every client that
+// validates them (botocore and aws-sdk-go-v2 ask by default).
+// A non-empty etag makes it a revalidation: If-None-Match asks for a 304
+// when the object is unchanged.
+func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
+	query := ""
+	if versionID != "" {
+		query = "versionId=" + escapeQuery(versionID)
+	}
+	out, err := http.NewRequestWithContext(withBackendCall(ctx, getObjectCallFor(rq)), http.MethodGet, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	out.URL = p.backendURL(rq.bucket, rq.key, query)
+	out.Host = out.URL.Host
+	out.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
+	if etag != "" {
+		out.Header.Set("If-None-Match", etag)
+	}
+	res, err := p.backend.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, cancel)
+	return res, nil
+}
+
+// writeHeaders sends the status line and headers of an object response.
+func writeHeaders(w http.ResponseWriter, status int, header http.Header, length int64, xcache string) {
+	h := w.Header()
+	for k, v := range header {
+		h[k] = v
+	}
+	h.Set("X-Cache", xcache)
+	if length >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(length, 10))
+	}
+	w.WriteHeader(status)
+}
+
+// streamResponse relays a backend response that is not cached, through a
+// pooled buffer in constant memory.
+func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
+	defer res.Body.Close()
+	if err := rewriteErrorBody(res, w.Header().Get("X-Amz-Request-Id")); err != nil {
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(err))
+		}
+		return
+	}
+	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
+	sendingFrom(w, sourceBackend)
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	src := &readFailure{r: res.Body}
+	if _, err := io.CopyBuffer(w, src, *buf); err != nil {
+		if src.err != nil {
+			bodyCut(w, src.err)
+		}
+		abortIfBackend(r.Context(), err)
+	}
+}
+
+// readFailure remembers the first error other than io.EOF its reader
+// returned: it tells a copy's failed source from its failed destination.
+// The zero value is not usable: set r.
+type readFailure struct {
+	r   io.Reader
+	err error
+}
+
+func (f *readFailure) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+// maxObjectBytes is the largest object stored for rq.
+func (p *Proxy) maxObjectBytes(rq *request) int64 {
+	if rq.rule != nil && rq.rule.MaxObjectBytes > 0 {
+		return rq.rule.MaxObjectBytes
+	}
+	return p.cfg.CacheMaxObjectBytes
+}
+
+// entryTTL is the lifetime of an entry for rq; 0 means CACHE_TTL.
+func entryTTL(rq *request) time.Duration {
+	if rq.rule != nil {
+		return rq.rule.TTL
+	}
+	return 0
+}
+
+// storable reports whether a backend response for rq may be cached.
+func (p *Proxy) storable(rq *request, res *http.Response) bool {
+	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || res.ContentLength > p.maxObjectBytes(rq) {
+		return false
+	}
+	return p.storableHeaders(rq, res.Header)
+}
+
+// abortIfBackend ends a response whose body failed after the headers went
+// out, so the client sees a broken response rather than a short one that
+// looks complete. A client that went away needs nothing.
+func abortIfBackend(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// hopHeaders are never stored or replayed: they describe one connection or
+// one request, not the object.
+var hopHeaders = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Date", "Server",
+	"X-Amz-Request-Id", "X-Amz-Id-2",
+}
+
+// storedHeader copies the backend's response headers that describe the
+// object: everything but hop-by-hop and per-request headers.
+func storedHeader(src http.Header) http.Header {
+	h := make(http.Header, len(src))
+	for k, v := range src {
+		h[k] = append([]string(nil), v...)
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	// Stored as S3 spells them, so a hit writes them without renaming.
+	s3HeaderNames(h)
+	return h
+}
