@@ -15,6 +15,10 @@
 // a field), so that nothing the signer did not allow reaches the store.
 //
 // Errors are *Error values with the status and S3 code to answer.
+//
+// The proxy uses it in proxy/postupload.go: ReadForm reads a form up to
+// its file, Parse and Check judge it before any of the file is read, and
+// the file streams to the backend as a PutObject.
 package postpolicy
 
 import (

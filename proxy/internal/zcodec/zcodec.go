@@ -1,7 +1,8 @@
 // Package zcodec is the compression of cached bodies: the codec the
 // memory tier uses when CACHE_COMPRESS=zstd and the shared tier uses when
-// CACHE_L2_COMPRESS=zstd (see proxy's newEntry and the shared tier's
-// values).
+// CACHE_L2_COMPRESS=zstd: proxy/compress.go (newEntry) encodes a fill's
+// body, proxy/hit.go decodes it for each hit, and internal/coherence's
+// value.go encodes and decodes the shared tier's values.
 //
 // A tier that stores a body calls Encode(header, body): it returns the
 // bytes to store and whether they are encoded. Encoded bytes are one zstd
