@@ -198,13 +198,6 @@ func (c *Cache) Get(bucket, key, cacheKey string) (*Entry, bool) {
 	return e, true
 }
 
-// Fresh reports whether Get would return an entry under cacheKey, without
-// counting a hit.
-func (c *Cache) Fresh(bucket, key, cacheKey string) bool {
-	_, fresh := c.lookup(bucket, key, cacheKey)
-	return fresh
-}
-
 // GetExpired returns the entry under cacheKey if it is expired but still
 // retained (see [Config.Retain]), or live but untrusted (see
 // [Cache.Distrust]), and was committed under the current

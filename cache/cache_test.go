@@ -652,3 +652,38 @@ func TestCleanupReturnsMemory(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFresh: Fresh says whether Get would serve an entry, and asking
+// counts no access (the store's admission policy weighs accesses).
+func TestFresh(t *testing.T) {
+	clk := newTestClock()
+	c := newTestCache(t, clk)
+	k := Key("b", "k", "")
+	if c.Fresh("b", "k", k) {
+		t.Fatal("fresh before any fill")
+	}
+	if !fill(c, "b", "k", "", "v1") {
+		t.Fatal("fill refused")
+	}
+	before := c.store.Metrics.Hits() + c.store.Metrics.Misses()
+	if !c.Fresh("b", "k", k) {
+		t.Fatal("not fresh after a fill")
+	}
+	if got := c.store.Metrics.Hits() + c.store.Metrics.Misses(); got != before {
+		t.Errorf("Fresh counted %d accesses", got-before)
+	}
+	c.Distrust()
+	if c.Fresh("b", "k", k) {
+		t.Error("fresh after Distrust, which Get would not serve")
+	}
+	fill(c, "b", "k", "", "v2")
+	clk.Advance(testTTL)
+	if c.Fresh("b", "k", k) {
+		t.Error("fresh after its TTL")
+	}
+	fill(c, "b", "k", "", "v3")
+	c.Invalidate("b", "k")
+	if c.Fresh("b", "k", k) {
+		t.Error("fresh after Invalidate")
+	}
+}

@@ -239,6 +239,20 @@ func (c *Cache) StoredETag(bucket, key, cacheKey string) string {
 	return e.etag()
 }
 
+// Fresh reports whether an entry Get would serve is stored under cacheKey:
+// committed under the current generations, unexpired and trusted. It
+// looks at the index only: unlike Get it counts no access, so asking does
+// not change which entries the store's admission policy keeps.
+func (c *Cache) Fresh(bucket, key, cacheKey string) bool {
+	if c == nil {
+		return false
+	}
+	c.index.mu.Lock()
+	e := c.index.m[cacheKey]
+	c.index.mu.Unlock()
+	return e != nil && c.gens.currentFor(e.ticket, bucket, key) && c.now().Before(e.Expires) && c.trusted(e.ticket)
+}
+
 // etag returns the entry's ETag header, spelled as S3 does ("ETag") or as
 // Go canonicalises it ("Etag"); "" if it has none.
 func (e *Entry) etag() string {
