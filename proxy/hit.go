@@ -76,6 +76,12 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 		case name == "versionId":
 			rr.versionID = vs[0]
 		case name == "x-id": // aws-sdk-go-v2 names the operation in the query
+		case strings.EqualFold(name, "x-amz-checksum-mode"):
+			// The JS SDK v3 presigns GETs with it in the query, in lower
+			// case: answered like the header.
+			if !strings.EqualFold(vs[0], "ENABLED") {
+				return rr, "checksum-mode" // the backend's error to send
+			}
 		case strings.HasPrefix(name, "X-Amz-"): // presign parameters
 		case strings.HasPrefix(name, "response-"):
 			i := overrideIndex(name)

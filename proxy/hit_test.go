@@ -161,6 +161,8 @@ func TestServeHit(t *testing.T) {
 		{name: "range with sign is ignored", header: map[string]string{"Range": "bytes=+1-2"}, status: 200, body: hitObject, want: wholeHeaders},
 		{name: "range dash only is ignored", header: map[string]string{"Range": "bytes=-"}, status: 200, body: hitObject, want: wholeHeaders},
 		{name: "multi-range is relayed", header: map[string]string{"Range": "bytes=0-1,3-4"}, status: 200, body: hitObject, xcache: xCacheBypass},
+		{name: "checksum mode in the query, as the JS SDK v3 presigns it", query: "x-amz-checksum-mode=ENABLED&x-id=GetObject", status: 200, body: hitObject, want: wholeHeaders},
+		{name: "checksum mode in the query with a bad value is relayed", query: "x-amz-checksum-mode=BOGUS", status: 200, body: hitObject, xcache: xCacheBypass},
 		{name: "a read declaring SSE-KMS is relayed, for the backend to refuse", header: map[string]string{"X-Amz-Server-Side-Encryption": "aws:kms"}, status: 200, body: hitObject, xcache: xCacheBypass},
 
 		// Preconditions.
