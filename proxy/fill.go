@@ -251,7 +251,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 	switch {
 	case err != nil && p.usableStale(expired):
 		f.entry, f.xcache = expired, xCacheStale
-		p.log.LogAttrs(r.Context(), slog.LevelWarn, "backend failed; serving a stale entry", slog.Any("cause", err))
+		p.logRead(r, rq, slog.LevelWarn, "backend failed; serving a stale entry", slog.Any("cause", err))
 	case err != nil:
 		f.err = err
 	case res.StatusCode == http.StatusNotModified && expired != nil:
@@ -262,7 +262,7 @@ func (p *Proxy) lead(r *http.Request, f *flight, rq *request, ckey, versionID st
 		f.entry, f.xcache = refreshed, xCacheRevalidated
 	case res.StatusCode >= 500 && p.usableStale(expired):
 		f.entry, f.xcache = expired, xCacheStale
-		p.log.LogAttrs(r.Context(), slog.LevelWarn, "backend failed; serving a stale entry", slog.Int("status", res.StatusCode))
+		p.logRead(r, rq, slog.LevelWarn, "backend failed; serving a stale entry", slog.Int("status", res.StatusCode))
 	}
 	if f.entry != nil || f.err != nil {
 		if res != nil {

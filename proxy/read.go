@@ -32,12 +32,13 @@ const (
 func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	rr, reason := parseRead(r, rq.query, rq.badQuery)
 	if reason != "" {
-		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", reason))
+		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", reason))
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
 	rq.rule = p.cfg.CachePolicy.match(rq.bucket, rq.key)
 	if rq.rule != nil && rq.rule.Bypass {
+		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", "policy rule"))
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
@@ -46,7 +47,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	// Invalidations that reached this replica before the request are
 	// applied before the cache is read.
 	if !p.gens.Settle() {
-		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
+		p.logRead(r, rq, slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
@@ -66,7 +67,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	// them, as their answer is not the whole object to store. A range miss
 	// fills the whole object (see fill).
 	if rr.variant() {
-		p.log.LogAttrs(r.Context(), slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
+		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
 		p.forward(w, r, rq, xCacheBypass)
 		return
 	}
@@ -75,6 +76,16 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		return
 	}
 	p.fill(w, r, rq, &rr, ckey, false)
+}
+
+// logRead logs a decision of the read path about rq, with what an
+// operator needs to find the request: its id, bucket and key.
+func (p *Proxy) logRead(r *http.Request, rq *request, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !p.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs = append([]slog.Attr{slog.String("request_id", rq.id), slog.String("bucket", rq.bucket), slog.String("key", rq.key)}, attrs...)
+	p.log.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
 // fetch sends the backend GET of a whole object (or of versionID) and
