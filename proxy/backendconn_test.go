@@ -342,7 +342,9 @@ func TestClientAbortClosesBackendConnection(t *testing.T) {
 	for _, tc := range []string{"upload", "download"} {
 		t.Run(tc, func(t *testing.T) {
 			fake, _ := newFakeS3(t)
-			fake.objects["/bkt/big"] = bytes.Repeat([]byte("x"), 4<<20)
+			// Larger than the client's and the proxy's socket buffers
+			// together, so the abandoned download cannot end cleanly.
+			fake.objects["/bkt/big"] = bytes.Repeat([]byte("x"), 32<<20)
 			active, closed := make(chan struct{}, 16), make(chan struct{}, 16)
 			backend := httptest.NewUnstartedServer(fake)
 			backend.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -367,6 +369,7 @@ func TestClientAbortClosesBackendConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			client.(*net.TCPConn).SetReadBuffer(16 << 10)
 			var req *http.Request
 			if tc == "upload" {
 				req, _ = http.NewRequest("PUT", srv.URL+"/bkt/half", nil)
