@@ -115,3 +115,15 @@ func (g *generations) bumpBucket(bucket string) {
 }
 
 func (g *generations) bumpAll() { g.global.Add(1) }
+
+// SharesFence reports whether invalidating one of two objects also makes
+// the other miss: their generations share a stripe (keys, or buckets, are
+// hashed to a fixed number of counters). It is rare and costs only a miss.
+func (c *Cache) SharesFence(bucket1, key1, bucket2, key2 string) bool {
+	if c == nil {
+		return false
+	}
+	k1, b1 := c.gens.stripes(bucket1, key1)
+	k2, b2 := c.gens.stripes(bucket2, key2)
+	return k1 == k2 || b1 == b2 && bucket1 != bucket2
+}
