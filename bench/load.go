@@ -37,7 +37,7 @@ func uploadKey(size int64) string { return "upload-" + formatSize(size) }
 var targets = []target{
 	{Name: "s3cache hit", method: http.MethodGet, server: func(e *environment) *server { return e.cached }, key: objectKey, cached: "HIT"},
 	{Name: "nginx hit", method: http.MethodGet, server: func(e *environment) *server { return e.nginx }, key: objectKey, cached: "HIT"},
-	{Name: "s3cache miss", method: http.MethodGet, server: func(e *environment) *server { return e.nocache }, key: objectKey, cached: "BYPASS"},
+	{Name: "s3cache miss", method: http.MethodGet, server: func(e *environment) *server { return e.nocache }, key: objectKey, cached: "BYPASS; reason=policy-rule"},
 	{Name: "backend GET", method: http.MethodGet, server: func(e *environment) *server { return e.backend }, key: objectKey},
 	{Name: "s3cache upload", method: http.MethodPut, server: func(e *environment) *server { return e.nocache }, key: uploadKey},
 	{Name: "backend upload", method: http.MethodPut, server: func(e *environment) *server { return e.backend }, key: uploadKey},

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -100,60 +103,7 @@ func TestHitFidelity(t *testing.T) {
 		wantXCache(t, "warming GET", r.Header, want)
 		etag, lastModified = r.Header.Get("ETag"), r.Header.Get("Last-Modified")
 	}
-	lm, err := http.ParseTime(lastModified)
-	if err != nil {
-		t.Fatalf("Last-Modified %q: %v", lastModified, err)
-	}
-	date := func(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
-	past, future := date(lm.Add(-time.Hour)), date(time.Now().Add(time.Hour))
-	overrides := "response-cache-control=no-cache&response-content-disposition=inline" +
-		"&response-content-encoding=identity&response-content-language=fr" +
-		"&response-content-type=text%2Fplain&response-expires=Fri%2C%2001%20Jan%202038%2000%3A00%3A00%20GMT"
-
-	tests := []struct {
-		name   string
-		method string // "" is GET
-		query  string
-		header map[string]string
-		status int    // the answer of both, or AWS's where aws is set
-		xcache string // "" is HIT
-		aws    string // set where versitygw deviates from AWS S3: why
-	}{
-		{name: "plain GET", status: 200},
-		{name: "HEAD", method: "HEAD", status: 200},
-		{name: "range a-b", header: map[string]string{"Range": "bytes=0-99"}, status: 206},
-		{name: "range a-", header: map[string]string{"Range": "bytes=4000-"}, status: 206},
-		{name: "range -n", header: map[string]string{"Range": "bytes=-100"}, status: 206},
-		{name: "range beyond end", header: map[string]string{"Range": "bytes=4000-9999"}, status: 206},
-		{name: "range unsatisfiable", header: map[string]string{"Range": "bytes=4096-"}, status: 416},
-		{name: "range -0", header: map[string]string{"Range": "bytes=-0"}, status: 416},
-		{name: "range reversed is ignored", header: map[string]string{"Range": "bytes=100-50"}, status: 200},
-		{name: "range garbage is ignored", header: map[string]string{"Range": "bytes=abc"}, status: 200},
-		{name: "multi-range is relayed", header: map[string]string{"Range": "bytes=0-1,3-4"}, status: 200, xcache: "BYPASS"},
-		{name: "HEAD range", method: "HEAD", header: map[string]string{"Range": "bytes=0-99"}, status: 206},
-		{name: "If-None-Match match", header: map[string]string{"If-None-Match": etag}, status: 304},
-		{name: "If-None-Match other", header: map[string]string{"If-None-Match": `"0123"`}, status: 200},
-		{name: "HEAD If-None-Match match", method: "HEAD", header: map[string]string{"If-None-Match": etag}, status: 304},
-		{name: "If-None-Match list", header: map[string]string{"If-None-Match": `"0123", ` + etag}, status: 304,
-			aws: "versitygw takes the whole header as one tag; RFC 9110 §13.1.2 allows a list"},
-		{name: "If-Match match", header: map[string]string{"If-Match": etag}, status: 200},
-		{name: "If-Match mismatch", header: map[string]string{"If-Match": `"0123"`}, status: 412},
-		{name: "HEAD If-Match mismatch", method: "HEAD", header: map[string]string{"If-Match": `"0123"`}, status: 412},
-		{name: "If-Modified-Since past", header: map[string]string{"If-Modified-Since": past}, status: 200},
-		{name: "If-Modified-Since future is ignored", header: map[string]string{"If-Modified-Since": future}, status: 200},
-		{name: "If-Modified-Since Last-Modified", header: map[string]string{"If-Modified-Since": lastModified}, status: 304,
-			aws: "versitygw compares with the file's sub-second mtime, not the Last-Modified it sent"},
-		{name: "If-Unmodified-Since past", header: map[string]string{"If-Unmodified-Since": past}, status: 412},
-		{name: "If-Unmodified-Since Last-Modified", header: map[string]string{"If-Unmodified-Since": lastModified}, status: 200,
-			aws: "versitygw compares with the file's sub-second mtime, not the Last-Modified it sent"},
-		{name: "S3: If-Match true, If-Unmodified-Since false", header: map[string]string{"If-Match": etag, "If-Unmodified-Since": past}, status: 200},
-		{name: "S3: If-None-Match false, If-Modified-Since true", header: map[string]string{"If-None-Match": etag, "If-Modified-Since": past}, status: 304},
-		{name: "preconditions before range", header: map[string]string{"If-None-Match": etag, "Range": "bytes=4096-"}, status: 304},
-		{name: "response overrides", query: overrides, status: 200},
-		{name: "HEAD response overrides", method: "HEAD", query: overrides, status: 200},
-		{name: "response overrides and range", query: overrides, header: map[string]string{"Range": "bytes=10-19"}, status: 206},
-		{name: "partNumber is relayed", query: "partNumber=1", status: 206, xcache: "BYPASS"},
-	}
+	tests := fidelityCases(t, etag, lastModified)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			method := tc.method
@@ -194,6 +144,155 @@ func TestHitFidelity(t *testing.T) {
 			}
 			compareFidelity(t, got, want, size, etag, lastModified)
 		})
+	}
+}
+
+// TestMissFidelity sends each read of TestHitFidelity to a cold cache:
+// the proxy fills the cache from one backend request of its own (the
+// whole object, or a HEAD) and must still answer exactly as versitygw
+// answers the read itself, with the differences TestHitFidelity allows.
+// The next plain read of the object is then a hit.
+func TestMissFidelity(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	e := h.endpoint()
+	direct := endpoint{URL: "http://" + backendAddr(t), Access: testAccess, Secret: testSecret}
+	bucket := newBucket(t, e)
+	const size = 4096
+	body := randomBytes(t, size)
+	checksums := map[string]string{"X-Amz-Checksum-Mode": "ENABLED"}
+	for i, tc := range fidelityCases(t, `"x"`, time.Now().UTC().Format(http.TimeFormat)) {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "miss-fidelity/" + strconv.Itoa(i)
+			putObject(t, direct, &s3.PutObjectInput{
+				Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+				ContentType:  aws.String("text/x-fidelity"),
+				CacheControl: aws.String("max-age=60"),
+				Metadata:     map[string]string{"color": "blue"},
+			})
+			// The case again, with this object's validators.
+			head := fidelityRequest(t, direct, "HEAD", bucket, key, "", checksums)
+			etag, lastModified := head.Header.Get("ETag"), head.Header.Get("Last-Modified")
+			tc := fidelityCases(t, etag, lastModified)[i]
+
+			method := cmpOr(tc.method, "GET")
+			header := map[string]string{}
+			maps.Copy(header, checksums)
+			maps.Copy(header, tc.header)
+			before := h.relay.total()
+			got := fidelityRequest(t, e, method, bucket, key, tc.query, header)
+			backendSaw := h.relay.total() - before
+			want := fidelityRequest(t, direct, method, bucket, key, tc.query, header)
+
+			wantX := cmpOr(tc.xcache, "MISS")
+			wantXCache(t, "cold proxy", got.Header, wantX)
+			if wantX == "MISS" && backendSaw != 1 {
+				t.Errorf("the miss sent %d requests to the backend, want 1", backendSaw)
+			}
+			if got.Status != tc.status {
+				t.Errorf("proxy status %d, want %d", got.Status, tc.status)
+			}
+			if tc.aws == "" {
+				if want.Status != tc.status {
+					t.Fatalf("versitygw status %d, want %d: the case is wrong", want.Status, tc.status)
+				}
+				compareFidelity(t, got, want, size, etag, lastModified)
+			}
+			if wantX != "MISS" {
+				return
+			}
+			// The miss filled the cache: the object for a GET, its
+			// description for a HEAD. An answer that needed no body (304,
+			// 412, HEAD) may come before the fill ends: a read meanwhile
+			// joins the fill (MISS) without a backend request of its own.
+			before = h.relay.total()
+			err := poll(t.Context(), 10*time.Second, func(context.Context) error {
+				again := fidelityRequest(t, e, method, bucket, key, "", checksums)
+				if method == "GET" && !bytes.Equal(again.Body, body) {
+					t.Fatalf("plain GET after the miss: %d bytes, not the object", len(again.Body))
+				}
+				if x := again.Header.Get("X-Cache"); x != "HIT" {
+					return fmt.Errorf("plain %s after the miss: X-Cache %q", method, x)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if n := h.relay.total() - before; n != 0 {
+				t.Errorf("plain %ss after the miss sent %d requests to the backend", method, n)
+			}
+		})
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// fidelityCase is a read sent both to the proxy and to versitygw.
+type fidelityCase struct {
+	name   string
+	method string // "" is GET
+	query  string
+	header map[string]string
+	status int    // the answer of both, or AWS's where aws is set
+	xcache string // "" is HIT (MISS on a cold cache)
+	aws    string // set where versitygw deviates from AWS S3: why
+}
+
+// fidelityCases are the reads TestHitFidelity and TestMissFidelity send,
+// for an object of 4096 bytes with etag, last modified at lastModified.
+func fidelityCases(t *testing.T, etag, lastModified string) []fidelityCase {
+	t.Helper()
+	lm, err := http.ParseTime(lastModified)
+	if err != nil {
+		t.Fatalf("Last-Modified %q: %v", lastModified, err)
+	}
+	date := func(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+	past, future := date(lm.Add(-time.Hour)), date(time.Now().Add(time.Hour))
+	overrides := "response-cache-control=no-cache&response-content-disposition=inline" +
+		"&response-content-encoding=identity&response-content-language=fr" +
+		"&response-content-type=text%2Fplain&response-expires=Fri%2C%2001%20Jan%202038%2000%3A00%3A00%20GMT"
+
+	return []fidelityCase{
+		{name: "plain GET", status: 200},
+		{name: "HEAD", method: "HEAD", status: 200},
+		{name: "range a-b", header: map[string]string{"Range": "bytes=0-99"}, status: 206},
+		{name: "range a-", header: map[string]string{"Range": "bytes=4000-"}, status: 206},
+		{name: "range -n", header: map[string]string{"Range": "bytes=-100"}, status: 206},
+		{name: "range beyond end", header: map[string]string{"Range": "bytes=4000-9999"}, status: 206},
+		{name: "range unsatisfiable", header: map[string]string{"Range": "bytes=4096-"}, status: 416},
+		{name: "range -0", header: map[string]string{"Range": "bytes=-0"}, status: 416},
+		{name: "range reversed is ignored", header: map[string]string{"Range": "bytes=100-50"}, status: 200},
+		{name: "range garbage is ignored", header: map[string]string{"Range": "bytes=abc"}, status: 200},
+		{name: "multi-range is relayed", header: map[string]string{"Range": "bytes=0-1,3-4"}, status: 200, xcache: "BYPASS; reason=multi-range"},
+		{name: "HEAD range", method: "HEAD", header: map[string]string{"Range": "bytes=0-99"}, status: 206},
+		{name: "If-None-Match match", header: map[string]string{"If-None-Match": etag}, status: 304},
+		{name: "If-None-Match other", header: map[string]string{"If-None-Match": `"0123"`}, status: 200},
+		{name: "HEAD If-None-Match match", method: "HEAD", header: map[string]string{"If-None-Match": etag}, status: 304},
+		{name: "If-None-Match list", header: map[string]string{"If-None-Match": `"0123", ` + etag}, status: 304,
+			aws: "versitygw takes the whole header as one tag; RFC 9110 §13.1.2 allows a list"},
+		{name: "If-Match match", header: map[string]string{"If-Match": etag}, status: 200},
+		{name: "If-Match mismatch", header: map[string]string{"If-Match": `"0123"`}, status: 412},
+		{name: "HEAD If-Match mismatch", method: "HEAD", header: map[string]string{"If-Match": `"0123"`}, status: 412},
+		{name: "If-Modified-Since past", header: map[string]string{"If-Modified-Since": past}, status: 200},
+		{name: "If-Modified-Since future is ignored", header: map[string]string{"If-Modified-Since": future}, status: 200},
+		{name: "If-Modified-Since Last-Modified", header: map[string]string{"If-Modified-Since": lastModified}, status: 304,
+			aws: "versitygw compares with the file's sub-second mtime, not the Last-Modified it sent"},
+		{name: "If-Unmodified-Since past", header: map[string]string{"If-Unmodified-Since": past}, status: 412},
+		{name: "If-Unmodified-Since Last-Modified", header: map[string]string{"If-Unmodified-Since": lastModified}, status: 200,
+			aws: "versitygw compares with the file's sub-second mtime, not the Last-Modified it sent"},
+		{name: "S3: If-Match true, If-Unmodified-Since false", header: map[string]string{"If-Match": etag, "If-Unmodified-Since": past}, status: 200},
+		{name: "S3: If-None-Match false, If-Modified-Since true", header: map[string]string{"If-None-Match": etag, "If-Modified-Since": past}, status: 304},
+		{name: "preconditions before range", header: map[string]string{"If-None-Match": etag, "Range": "bytes=4096-"}, status: 304},
+		{name: "response overrides", query: overrides, status: 200},
+		{name: "HEAD response overrides", method: "HEAD", query: overrides, status: 200},
+		{name: "response overrides and range", query: overrides, header: map[string]string{"Range": "bytes=10-19"}, status: 206},
+		{name: "partNumber is relayed", query: "partNumber=1", status: 206, xcache: "BYPASS; reason=query-partNumber"},
 	}
 }
 

@@ -10,31 +10,42 @@ import (
 )
 
 // serveLarge answers a read of o from its description and blocks: the
-// preconditions and a HEAD from the description alone (X-Cache: HIT), a GET
-// block by block (serveBlocks).
-func (p *Proxy) serveLarge(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject) {
-	if rr.conditional && p.answerPreconditions(w, r, o.meta.Header, xCacheHit) {
-		return
-	}
-	if r.Method == http.MethodHead {
-		if start, end, status, ok := p.largeRange(w, r, o, rr); ok {
-			writeLargeHeader(w, o, rr, start, end, status, xCacheHit)
-		}
+// preconditions and a HEAD from the description alone (X-Cache: xcache), a
+// GET block by block (serveBlocks).
+func (p *Proxy) serveLarge(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject, xcache string) {
+	if p.serveDescription(w, r, o, rr, xcache) {
 		return
 	}
 	p.serveBlocks(w, r, rq, rr, ckey, o, false)
 }
 
+// serveDescription answers from o's description alone what needs no body:
+// a HEAD (preconditions, range and overrides applied as on a hit), or a
+// GET whose preconditions fail or find it unmodified. It reports whether
+// it answered; a GET that needs the body is left to the caller.
+func (p *Proxy) serveDescription(w http.ResponseWriter, r *http.Request, o *largeObject, rr *readRequest, xcache string) bool {
+	if rr.conditional && p.answerPreconditions(w, r, o.meta.Header, xcache) {
+		return true
+	}
+	if r.Method != http.MethodHead {
+		return false
+	}
+	if start, end, status, ok := p.largeRange(w, r, o, rr, xcache); ok {
+		writeLargeHeader(w, o, rr, start, end, status, xcache)
+	}
+	return true
+}
+
 // largeRange returns the part of o that rr asks for and its status, or
 // answers 416 and returns false.
-func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObject, rr *readRequest) (start, end int64, status int, ok bool) {
+func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObject, rr *readRequest, xcache string) (start, end int64, status int, ok bool) {
 	start, end, status = 0, o.size, http.StatusOK
 	if rr.rangeSpec == "" {
 		return start, end, status, true
 	}
 	switch s, e, res := parseRange(rr.rangeSpec, int(o.size)); res {
 	case rangeUnsatisfiable:
-		p.writeInvalidRange(w, r, rr.rangeSpec, o.size, xCacheHit)
+		p.writeInvalidRange(w, r, rr.rangeSpec, o.size, xcache)
 		return 0, 0, 0, false
 	case rangeSatisfiable:
 		start, end, status = int64(s), int64(e), http.StatusPartialContent
@@ -46,9 +57,7 @@ func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObjec
 // [start, end) of o.
 func writeLargeHeader(w http.ResponseWriter, o *largeObject, rr *readRequest, start, end int64, status int, xcache string) {
 	h := w.Header()
-	for k, v := range o.meta.Header {
-		h[k] = v
-	}
+	copyObjectHeader(h, o.meta.Header, rr.checksumMode)
 	if status == http.StatusPartialContent {
 		setRangeHeaders(h, int(start), int(end), int(o.size))
 	}
@@ -70,7 +79,7 @@ func writeLargeHeader(w http.ResponseWriter, o *largeObject, rr *readRequest, st
 // client's request. A later run that fails, or answers 412, after bytes
 // went out aborts the response: a body is never made of two versions.
 func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject, retried bool) {
-	start, end, status, ok := p.largeRange(w, r, o, rr)
+	start, end, status, ok := p.largeRange(w, r, o, rr, xCacheHit)
 	if !ok {
 		return
 	}
@@ -112,7 +121,7 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 			if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusPreconditionFailed {
 				p.cache.Invalidate(o.bucket, o.key)
 			}
-			p.forward(w, r, rq, xCacheBypass)
+			p.forward(w, r, rq, bypassValue("block-refused"))
 			return
 		case err != nil:
 			if r.Context().Err() == nil {
@@ -217,11 +226,11 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 // fills the cache for later readers. Blocks already cached or being
 // fetched by another read pass through. res and cancel are the leader's;
 // ticket was taken before the request.
-func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *largeObject, res *http.Response, cancel context.CancelFunc, ticket cache.Ticket) {
+func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *largeObject, rr *readRequest, res *http.Response, cancel context.CancelFunc, ticket cache.Ticket) {
 	run := &blockRun{p: p, o: o, body: res.Body, cancel: cancel, ticket: ticket, end: o.count(), claims: make([]*blockFlight, o.count())}
 	defer run.close()
 	p.blocks.sequential(o.metaKey(), 0, o.size)
-	writeHeaders(w, http.StatusOK, o.meta.Header, o.size, xCacheMiss)
+	writeLargeHeader(w, o, rr, 0, o.size, http.StatusOK, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	// Blocks are claimed a few ahead of the one being read, not all at
 	// once: a read of a later block does not wait for this client's pace,

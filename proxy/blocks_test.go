@@ -111,6 +111,8 @@ func getRange(t *testing.T, url, rangeSpec string) (*http.Response, []byte, erro
 	if rangeSpec != "" {
 		req.Header.Set("Range", rangeSpec)
 	}
+	// As the SDKs ask by default: the whole object's checksums come back.
+	req.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
 	signRequest(t, req, emptyPayloadHash, testSecret)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

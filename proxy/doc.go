@@ -36,17 +36,19 @@
 //     buckets (identity.FilterListBuckets, from passthrough.go).
 //  4. Reads (read.go, hit.go, fill.go): GetObject and HeadObject are
 //     answered from the cache when the object is there (X-Cache: HIT),
-//     ranges, preconditions and response overrides included. A GET miss
-//     joins the fill in flight for the object or starts one: one backend
-//     GET, detached from any one client, whose body every waiting client
-//     streams as it arrives; it is stored at EOF if it is a complete 200
-//     under the size cap and no write fenced the key meanwhile
-//     (X-Cache: MISS). Objects over the size cap are cached in aligned
+//     ranges, preconditions and response overrides included. A GET miss,
+//     whatever range, preconditions or overrides it carries, joins the
+//     fill in flight for the object or starts one: one backend GET of the
+//     whole object, detached from any one client, whose body every waiting
+//     client streams as it arrives, each answered as its hit would be; it
+//     is stored at EOF if it is a complete 200 under the size cap and no
+//     write fenced the key meanwhile (X-Cache: MISS). A HEAD miss sends a
+//     HEAD of the proxy's own and stores the object's description. Objects over the size cap are cached in aligned
 //     blocks (blocks.go, blocks_serve.go): a read serves cached blocks and
 //     fetches each run of missing ones with one ranged GET pinned to the
 //     ETag, or waits, at most BackendTimeout, for another read's fetch of
 //     them. What the cache cannot answer goes to the backend
-//     (X-Cache: BYPASS). With Config.CacheL2, a miss first asks the shared
+//     (X-Cache: BYPASS; reason=…). With Config.CacheL2, a miss first asks the shared
 //     tier in Redis (coherence.go's fromShared over
 //     internal/coherence.SharedTier; X-Cache: SHARED), and misses of one
 //     object on several replicas wait for one fetch.

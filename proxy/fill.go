@@ -150,19 +150,23 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // fill answers a GET miss through a flight: the leader fetches, everyone
 // (leader included) streams the shared body.
 //
-// A range miss fetches the whole object, not the range: when the object is
-// shareable (at most CACHE_MAX_OBJECT_BYTES, or the rule's size) one trip
-// then answers the range, as soon as its bytes arrived, and fills the cache
-// for the next reader, which costs little more than the range alone would.
-// When it is larger, the whole-object answer is dropped after its headers
-// and the range is relayed (X-Cache: BYPASS): one extra round trip, only
-// for objects the cache would not keep anyway.
+// A miss with a range, preconditions or response-* overrides fetches the
+// whole object, not what it asks for: when the object is shareable (at
+// most CACHE_MAX_OBJECT_BYTES, or the rule's size) one trip then answers
+// it as a hit would (412, 304, 206 or 200, overrides applied; the range as
+// soon as its bytes arrived), and fills the cache for the next reader,
+// which costs little more than the range alone would. Concurrent part
+// GETs of one object share that trip. When the object is larger, the
+// whole-object answer is dropped after its headers and the request is
+// relayed (X-Cache: BYPASS): one extra round trip, only for objects the
+// cache would not keep anyway.
 //
 // An object larger than that which the cache may keep in blocks (see
 // blocks.go) is not dropped: its description is stored, the leader of a
-// whole GET streams it while storing its blocks, and a range or a
-// follower is answered block by block. retried says the GET is served
-// again because the object changed under its description.
+// whole GET streams it while storing its blocks, and a range, a
+// precondition or a follower is answered from the description and block
+// by block. retried says the GET is served again because the object
+// changed under its description.
 func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, retried bool) {
 	t, stamp := p.beginFill(r.Context(), rq.bucket, rq.key)
 	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
@@ -174,29 +178,29 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 		f.stamp = stamp
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
 		if res != nil && f.large != nil {
-			if rr.rangeSpec != "" {
+			if rr.rangeSpec != "" || rr.conditional {
 				res.Body.Close()
 				cancel()
-				p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
+				p.serveLargeFill(w, r, rq, rr, ckey, f.large, retried)
 				return
 			}
 			stop := context.AfterFunc(r.Context(), cancel)
 			defer stop()
-			p.serveFillBlocks(w, r, f.large, res, cancel, f.ticket)
+			p.serveFillBlocks(w, r, f.large, rr, res, cancel, f.ticket)
 			return
 		}
 		if res != nil {
 			// Not shareable: the leader streams it alone, and stops when its
 			// client goes away.
 			defer cancel()
-			if rr.rangeSpec != "" {
+			if rr.rangeSpec != "" || rr.variant() {
 				res.Body.Close()
-				p.forward(w, r, rq, xCacheBypass)
+				p.bypass(w, r, rq, "not-cacheable")
 				return
 			}
 			stop := context.AfterFunc(r.Context(), cancel)
 			defer stop()
-			p.streamResponse(w, r, res)
+			p.streamResponse(w, r, res, rr.checksumMode)
 			return
 		}
 	} else {
@@ -217,14 +221,23 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 			p.writeError(w, r, backendError(f.err))
 		}
 	case f.large != nil:
-		p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
-	case !f.shared && rr.rangeSpec != "":
-		p.forward(w, r, rq, xCacheBypass)
+		p.serveLargeFill(w, r, rq, rr, ckey, f.large, retried)
+	case !f.shared && (rr.rangeSpec != "" || rr.variant()):
+		p.bypass(w, r, rq, "not-cacheable")
 	case !f.shared:
-		p.fetchAlone(w, r, rq, rr.versionID)
+		p.fetchAlone(w, r, rq, rr)
 	default:
 		p.serveFlight(w, r, f, rr)
 	}
+}
+
+// serveLargeFill answers a miss of o, whose description this fill just
+// stored, from the description and block by block.
+func (p *Proxy) serveLargeFill(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest, ckey string, o *largeObject, retried bool) {
+	if rr.conditional && p.answerPreconditions(w, r, o.meta.Header, xCacheMiss) {
+		return
+	}
+	p.serveBlocks(w, r, rq, rr, ckey, o, retried)
 }
 
 // lead sends the flight's backend GET, detached from the leader's client,
@@ -360,11 +373,15 @@ func (p *Proxy) pump(f *flight, rq *request, res *http.Response, cancel context.
 	}
 }
 
-// serveFlight streams a shared body, or the range of it rr asks for, to
-// one client as the bytes arrive.
+// serveFlight answers one client from a shared body as the bytes arrive:
+// rr's preconditions, range and overrides applied to a 200 as a hit
+// would apply them; any other status relayed.
 func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, rr *readRequest) {
 	if relaysErrorBody(f.status, f.header, int64(len(f.buf))) {
 		p.serveFlightError(w, r, f)
+		return
+	}
+	if f.status == http.StatusOK && rr.conditional && p.answerPreconditions(w, r, f.header, xCacheMiss) {
 		return
 	}
 	size := len(f.buf)
@@ -379,11 +396,12 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 		}
 	}
 	h := w.Header()
-	for k, v := range f.header {
-		h[k] = v
-	}
+	copyObjectHeader(h, f.header, rr.checksumMode)
 	if status == http.StatusPartialContent {
 		setRangeHeaders(h, start, end, size)
+	}
+	if f.status == http.StatusOK {
+		rr.override(h)
 	}
 	h.Set("X-Cache", xCacheMiss)
 	h.Set("Content-Length", strconv.Itoa(end-start))
@@ -455,15 +473,15 @@ func (p *Proxy) serveFlightError(w http.ResponseWriter, r *http.Request, f *flig
 
 // fetchAlone answers one GET miss with a backend request of its own, for a
 // follower of a flight whose body could not be shared.
-func (p *Proxy) fetchAlone(w http.ResponseWriter, r *http.Request, rq *request, versionID string) {
+func (p *Proxy) fetchAlone(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	res, err := p.fetch(ctx, rq, versionID, "", cancel)
+	res, err := p.fetch(ctx, rq, rr.versionID, "", cancel)
 	if err != nil {
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(err))
 		}
 		return
 	}
-	p.streamResponse(w, r, res)
+	p.streamResponse(w, r, res, rr.checksumMode)
 }

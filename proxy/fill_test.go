@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +47,8 @@ func holdingBackend(t *testing.T, body []byte) (fake *fakeS3, backend *httptest.
 		if !first {
 			return false
 		}
+		sum := sha256.Sum256(body)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`) // as the fake's own answers
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.Write(body[:len(body)/2])
 		w.(http.Flusher).Flush()
@@ -115,6 +119,70 @@ func TestCoalescing(t *testing.T) {
 	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
 	if got := readBody(t, res); got != string(body) || res.Header.Get("X-Cache") != xCacheHit {
 		t.Errorf("GET after the fill: X-Cache %q, want HIT with the body", res.Header.Get("X-Cache"))
+	}
+}
+
+// TestPartGETsShareOneRead: the concurrent part GETs of a download (a
+// Range and If-Match each, as s3transfer and the SDK download managers
+// send them) of a cold object share one backend read, and each gets its
+// part as the backend would send it.
+func TestPartGETsShareOneRead(t *testing.T) {
+	const parts = 8
+	body := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	fake, backend, firstHalf, release := holdingBackend(t, body)
+	p, srv := newTestProxy(t, backend, nil)
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"` // as the fake computes it
+	partSize := len(body) / parts
+
+	type result struct {
+		i      int
+		status int
+		body   []byte
+		cr     string
+		err    error
+	}
+	results := make(chan result, parts)
+	get := func(i int) {
+		start := i * partSize
+		req, err := http.NewRequest("GET", srv.URL+"/bkt/k", nil)
+		if err != nil {
+			results <- result{i: i, err: err}
+			return
+		}
+		req.Header.Set("Range", "bytes="+strconv.Itoa(start)+"-"+strconv.Itoa(start+partSize-1))
+		req.Header.Set("If-Match", etag)
+		signRequest(t, req, emptyPayloadHash, testSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			results <- result{i: i, err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		results <- result{i, res.StatusCode, b, res.Header.Get("Content-Range"), err}
+	}
+	go get(0)
+	<-firstHalf // the first part's miss is in the backend
+	for i := 1; i < parts; i++ {
+		go get(i)
+	}
+	waitFor(t, "the other parts to join", func() bool { return p.flights.joined.Load() == parts-1 })
+	release()
+	for range parts {
+		r := <-results
+		start := r.i * partSize
+		wantCR := "bytes " + strconv.Itoa(start) + "-" + strconv.Itoa(start+partSize-1) + "/" + strconv.Itoa(len(body))
+		if r.err != nil || r.status != 206 || r.cr != wantCR || !bytes.Equal(r.body, body[start:start+partSize]) {
+			t.Errorf("part %d: %v %d %q, %d bytes; want 206 %q with its bytes", r.i, r.err, r.status, r.cr, len(r.body), wantCR)
+		}
+	}
+	if got := fake.getCount("/bkt/k"); got != 1 {
+		t.Errorf("backend GETs = %d, want 1", got)
+	}
+	res := do(t, "GET", srv.URL+"/bkt/k", nil, testSecret)
+	if got := readBody(t, res); got != string(body) || res.Header.Get("X-Cache") != xCacheHit {
+		t.Errorf("GET after the download: X-Cache %q, want HIT with the body", res.Header.Get("X-Cache"))
 	}
 }
 

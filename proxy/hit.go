@@ -33,11 +33,14 @@ type readRequest struct {
 	conditional bool                           // any of If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since
 	overrides   [len(responseOverrides)]string // response-* values by index of responseOverrides; "" for none
 	overridden  bool                           // any override is set
+	// checksumMode says the client asked for the object's checksums
+	// (x-amz-checksum-mode: ENABLED, header or query): only then are the
+	// stored X-Amz-Checksum-* headers sent, as S3 sends them.
+	checksumMode bool
 }
 
 // variant reports whether the request asks for more than the plain whole
-// object or a range of it: a miss of such a request is relayed, as its
-// answer is not the whole object to store.
+// object or a range of it: preconditions or overrides.
 func (rr *readRequest) variant() bool {
 	return rr.conditional || rr.overridden
 }
@@ -63,13 +66,16 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 	case h.Get("X-Amz-Server-Side-Encryption") != "" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "":
 		// S3 refuses a read that declares how to encrypt: the backend's
 		// 400 is the answer.
-		return rr, "sse header"
+		return rr, "sse-header"
 	}
-	if m := h.Get("X-Amz-Checksum-Mode"); m != "" && !strings.EqualFold(m, "ENABLED") {
-		return rr, "checksum-mode" // the backend's error to send
+	if m := h.Get("X-Amz-Checksum-Mode"); m != "" {
+		if !strings.EqualFold(m, "ENABLED") {
+			return rr, "checksum-mode" // the backend's error to send
+		}
+		rr.checksumMode = true
 	}
 	if badQuery {
-		return rr, "query syntax"
+		return rr, "query-syntax"
 	}
 	for name, vs := range q {
 		switch {
@@ -82,11 +88,12 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 			if !strings.EqualFold(vs[0], "ENABLED") {
 				return rr, "checksum-mode" // the backend's error to send
 			}
+			rr.checksumMode = true
 		case strings.HasPrefix(name, "X-Amz-"): // presign parameters
 		case strings.HasPrefix(name, "response-"):
 			i := overrideIndex(name)
 			if i < 0 {
-				return rr, "query " + name
+				return rr, queryReason(name)
 			}
 			// S3 ignores an empty override.
 			if vs[0] != "" {
@@ -94,10 +101,26 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 				rr.overridden = true
 			}
 		default:
-			return rr, "query " + name
+			return rr, queryReason(name)
 		}
 	}
 	return rr, ""
+}
+
+// queryReason is the bypass reason for a query parameter the cache does
+// not answer: "query-" and its name when the name is a plain token, as it
+// goes into the X-Cache header, else "query".
+func queryReason(name string) string {
+	if name == "" || len(name) > 64 {
+		return "query"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "query"
+		}
+	}
+	return "query-" + name
 }
 
 func overrideIndex(param string) int {
@@ -148,9 +171,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 		}
 	}
 
-	for k, v := range e.Header {
-		h[k] = v
-	}
+	copyObjectHeader(h, e.Header, rr.checksumMode)
 	if status == http.StatusPartialContent {
 		setRangeHeaders(h, start, end, size)
 	}
@@ -199,6 +220,18 @@ func (rr *readRequest) override(h http.Header) {
 		if v := rr.overrides[i]; v != "" {
 			h[o.header] = []string{v} // a new slice: the stored one is shared
 		}
+	}
+}
+
+// copyObjectHeader copies a stored object's headers into h, sharing their
+// values. The X-Amz-Checksum-* headers go only to a client that asked for
+// them (checksums), as S3 sends them only in checksum mode.
+func copyObjectHeader(h http.Header, stored map[string][]string, checksums bool) {
+	for k, v := range stored {
+		if !checksums && strings.HasPrefix(k, "X-Amz-Checksum-") {
+			continue
+		}
+		h[k] = v
 	}
 }
 

@@ -157,9 +157,12 @@ func TestLinearizabilityWriteInFlight(t *testing.T) {
 	<-forwarded // the proxy invalidated the key; the backend has not deleted yet
 	fillRead, fillGo := make(chan struct{}), make(chan struct{})
 	var first sync.Once
-	fake.onGet = func(http.ResponseWriter, *http.Request) bool {
+	fake.onGet = func(_ http.ResponseWriter, r *http.Request) bool {
 		// Only the racing fill is held; the last GET must find no stored
 		// fill and go to the backend, which now has no object.
+		if r.Method != http.MethodGet {
+			return false
+		}
 		first.Do(func() {
 			close(fillRead) // the backend read "v1"
 			<-fillGo

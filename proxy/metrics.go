@@ -231,6 +231,9 @@ func cacheResultIndex(xcache string) int {
 	case xCacheShared:
 		return 5
 	}
+	if strings.HasPrefix(xcache, xCacheBypass) { // "BYPASS; reason=…"
+		return 2
+	}
 	return -1
 }
 

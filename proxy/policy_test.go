@@ -138,7 +138,7 @@ func TestPolicyApplied(t *testing.T) {
 	tests := []struct {
 		path, want string
 	}{
-		{"/logs/a", xCacheBypass},       // bypass rule
+		{"/logs/a", "BYPASS; reason=policy-rule"},
 		{"/big/obj", xCacheHit},         // 2000 bytes > the rule's 1000: cached in blocks
 		{"/priv/nostore", xCacheMiss},   // no-store is honoured by default
 		{"/open/nostore", xCacheHit},    // ...unless a rule says otherwise

@@ -37,8 +37,9 @@ type fakeS3 struct {
 	mu       sync.Mutex
 	objects  map[string][]byte
 	gets     map[string]int
-	// onGet, if set, runs before a GET answers; it may write the response
-	// itself and return true.
+	heads    map[string]int
+	// onGet, if set, runs before a GET or HEAD answers; it may write the
+	// response itself and return true.
 	onGet func(w http.ResponseWriter, r *http.Request) bool
 	// onPut, if set, runs before a PUT is stored.
 	onPut func(w http.ResponseWriter, r *http.Request)
@@ -50,6 +51,7 @@ func newFakeS3(t testing.TB) (*fakeS3, *httptest.Server) {
 		verifier: &sigv4.Verifier{Credentials: sigv4.StaticCredentials{testKey: testSecret}},
 		objects:  map[string][]byte{},
 		gets:     map[string]int{},
+		heads:    map[string]int{},
 	}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -79,10 +81,12 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		obj, ok := f.objects[path]
 		if r.Method == http.MethodGet {
 			f.gets[path]++
+		} else {
+			f.heads[path]++
 		}
 		hook := f.onGet
 		f.mu.Unlock()
-		if r.Method == http.MethodGet && hook != nil && hook(w, r) {
+		if hook != nil && hook(w, r) {
 			return
 		}
 		if path == "/" && r.Method == http.MethodGet {
@@ -155,6 +159,12 @@ func (f *fakeS3) getCount(path string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.gets[path]
+}
+
+func (f *fakeS3) headCount(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.heads[path]
 }
 
 // newTestProxy starts a proxy in front of backend, served through the
@@ -366,10 +376,10 @@ func TestBypassAndErrors(t *testing.T) {
 	fake.objects["/bkt/k"] = []byte("0123456789")
 	_, srv := newTestProxy(t, backend, nil)
 
-	t.Run("response override bypasses", func(t *testing.T) {
-		res := do(t, "GET", srv.URL+"/bkt/k?response-content-type=text/html", nil, testSecret)
-		if res.Header.Get("X-Cache") != xCacheBypass {
-			t.Errorf("X-Cache %q, want BYPASS", res.Header.Get("X-Cache"))
+	t.Run("a part number bypasses, saying why", func(t *testing.T) {
+		res := do(t, "GET", srv.URL+"/bkt/k?partNumber=1", nil, testSecret)
+		if got, want := res.Header.Get("X-Cache"), "BYPASS; reason=query-partNumber"; got != want {
+			t.Errorf("X-Cache %q, want %q", got, want)
 		}
 	})
 	t.Run("missing key is a relayed 404", func(t *testing.T) {

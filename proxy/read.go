@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
@@ -32,14 +33,12 @@ const (
 func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	rr, reason := parseRead(r, rq.query, rq.badQuery)
 	if reason != "" {
-		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", reason))
-		p.forward(w, r, rq, xCacheBypass)
+		p.bypass(w, r, rq, reason)
 		return
 	}
 	rq.rule = p.cfg.CachePolicy.match(rq.bucket, rq.key)
 	if rq.rule != nil && rq.rule.Bypass {
-		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", "policy rule"))
-		p.forward(w, r, rq, xCacheBypass)
+		p.bypass(w, r, rq, "policy-rule")
 		return
 	}
 	versionID := rr.versionID
@@ -48,34 +47,86 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	// applied before the cache is read.
 	if !p.gens.Settle() {
 		p.logRead(r, rq, slog.LevelWarn, "cache bypass: invalidations from Redis still being applied")
-		p.forward(w, r, rq, xCacheBypass)
+		p.forward(w, r, rq, bypassValue("invalidations-pending"))
 		return
 	}
 	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return
 	}
-	// An object too large to store whole may be cached in blocks: its
-	// description answers HEAD and preconditions too.
+	// The object's description (headers and size, no body), stored by a
+	// HEAD miss or by the fill of an object too large to store whole,
+	// answers HEAD and the preconditions that decide without the body; an
+	// object too large to store whole is then read block by block.
 	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
 		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
-			p.serveLarge(w, r, rq, &rr, ckey, o)
+			if o.size > p.maxObjectBytes(rq) {
+				p.serveLarge(w, r, rq, &rr, ckey, o, xCacheHit)
+				return
+			}
+			if p.serveDescription(w, r, o, &rr, xCacheHit) {
+				return
+			}
+		}
+	}
+	if r.Method == http.MethodHead {
+		p.headMiss(w, r, rq, &rr)
+		return
+	}
+	// Preconditions, ranges and overrides on a miss are answered from the
+	// whole object's fill, which the next reader finds in the cache (see
+	// fill).
+	p.fill(w, r, rq, &rr, ckey, false)
+}
+
+// bypass relays a read the cache does not answer, saying why in the
+// X-Cache header and, at debug level, in the log.
+func (p *Proxy) bypass(w http.ResponseWriter, r *http.Request, rq *request, reason string) {
+	p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", reason))
+	p.forward(w, r, rq, bypassValue(reason))
+}
+
+// bypassValue is the X-Cache value of a read relayed for reason, a token:
+// "BYPASS; reason=sse-c".
+func bypassValue(reason string) string {
+	return xCacheBypass + "; reason=" + reason
+}
+
+// headMiss answers a HeadObject miss with a HEAD of the proxy's own,
+// which asks for the object's checksums, and stores the object's
+// description when it may be cached: later HEADs, preconditions and, for
+// an object cached in blocks, ranges are then answered without asking
+// the backend again. The client's preconditions, range and overrides are
+// applied to the description as a hit applies them. A 200 that may not be
+// cached is answered by relaying the client's own HEAD; any other answer
+// is relayed as the backend gave it.
+func (p *Proxy) headMiss(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest) {
+	t, _ := p.beginFill(r.Context(), rq.bucket, rq.key)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	res, err := p.fetchObject(ctx, http.MethodHead, rq, rr.versionID, "", cancel)
+	if err != nil {
+		if r.Context().Err() == nil {
+			p.writeError(w, r, backendError(err))
+		}
+		return
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK && res.ContentLength >= 0 && headerETag(res.Header) != "" && p.storableHeaders(rq, res.Header) {
+		h := storedHeader(res.Header)
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+		meta := &cache.Entry{Header: h, TTL: entryTTL(rq)}
+		p.cache.Commit(t, cache.MetaKey(rq.bucket, rq.key, rr.versionID), meta)
+		if o, ok := p.largeObjectOf(rq, rr.versionID, meta); ok {
+			p.serveDescription(w, r, o, rr, xCacheMiss)
 			return
 		}
 	}
-	// Preconditions and overrides are answered from a hit; a miss relays
-	// them, as their answer is not the whole object to store. A range miss
-	// fills the whole object (see fill).
-	if rr.variant() {
-		p.logRead(r, rq, slog.LevelDebug, "cache bypass", slog.String("reason", "variant miss"))
-		p.forward(w, r, rq, xCacheBypass)
+	if res.StatusCode == http.StatusOK {
+		p.bypass(w, r, rq, "not-cacheable")
 		return
 	}
-	if r.Method == http.MethodHead {
-		p.forward(w, r, rq, xCacheMiss)
-		return
-	}
-	p.fill(w, r, rq, &rr, ckey, false)
+	writeHeaders(w, res.StatusCode, storedHeader(res.Header), -1, xCacheMiss)
 }
 
 // logRead logs a decision of the read path about rq, with what an
@@ -96,11 +147,20 @@ func (p *Proxy) logRead(r *http.Request, rq *request, level slog.Level, msg stri
 // A non-empty etag makes it a revalidation: If-None-Match asks for a 304
 // when the object is unchanged.
 func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
+	return p.fetchObject(ctx, http.MethodGet, rq, versionID, etag, cancel)
+}
+
+// fetchObject is fetch with method GET or HEAD.
+func (p *Proxy) fetchObject(ctx context.Context, method string, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
 	query := ""
 	if versionID != "" {
 		query = "versionId=" + escapeQuery(versionID)
 	}
-	out, err := http.NewRequestWithContext(withBackendCall(ctx, getObjectCallFor(rq)), http.MethodGet, "", nil)
+	call := getObjectCallFor(rq)
+	if method == http.MethodHead {
+		call = &backendCall{op: "HeadObject", reqID: rq.id}
+	}
+	out, err := http.NewRequestWithContext(withBackendCall(ctx, call), method, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +191,10 @@ func writeHeaders(w http.ResponseWriter, status int, header http.Header, length 
 	w.WriteHeader(status)
 }
 
-// streamResponse relays a backend response that is not cached, through a
-// pooled buffer in constant memory.
-func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response) {
+// streamResponse relays a backend response to a fetch of the proxy's own
+// that is not cached, through a pooled buffer in constant memory. The
+// checksums the fetch asked for go to the client only if it asked too.
+func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http.Response, checksums bool) {
 	defer res.Body.Close()
 	if err := rewriteErrorBody(res, w.Header().Get("X-Amz-Request-Id")); err != nil {
 		if r.Context().Err() == nil {
@@ -141,7 +202,15 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 		}
 		return
 	}
-	writeHeaders(w, res.StatusCode, storedHeader(res.Header), res.ContentLength, xCacheMiss)
+	h := storedHeader(res.Header)
+	if !checksums {
+		for k := range h {
+			if strings.HasPrefix(k, "X-Amz-Checksum-") {
+				delete(h, k)
+			}
+		}
+	}
+	writeHeaders(w, res.StatusCode, h, res.ContentLength, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)

@@ -7,7 +7,8 @@ import (
 )
 
 // ParseQuery parses a raw query as url.ParseQuery does, except that
-// presign parameters (X-Amz-*) are skipped: the verifier reads them from
+// presign parameters (X-Amz-*, but for X-Amz-Checksum-Mode, which a GET
+// may carry there instead of the header) are skipped: the verifier reads them from
 // the raw query and nothing after it needs them, so a presigned GET with
 // no other parameter allocates nothing here. The map is nil when no other
 // parameter is present. An error reports the first malformed parameter;
@@ -21,7 +22,7 @@ func ParseQuery(raw string) (url.Values, error) {
 		if seg == "" {
 			continue
 		}
-		if strings.HasPrefix(seg, "X-Amz-") {
+		if strings.HasPrefix(seg, "X-Amz-") && !isChecksumMode(seg) {
 			continue
 		}
 		if strings.Contains(seg, ";") {
@@ -34,7 +35,7 @@ func ParseQuery(raw string) (url.Values, error) {
 			first = cmpErr(first, err)
 			continue
 		}
-		if strings.HasPrefix(k, "X-Amz-") {
+		if strings.HasPrefix(k, "X-Amz-") && !isChecksumMode(k) {
 			continue
 		}
 		v, err = url.QueryUnescape(v)
@@ -55,4 +56,12 @@ func cmpErr(first, err error) error {
 		return first
 	}
 	return err
+}
+
+// isChecksumMode reports whether s starts with the name of the
+// X-Amz-Checksum-Mode parameter, which a presigned GET may carry in the
+// query instead of the header and which is kept.
+func isChecksumMode(s string) bool {
+	const name = "X-Amz-Checksum-Mode"
+	return len(s) >= len(name) && strings.EqualFold(s[:len(name)], name) && (len(s) == len(name) || s[len(name)] == '=')
 }
