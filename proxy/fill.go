@@ -156,10 +156,11 @@ func (f *flight) state() (filled int, err error, done bool, next <-chan struct{}
 // it as a hit would (412, 304, 206 or 200, overrides applied; the range as
 // soon as its bytes arrived), and fills the cache for the next reader,
 // which costs little more than the range alone would. Concurrent part
-// GETs of one object share that trip. When the object is larger, the
-// whole-object answer is dropped after its headers and the request is
-// relayed (X-Cache: BYPASS): one extra round trip, only for objects the
-// cache would not keep anyway.
+// GETs of one object share that trip. (A range of an object not yet
+// described comes here only once serveRead learnt with a HEAD that the
+// object is small.) When the object may not be kept, the whole-object
+// answer is dropped after its headers and the request is relayed
+// (X-Cache: BYPASS).
 //
 // An object larger than that which the cache may keep in blocks (see
 // blocks.go) is not dropped: its description is stored, the leader of a
@@ -178,10 +179,15 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 		f.stamp = stamp
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
 		if res != nil && f.large != nil {
-			if rr.rangeSpec != "" || rr.conditional {
+			if rr.conditional && p.answerPreconditions(w, r, f.large.meta.Header, xCacheMiss) {
 				res.Body.Close()
 				cancel()
-				p.serveLargeFill(w, r, rq, rr, ckey, f.large, retried)
+				return
+			}
+			if rr.rangeSpec != "" {
+				res.Body.Close()
+				cancel()
+				p.serveBlocks(w, r, rq, rr, ckey, f.large, retried)
 				return
 			}
 			stop := context.AfterFunc(r.Context(), cancel)

@@ -73,9 +73,30 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.headMiss(w, r, rq, &rr)
 		return
 	}
-	// Preconditions, ranges and overrides on a miss are answered from the
-	// whole object's fill, which the next reader finds in the cache (see
-	// fill).
+	// A range of an object not described yet: its size decides whether the
+	// whole object is fetched and kept, or only the blocks the range needs.
+	// A HEAD learns it (and stores the description) before any body is
+	// asked for, so no byte of an object cached in blocks is fetched twice.
+	if rr.rangeSpec != "" {
+		o, res, err := p.describe(r.Context(), rq, versionID)
+		switch {
+		case err != nil:
+			if r.Context().Err() == nil {
+				p.writeError(w, r, backendError(err))
+			}
+			return
+		case o != nil && o.size > p.maxObjectBytes(rq):
+			p.serveLarge(w, r, rq, &rr, ckey, o, xCacheMiss)
+			return
+		case o != nil && p.serveDescription(w, r, o, &rr, xCacheMiss):
+			return
+		case o == nil && res.StatusCode == http.StatusOK:
+			p.bypass(w, r, rq, "not-cacheable")
+			return
+		}
+		// Else a small object (fetched whole below), or an answer other
+		// than 200, which the GET gets with its body.
+	}
 	p.fill(w, r, rq, &rr, ckey, false)
 }
 
@@ -92,41 +113,54 @@ func bypassValue(reason string) string {
 	return xCacheBypass + "; reason=" + reason
 }
 
-// headMiss answers a HeadObject miss with a HEAD of the proxy's own,
-// which asks for the object's checksums, and stores the object's
-// description when it may be cached: later HEADs, preconditions and, for
-// an object cached in blocks, ranges are then answered without asking
-// the backend again. The client's preconditions, range and overrides are
-// applied to the description as a hit applies them. A 200 that may not be
-// cached is answered by relaying the client's own HEAD; any other answer
-// is relayed as the backend gave it.
+// headMiss answers a HeadObject miss from describe: from the stored
+// description, the client's preconditions, range and overrides applied as
+// a hit applies them. A 200 that may not be cached is answered by relaying
+// the client's own HEAD; any other answer is relayed as the backend gave
+// it.
 func (p *Proxy) headMiss(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest) {
-	t, _ := p.beginFill(r.Context(), rq.bucket, rq.key)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	res, err := p.fetchObject(ctx, http.MethodHead, rq, rr.versionID, "", cancel)
-	if err != nil {
+	o, res, err := p.describe(r.Context(), rq, rr.versionID)
+	switch {
+	case err != nil:
 		if r.Context().Err() == nil {
 			p.writeError(w, r, backendError(err))
 		}
-		return
+	case o != nil:
+		p.serveDescription(w, r, o, rr, xCacheMiss)
+	case res.StatusCode == http.StatusOK:
+		p.bypass(w, r, rq, "not-cacheable")
+	default:
+		writeHeaders(w, res.StatusCode, storedHeader(res.Header), -1, xCacheMiss)
+	}
+}
+
+// describe sends a HEAD of the proxy's own for the object, asking for its
+// checksums, and stores the object's description (its headers and size)
+// when it may be cached: later HEADs and preconditions are then answered
+// without the backend, and an object too large to store whole is read
+// block by block. It returns the description, or nil and the backend's
+// answer (its body closed).
+func (p *Proxy) describe(ctx context.Context, rq *request, versionID string) (*largeObject, *http.Response, error) {
+	t, _ := p.beginFill(ctx, rq.bucket, rq.key)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err := p.fetchObject(ctx, http.MethodHead, rq, versionID, "", cancel)
+	if err != nil {
+		return nil, nil, err
 	}
 	res.Body.Close()
-	if res.StatusCode == http.StatusOK && res.ContentLength >= 0 && headerETag(res.Header) != "" && p.storableHeaders(rq, res.Header) {
-		h := storedHeader(res.Header)
-		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
-		meta := &cache.Entry{Header: h, TTL: entryTTL(rq)}
-		p.cache.Commit(t, cache.MetaKey(rq.bucket, rq.key, rr.versionID), meta)
-		if o, ok := p.largeObjectOf(rq, rr.versionID, meta); ok {
-			p.serveDescription(w, r, o, rr, xCacheMiss)
-			return
-		}
+	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || headerETag(res.Header) == "" || !p.storableHeaders(rq, res.Header) {
+		return nil, res, nil
 	}
-	if res.StatusCode == http.StatusOK {
-		p.bypass(w, r, rq, "not-cacheable")
-		return
+	h := storedHeader(res.Header)
+	h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	meta := &cache.Entry{Header: h, TTL: entryTTL(rq)}
+	p.cache.Commit(t, cache.MetaKey(rq.bucket, rq.key, versionID), meta)
+	o, ok := p.largeObjectOf(rq, versionID, meta)
+	if !ok {
+		return nil, res, nil
 	}
-	writeHeaders(w, res.StatusCode, storedHeader(res.Header), -1, xCacheMiss)
+	return o, res, nil
 }
 
 // logRead logs a decision of the read path about rq, with what an
