@@ -349,10 +349,17 @@ func (c *Cache) InvalidateAll() {
 // its key or bucket happened since its fill began.
 func (c *Cache) fenced(e *Entry) bool { return c.gens.fenced(e.ticket) }
 
-// free deletes es from the store, and so from the index; see drop.
+// free deletes es from the store, and so from the index; see drop. If
+// there were any, it returns once the store has applied the deletes, so
+// that Stats shows the freed bytes as soon as the invalidation returns: a
+// write's answer reaches its client after them. It costs a channel round
+// trip on writes to cached keys only.
 func (c *Cache) free(es []*Entry) {
 	for _, e := range es {
 		c.drop(e)
+	}
+	if len(es) > 0 {
+		c.store.Wait()
 	}
 }
 
