@@ -16,12 +16,12 @@ import (
 // ticket, key stripes and bucket stripes (see [generations]): a stripe's
 // list holds every entry that a bump of that stripe fences, whatever its
 // kind (whole object, version, description of a large object, block), so
-// an invalidation finds the entries it killed without a scan. Most of a
-// list's entries are of one object or bucket; the others share its stripe,
-// are fenced by the same bump, and are freed with it. An invalidation frees
-// every entry it walks but those committed since its bump, so the lists of
-// written stripes stay short: over time a walk costs about one step per
-// entry committed to its stripe since the last.
+// an invalidation finds the entries it killed without a scan of the whole
+// index. A list also holds the entries of the other keys (or buckets) that
+// hash to its stripe: the bump fences them too, so they are freed with
+// it. An invalidation frees every entry it walks but those committed since
+// its bump, so the lists of written stripes stay short: over time a walk
+// costs about one step per entry committed to its stripe since the last.
 //
 // It drops an entry when ristretto lets go of it (OnExit: eviction, expiry
 // sweep, rejection, delete, replacement), so it never keeps memory alive
