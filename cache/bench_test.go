@@ -87,3 +87,26 @@ func BenchmarkKey(b *testing.B) {
 		Key("bench", "objects/some/longer/key.bin", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo")
 	}
 }
+
+// BenchmarkInvalidate commits an entry of a key and invalidates the key,
+// which frees it, in a cache that holds many other entries.
+func BenchmarkInvalidate(b *testing.B) {
+	c, err := New(Config{MaxBytes: 64 << 20, TTL: testTTL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	names, cacheKeys := benchObjects()
+	body := make([]byte, 4096)
+	for i := range names {
+		c.Commit(c.Begin("bench", names[i]), cacheKeys[i], &Entry{Body: body})
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % benchKeys
+		c.Commit(c.Begin("bench", names[k]), cacheKeys[k], &Entry{Body: body})
+		c.Invalidate("bench", names[k])
+		i++
+	}
+}

@@ -177,6 +177,12 @@ func (c *Cache) Commit(t Ticket, cacheKey string, e *Entry) bool {
 	// twice in a row gets a hit the second time. It costs a channel round
 	// trip on the miss path only.
 	c.store.Wait()
+	// An invalidation between the ticket check and here may have walked
+	// the index before e was in it, or deleted the key before the Set was
+	// applied: free e as it would have. Get would never serve it anyway.
+	if c.gens.fenced(t) {
+		c.drop(e)
+	}
 	return true
 }
 
@@ -305,35 +311,66 @@ func (w *Write) End() {
 // Invalidate makes every cached version of key in bucket unservable, and
 // makes Commit refuse fills of it that began before: call it when a write to
 // the key is forwarded (before and after the backend answers, to fence fills
-// that start while the write is in flight). The current-version entry is
-// deleted at once; versioned entries are fenced by the generation and freed
-// by a later Get, eviction or expiry.
+// that start while the write is in flight). It frees at once every entry
+// the invalidation made unservable: every version, the description and
+// blocks of a large object, and the entries of the rare other keys that
+// share the key's generation stripe (they miss once, as the shared
+// generation makes them). Entries committed since under a newer ticket are
+// kept.
 func (c *Cache) Invalidate(bucket, key string) {
 	if c == nil {
 		return
 	}
-	c.gens.bumpKey(bucket, key)
-	c.store.Del(Key(bucket, key, ""))
+	ks := c.gens.bumpKey(bucket, key)
+	c.free(c.index.stripe(byKey, ks, c.fenced))
 }
 
-// InvalidateBucket does what Invalidate does for every key of bucket. Its
-// entries are fenced at once and their memory is freed by a later Get,
-// eviction or expiry.
+// InvalidateBucket does what Invalidate does for every key of bucket, and
+// frees their entries at once.
 func (c *Cache) InvalidateBucket(bucket string) {
 	if c == nil {
 		return
 	}
-	c.gens.bumpBucket(bucket)
+	bs := c.gens.bumpBucket(bucket)
+	c.free(c.index.stripe(byBucket, bs, c.fenced))
 }
 
-// InvalidateAll does what Invalidate does for every key of every bucket.
-// Entries are fenced at once and their memory is freed by a later Get,
-// eviction or expiry.
+// InvalidateAll does what Invalidate does for every key of every bucket,
+// and frees every entry at once.
 func (c *Cache) InvalidateAll() {
 	if c == nil {
 		return
 	}
 	c.gens.bumpAll()
+	c.free(c.index.snapshot(c.fenced))
+}
+
+// fenced reports whether e can never be served again: an invalidation of
+// its key or bucket happened since its fill began.
+func (c *Cache) fenced(e *Entry) bool { return c.gens.fenced(e.ticket) }
+
+// free deletes es from the store, and so from the index; see drop. If
+// there were any, it returns once the store has applied the deletes, so
+// that Stats shows the freed bytes as soon as the invalidation returns: a
+// write's answer reaches its client after them. It costs a channel round
+// trip on writes to cached keys only.
+func (c *Cache) free(es []*Entry) {
+	for _, e := range es {
+		c.drop(e)
+	}
+	if len(es) > 0 {
+		c.store.Wait()
+	}
+}
+
+// drop deletes e from the store if the index still holds it under its key.
+// The store's delete calls back into the index, so the caller must not hold
+// its lock. A Commit of the same key between the check and the delete loses
+// its entry, which only costs a miss.
+func (c *Cache) drop(e *Entry) {
+	if c.index.holds(e) {
+		c.store.Del(e.key)
+	}
 }
 
 // Wait blocks until every Commit and delete issued before it has been applied

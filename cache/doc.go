@@ -17,12 +17,16 @@
 // # Why generations and not deletes
 //
 // A write request for a key calls [Cache.Invalidate], which bumps the key's
-// generation and deletes the current-version entry. The delete only frees
-// memory; correctness comes from the generation: [Cache.Get] compares the
-// ticket stored with an entry to the current counters and treats any
-// difference as a miss. So a Set that ristretto applies after the Invalidate
-// that should have removed it, or a versioned entry that Invalidate never
-// deleted, can never be served.
+// generation and then deletes every entry the bump fenced: every version,
+// the description and blocks of a large object. The deletes only free
+// memory, at once, so that dead entries neither hold the budget nor win
+// admission over live ones; correctness comes from the generation:
+// [Cache.Get] compares the ticket stored with an entry to the current
+// counters and treats any difference as a miss. So a Set that ristretto
+// applies after the Invalidate that should have removed it, or an entry a
+// delete missed, can never be served. A side index lists the committed
+// entries by generation stripe, so an invalidation finds the entries it
+// fenced without a scan.
 //
 // Generations live in fixed arrays of striped counters indexed by a hash, so
 // their memory is bounded however many keys pass through. Two keys sharing a

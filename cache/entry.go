@@ -7,7 +7,7 @@ import (
 
 // EntryOverhead is the fixed cost, in bytes, charged for every entry on top of
 // its body and header bytes. Together with HeaderFieldOverhead it covers
-// what an entry holds besides those bytes: the Entry struct (160 bytes),
+// what an entry holds besides those bytes: the Entry struct (200 bytes),
 // ristretto's bookkeeping for the item (190 to 260 bytes: its store map
 // slot, policy cost slot, expiry bucket slot and admission timestamp; it
 // keeps key hashes, not key strings) and the header map (about 400 bytes
@@ -23,8 +23,10 @@ import (
 // with one field or with maps grown past eight slots. The side index of
 // committed keys (for listing them; see [Cache.TopKeys]) added about 190
 // bytes per entry (its key, map slot and the entry's key and hit counter):
-// 640 became 768.
-const EntryOverhead = 768
+// 640 became 768. Its lists by generation stripe, which let an
+// invalidation free the entries it fences, added the entry's four links:
+// 768 became 800.
+const EntryOverhead = 800
 
 // HeaderFieldOverhead is the cost, in bytes, charged for each header name on
 // top of the bytes of the name and its values; see EntryOverhead.
@@ -72,6 +74,9 @@ type Entry struct {
 	ticket Ticket
 	// key is the cache key Commit stored the entry under.
 	key string
+	// links chain the entry into the index's lists of its key stripe and
+	// bucket stripe (byKey, byBucket) while the index holds it.
+	links [2]link
 	// hits counts Gets that returned the entry; Get adds to it with no
 	// lookup of its own.
 	hits atomic.Uint64

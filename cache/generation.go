@@ -104,14 +104,27 @@ func (g *generations) currentFor(t Ticket, bucket, key string) bool {
 	return t.keyStripe == ks && t.bucketStripe == bs && g.current(t)
 }
 
-func (g *generations) bumpKey(bucket, key string) {
-	ks, _ := g.stripes(bucket, key)
-	g.keys[ks].Add(1)
+// fenced reports whether an invalidation touching t's stripes happened
+// since t was taken: an entry committed under t is never served again.
+// Unlike current it ignores writes in flight, which fence only new fills.
+func (g *generations) fenced(t Ticket) bool {
+	return g.keys[t.keyStripe].Load() != t.keyGen ||
+		g.bucket[t.bucketStripe].Load() != t.bucketGen ||
+		g.global.Load() != t.globalGen
 }
 
-func (g *generations) bumpBucket(bucket string) {
+// bumpKey bumps (bucket, key)'s key stripe and returns it.
+func (g *generations) bumpKey(bucket, key string) uint32 {
+	ks, _ := g.stripes(bucket, key)
+	g.keys[ks].Add(1)
+	return ks
+}
+
+// bumpBucket bumps bucket's stripe and returns it.
+func (g *generations) bumpBucket(bucket string) uint32 {
 	_, bs := g.stripes(bucket, "")
 	g.bucket[bs].Add(1)
+	return bs
 }
 
 func (g *generations) bumpAll() { g.global.Add(1) }

@@ -7,22 +7,82 @@ import (
 	"sync"
 )
 
-// index is the cache's side index of committed entries by cache key, so
-// that they can be listed (top keys, prefix purges): ristretto keeps key
-// hashes and cannot iterate. It holds at most one entry per cache key, the
-// last one committed, and drops an entry when ristretto lets go of it
-// (OnExit: eviction, expiry sweep, rejection, delete, replacement), so it
-// never keeps memory alive that the store freed. Entries the generations
-// fenced (InvalidateBucket, InvalidateAll, versioned entries of a written
-// key) are dropped when a listing finds them dead. The zero value is ready;
-// it is safe for concurrent use.
+// index is the cache's side index of committed entries, so that they can
+// be listed (top keys, prefix purges) and freed when an invalidation makes
+// them dead: ristretto keeps key hashes and cannot iterate.
 //
-// Get does not touch it: hits are counted in the entry itself.
+// It holds at most one entry per cache key, the last one committed, in m,
+// and chains the same entries into one list per generation stripe of their
+// ticket, key stripes and bucket stripes (see [generations]): a stripe's
+// list holds every entry that a bump of that stripe fences, whatever its
+// kind (whole object, version, description of a large object, block), so
+// an invalidation finds the entries it killed without a scan of the whole
+// index. A list also holds the entries of the other keys (or buckets) that
+// hash to its stripe: the bump fences them too, so they are freed with
+// it. An invalidation frees every entry it walks but those committed since
+// its bump, so the lists of written stripes stay short: over time a walk
+// costs about one step per entry committed to its stripe since the last.
+//
+// It drops an entry when ristretto lets go of it (OnExit: eviction, expiry
+// sweep, rejection, delete, replacement), so it never keeps memory alive
+// that the store freed; unlinking an entry clears its links. The zero value
+// is ready; it is safe for concurrent use.
+//
+// Get does not touch it: hits are counted in the entry itself. Commit adds
+// to it under one mutex in constant time: a map insert and two list pushes.
 type index struct {
 	mu      sync.Mutex
 	m       map[string]*Entry
-	encoded int64 // entries of m with an encoded body
-	saved   int64 // sum of their Entry.saved
+	keys    [keyStripes]*Entry    // heads of the lists by key stripe
+	buckets [bucketStripes]*Entry // heads of the lists by bucket stripe
+	encoded int64                 // entries of m with an encoded body
+	saved   int64                 // sum of their Entry.saved
+}
+
+// The lists an entry is chained into, indexes of Entry.links.
+const (
+	byKey = iota
+	byBucket
+)
+
+// link is an entry's place in one of the index's lists.
+type link struct{ prev, next *Entry }
+
+// head returns the head of e's list l. The caller holds x.mu.
+func (x *index) head(l int, e *Entry) **Entry {
+	if l == byKey {
+		return &x.keys[e.ticket.keyStripe]
+	}
+	return &x.buckets[e.ticket.bucketStripe]
+}
+
+// push puts e at the front of its lists. The caller holds x.mu.
+func (x *index) push(e *Entry) {
+	for l := range e.links {
+		h := x.head(l, e)
+		e.links[l] = link{next: *h}
+		if *h != nil {
+			(*h).links[l].prev = e
+		}
+		*h = e
+	}
+}
+
+// unlink takes e out of its lists and clears its links. The caller holds
+// x.mu.
+func (x *index) unlink(e *Entry) {
+	for l := range e.links {
+		k := e.links[l]
+		if k.prev != nil {
+			k.prev.links[l].next = k.next
+		} else {
+			*x.head(l, e) = k.next
+		}
+		if k.next != nil {
+			k.next.links[l].prev = k.prev
+		}
+		e.links[l] = link{}
+	}
 }
 
 // add records e, committed under its cache key.
@@ -33,8 +93,10 @@ func (x *index) add(e *Entry) {
 	}
 	if prev := x.m[e.key]; prev != nil {
 		x.count(prev, -1)
+		x.unlink(prev)
 	}
 	x.m[e.key] = e
+	x.push(e)
 	x.count(e, 1)
 	x.mu.Unlock()
 }
@@ -47,9 +109,37 @@ func (x *index) remove(e *Entry) {
 	x.mu.Lock()
 	if x.m[e.key] == e {
 		delete(x.m, e.key)
+		x.unlink(e)
 		x.count(e, -1)
 	}
 	x.mu.Unlock()
+}
+
+// holds reports whether e is the entry recorded under its key.
+func (x *index) holds(e *Entry) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.m[e.key] == e
+}
+
+// stripe returns the entries of list l (byKey or byBucket) of the given
+// stripe for which keep (if not nil) is true.
+func (x *index) stripe(l int, stripe uint32, keep func(*Entry) bool) []*Entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var e *Entry
+	if l == byKey {
+		e = x.keys[stripe]
+	} else {
+		e = x.buckets[stripe]
+	}
+	var out []*Entry
+	for ; e != nil; e = e.links[l].next {
+		if keep == nil || keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // count adds (sign 1) or takes away (-1) e's share of the encoding
@@ -69,23 +159,18 @@ func (x *index) encoding() (entries, saved int64) {
 	return x.encoded, x.saved
 }
 
-// snapshot returns the recorded entries.
-func (x *index) snapshot() []*Entry {
+// snapshot returns the recorded entries for which keep (if not nil) is
+// true.
+func (x *index) snapshot(keep func(*Entry) bool) []*Entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := make([]*Entry, 0, len(x.m))
 	for _, e := range x.m {
-		out = append(out, e)
+		if keep == nil || keep(e) {
+			out = append(out, e)
+		}
 	}
 	return out
-}
-
-// clear forgets every entry.
-func (x *index) clear() {
-	x.mu.Lock()
-	clear(x.m)
-	x.encoded, x.saved = 0, 0
-	x.mu.Unlock()
 }
 
 // KeyStat is one cached object version as listed by [Cache.TopKeys]. The
@@ -105,24 +190,22 @@ type liveEntry struct {
 	kind KeyKind
 }
 
-// live returns the entries of the index that Get would serve or
-// GetExpired would revalidate, and for which match (if not nil) is true,
-// with their bucket, key and version. Dead entries are dropped from the
-// index on the way.
-func (c *Cache) live(match func(bucket, key string) bool) []liveEntry {
+// live returns those of entries that Get would serve, for which match (if
+// not nil) is true, with their bucket, key and version. Those that can no
+// longer be served or revalidated are freed on the way.
+func (c *Cache) live(entries []*Entry, match func(bucket, key string) bool) []liveEntry {
 	if c == nil {
 		return nil
 	}
 	now := c.now()
 	var out []liveEntry
-	for _, e := range c.index.snapshot() {
+	for _, e := range entries {
 		parts, ok := ParseKey(e.key)
 		if !ok {
-			c.index.remove(e)
 			continue
 		}
 		if !c.gens.currentFor(e.ticket, parts.Bucket, parts.Key) || !now.Before(e.Expires.Add(c.retain)) {
-			c.index.remove(e)
+			c.drop(e)
 			continue
 		}
 		if !now.Before(e.Expires) || match != nil && !match(parts.Bucket, parts.Key) {
@@ -170,7 +253,10 @@ func objects(all []liveEntry) []KeyStat {
 // description (one per read). It walks every entry: call it for
 // operators, not per request. On a nil Cache it returns nil.
 func (c *Cache) TopKeys(n int) []KeyStat {
-	all := objects(c.live(nil))
+	if c == nil {
+		return nil
+	}
+	all := objects(c.live(c.index.snapshot(nil), nil))
 	slices.SortFunc(all, func(a, b KeyStat) int {
 		return cmp.Or(cmp.Compare(b.Hits, a.Hits), cmp.Compare(a.Bucket, b.Bucket),
 			cmp.Compare(a.Key, b.Key), cmp.Compare(a.VersionID, b.VersionID))
@@ -182,7 +268,11 @@ func (c *Cache) TopKeys(n int) []KeyStat {
 // does ([Cache.Invalidate]), and returns how many live entries that
 // removed, blocks included.
 func (c *Cache) PurgeKey(bucket, key string) int {
-	n := len(c.live(func(b, k string) bool { return b == bucket && k == key }))
+	if c == nil {
+		return 0
+	}
+	ks, _ := c.gens.stripes(bucket, key)
+	n := len(c.live(c.index.stripe(byKey, ks, nil), func(b, k string) bool { return b == bucket && k == key }))
 	c.Invalidate(bucket, key)
 	return n
 }
@@ -193,7 +283,11 @@ func (c *Cache) PurgeKey(bucket, key string) int {
 // index: a fill of a key that is not cached yet is not fenced; the caller
 // fences fills in flight with [Cache.Invalidate].
 func (c *Cache) PurgePrefix(bucket, prefix string) int {
-	found := c.live(func(b, k string) bool { return b == bucket && strings.HasPrefix(k, prefix) })
+	if c == nil {
+		return 0
+	}
+	_, bs := c.gens.stripes(bucket, "")
+	found := c.live(c.index.stripe(byBucket, bs, nil), func(b, k string) bool { return b == bucket && strings.HasPrefix(k, prefix) })
 	done := map[string]bool{}
 	for _, s := range found {
 		if !done[s.Key] {
@@ -207,7 +301,11 @@ func (c *Cache) PurgePrefix(bucket, prefix string) int {
 // PurgeBucket invalidates every key of bucket ([Cache.InvalidateBucket])
 // and returns how many live entries that removed.
 func (c *Cache) PurgeBucket(bucket string) int {
-	n := len(c.live(func(b, _ string) bool { return b == bucket }))
+	if c == nil {
+		return 0
+	}
+	_, bs := c.gens.stripes(bucket, "")
+	n := len(c.live(c.index.stripe(byBucket, bs, nil), func(b, _ string) bool { return b == bucket }))
 	c.InvalidateBucket(bucket)
 	return n
 }
@@ -215,11 +313,11 @@ func (c *Cache) PurgeBucket(bucket string) int {
 // PurgeAll invalidates every entry ([Cache.InvalidateAll]) and returns how
 // many live entries that removed.
 func (c *Cache) PurgeAll() int {
-	n := len(c.live(nil))
-	c.InvalidateAll()
-	if c != nil {
-		c.index.clear()
+	if c == nil {
+		return 0
 	}
+	n := len(c.live(c.index.snapshot(nil), nil))
+	c.InvalidateAll()
 	return n
 }
 

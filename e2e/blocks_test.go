@@ -245,3 +245,78 @@ func TestBlockStreamMemory(t *testing.T) {
 	}
 	t.Logf("proxy peak RSS %d MiB streaming 256 MiB with CACHE_MAX_BYTES=64MiB", hwm>>10)
 }
+
+// TestBlockDeleteFreesCache fills a 24 MiB cache with two 10 MiB objects
+// cached in 1 MiB blocks, read until they are hits, and deletes them
+// through the proxy: s3cache_cache_bytes drops at once to what the rest
+// of the cache holds, and a new 10 MiB object read three times is a hit
+// by the third read. Blocks a delete only fenced would hold the cache
+// until their TTL and win admission over the new object's.
+func TestBlockDeleteFreesCache(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		"CACHE_MAX_BYTES":        strconv.Itoa(24 << 20),
+		"CACHE_MAX_OBJECT_BYTES": strconv.Itoa(1 << 20),
+		"CACHE_BLOCK_BYTES":      strconv.Itoa(1 << 20),
+		"CACHE_PREFETCH_BLOCKS":  "-1",
+	})
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	const size = 10 << 20
+	objects := map[string][]byte{"small.txt": []byte("a small object that stays cached")}
+	for i, key := range []string{"old1.bin", "old2.bin", "new.bin"} {
+		objects[key] = patternRange(uint64(9100+i), size, 0, size)
+	}
+	for key, body := range objects {
+		putBytes(t, e, bucket, key, body)
+	}
+	read := func(key string) string {
+		t.Helper()
+		res := sdkGet(t, e, bucket, key)
+		if res.Status != http.StatusOK || !bytes.Equal(res.Body, objects[key]) {
+			t.Fatalf("GET %s: %d with %d bytes, not the object", key, res.Status, len(res.Body))
+		}
+		return res.Header.Get("X-Cache")
+	}
+	cacheBytes := func() float64 { return scrapeMetrics(t, e)["s3cache_cache_bytes"] }
+
+	read("small.txt")
+	if x := read("small.txt"); x != "HIT" {
+		t.Fatalf("small.txt: X-Cache %q on its second read, want HIT", x)
+	}
+	small := cacheBytes()
+	for _, key := range []string{"old1.bin", "old2.bin"} {
+		for range 7 {
+			read(key)
+		}
+		if x := read(key); x != "HIT" {
+			t.Fatalf("%s: X-Cache %q on its eighth read, want HIT", key, x)
+		}
+	}
+	if full := cacheBytes(); full < small+2*size {
+		t.Fatalf("s3cache_cache_bytes = %v with both large objects cached, want at least %v", full, small+2*size)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
+	defer cancel()
+	for _, key := range []string{"old1.bin", "old2.bin"} {
+		if _, err := sdkClient(e).DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(key)}); err != nil {
+			t.Fatalf("DeleteObject %s: %v", key, err)
+		}
+	}
+	if got := cacheBytes(); got != small {
+		t.Errorf("s3cache_cache_bytes = %v after deleting the large objects, want %v, what small.txt holds", got, small)
+	}
+
+	var xs []string
+	for range 3 {
+		xs = append(xs, read("new.bin"))
+	}
+	t.Logf("new.bin: X-Cache %q; s3cache_cache_bytes = %v", xs, cacheBytes())
+	if xs[2] != "HIT" {
+		t.Errorf("new.bin read three times: X-Cache %q, want a HIT by the third", xs)
+	}
+	if x := read("small.txt"); x != "HIT" {
+		t.Errorf("small.txt after the deletes: X-Cache %q, want HIT", x)
+	}
+}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/s3cache/s3cache/cache"
 )
 
 // rangeS3 is a backend of one object per path that answers Range and
@@ -50,6 +52,11 @@ func (f *rangeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		f.put(r.URL.Path, body)
 		w.Header().Set("ETag", etagOf(body))
+	case http.MethodDelete:
+		f.mu.Lock()
+		delete(f.objects, r.URL.Path)
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	case http.MethodGet, http.MethodHead:
 		f.mu.Lock()
 		obj, ok := f.objects[r.URL.Path]
@@ -255,6 +262,84 @@ func TestBlockWholeFill(t *testing.T) {
 	// stored its description, and then filled it whole.
 	if n := p.cache.PurgeKey("bkt", "large"); n != 2 {
 		t.Errorf("entries after the write: %d, want the new object and its description", n)
+	}
+}
+
+// TestBlockWritesFreeMemory: large objects cached in blocks and read often
+// fill the cache; deleting them through the proxy frees their bytes at
+// once (s3cache_cache_bytes drops to what the rest holds), and a new
+// object of the same size is then cached: a HIT by its third read. Dead
+// blocks left in the store until they expire would keep the cache full
+// and win admission over the new object's.
+func TestBlockWritesFreeMemory(t *testing.T) {
+	const blocks = 10 // per large object
+	fake, backend := newRangeS3(t)
+	objects := map[string][]byte{"small": []byte("stays cached")}
+	for i, name := range []string{"old1", "old2", "new"} {
+		objects[name] = randomBytes(uint64(10+i), blocks*testBlock)
+	}
+	for name, body := range objects {
+		fake.put("/bkt/"+name, body)
+	}
+	p, srv := newTestProxy(t, backend, func(c *Config) {
+		c.CacheMaxObjectBytes = 2 * testBlock
+		c.CacheBlockBytes = testBlock
+		c.CachePrefetchBlocks = -1
+		// Room for two of the large objects, not three.
+		c.CacheMaxBytes = 3 * blocks * (testBlock + cache.EntryOverhead + 256) * 3 / 4
+	})
+	cacheBytes := func() float64 { return scrape(t, p)["s3cache_cache_bytes{}"] }
+	read := func(name string) string {
+		t.Helper()
+		res, body, err := getRange(t, srv.URL+"/bkt/"+name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != http.StatusOK || !bytes.Equal(body, objects[name]) {
+			t.Fatalf("GET %s: %d with %d bytes, not the object", name, res.StatusCode, len(body))
+		}
+		return res.Header.Get("X-Cache")
+	}
+
+	read("small")
+	if x := read("small"); x != xCacheHit {
+		t.Fatalf("small object: X-Cache %s on its second read, want HIT", x)
+	}
+	small := cacheBytes()
+	for _, name := range []string{"old1", "old2"} {
+		for range 5 {
+			read(name)
+		}
+		if x := read(name); x != xCacheHit {
+			t.Fatalf("%s: X-Cache %s after six reads, want HIT", name, x)
+		}
+	}
+	full := cacheBytes()
+	t.Logf("s3cache_cache_bytes: %v with the small object, %v with the large ones too", small, full)
+	if full < small+2*blocks*testBlock {
+		t.Fatalf("s3cache_cache_bytes = %v with both large objects cached, want at least %v", full, small+2*blocks*testBlock)
+	}
+
+	for _, name := range []string{"old1", "old2"} {
+		res := do(t, "DELETE", srv.URL+"/bkt/"+name, nil, testSecret)
+		readBody(t, res)
+		if res.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE %s: %d, want 204", name, res.StatusCode)
+		}
+	}
+	if got := cacheBytes(); got != small {
+		t.Errorf("s3cache_cache_bytes = %v after deleting the large objects, want %v, what the small one holds", got, small)
+	}
+
+	var xs []string
+	for range 3 {
+		xs = append(xs, read("new"))
+	}
+	if xs[2] != xCacheHit {
+		t.Errorf("new object read three times: X-Cache %q, want a HIT by the third", xs)
+	}
+	if x := read("small"); x != xCacheHit {
+		t.Errorf("small object: X-Cache %s after the deletes, want HIT", x)
 	}
 }
 
