@@ -15,6 +15,7 @@ func TestBlockKeys(t *testing.T) {
 		{name: "object", key: Key("b", "k", "v"), want: KeyParts{Kind: KindObject, Bucket: "b", VersionID: "v", Key: "k"}},
 		{name: "meta", key: MetaKey("b", "k/x", ""), want: KeyParts{Kind: KindMeta, Bucket: "b", Key: "k/x"}},
 		{name: "block", key: BlockKey("b", "k", "v1", `"e1"`, 42), want: KeyParts{Kind: KindBlock, Bucket: "b", VersionID: "v1", Key: "k", ETag: `"e1"`, Block: 42}},
+		{name: "part", key: PartKey("b", "k", "v1", 7), want: KeyParts{Kind: KindPart, Bucket: "b", VersionID: "v1", Key: "k", Block: 7}},
 		{name: "block with NULs", key: BlockKey("b\x00", "\x00k", "\x00", "\x00", 0), want: KeyParts{Kind: KindBlock, Bucket: "b\x00", VersionID: "\x00", Key: "\x00k", ETag: "\x00"}},
 	}
 	for _, tt := range tests {
@@ -32,6 +33,7 @@ func TestBlockKeys(t *testing.T) {
 	distinct := []string{
 		Key("b", "k", ""), MetaKey("b", "k", ""), BlockKey("b", "k", "", "", 0),
 		BlockKey("b", "k", "", "e", 0), BlockKey("b", "k", "", "", 1), BlockKey("b", "k", "v", "", 0),
+		PartKey("b", "k", "", 0), PartKey("b", "k", "", 1), PartKey("b", "k", "v", 1),
 	}
 	for i, a := range distinct {
 		for _, b := range distinct[i+1:] {
@@ -56,6 +58,7 @@ func FuzzParseKey(f *testing.F) {
 			{Key(bucket, key, version), KeyParts{Kind: KindObject, Bucket: bucket, VersionID: version, Key: key}},
 			{MetaKey(bucket, key, version), KeyParts{Kind: KindMeta, Bucket: bucket, VersionID: version, Key: key}},
 			{BlockKey(bucket, key, version, etag, block), KeyParts{Kind: KindBlock, Bucket: bucket, VersionID: version, Key: key, ETag: etag, Block: block}},
+			{PartKey(bucket, key, version, int(block)), KeyParts{Kind: KindPart, Bucket: bucket, VersionID: version, Key: key, Block: block}},
 		} {
 			if got, ok := ParseKey(ck.key); !ok || got != ck.want {
 				t.Errorf("ParseKey(%q) = %+v, %v; want %+v", ck.key, got, ok, ck.want)

@@ -232,7 +232,7 @@ func objects(all []liveEntry) []KeyStat {
 		if e.kind == KindMeta {
 			metas[version{e.Bucket, e.Key, e.VersionID, e.ETag}] = len(out)
 		}
-		if e.kind != KindBlock {
+		if e.kind != KindBlock && e.kind != KindPart {
 			out = append(out, e.KeyStat)
 		}
 	}

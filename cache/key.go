@@ -29,7 +29,7 @@ func Key(bucket, key, versionID string) string {
 }
 
 // SplitKey returns the bucket, version ID and object key a [Key],
-// [MetaKey] or [BlockKey] was built from; ok is false if cacheKey is none
+// [MetaKey], [BlockKey] or [PartKey] was built from; ok is false if cacheKey is none
 // of them.
 func SplitKey(cacheKey string) (bucket, versionID, key string, ok bool) {
 	p, ok := ParseKey(cacheKey)
@@ -48,6 +48,9 @@ const (
 	// KindBlock is one aligned block of an object version cached in
 	// blocks, from [BlockKey].
 	KindBlock
+	// KindPart is the description of one part of an object version, as
+	// a GET with partNumber answers it (headers, no body), from [PartKey].
+	KindPart
 )
 
 // Prefixes of the keys that are not [Key]s. A Key starts with a decimal
@@ -55,6 +58,7 @@ const (
 const (
 	metaPrefix  = 'm'
 	blockPrefix = 'b'
+	partPrefix  = 'p'
 )
 
 // MetaKey returns the cache key of the description of an object version
@@ -82,6 +86,20 @@ func BlockKey(bucket, key, versionID, etag string, index int64) string {
 	return b.String()
 }
 
+// PartKey returns the cache key of the description of part number part
+// of an object version. It never equals a key of another kind. It is safe
+// for concurrent use.
+func PartKey(bucket, key, versionID string, part int) string {
+	var num [20]byte
+	var b strings.Builder
+	b.Grow(len(num) + len(bucket) + len(key) + len(versionID) + 2*len(num) + 2)
+	b.WriteByte(partPrefix)
+	b.Write(strconv.AppendInt(num[:0], int64(part), 10))
+	b.WriteByte(0)
+	b.WriteString(Key(bucket, key, versionID))
+	return b.String()
+}
+
 // KeyParts is what a cache key was built from. The zero KeyParts is the
 // current version of an empty key in an empty bucket.
 type KeyParts struct {
@@ -90,10 +108,10 @@ type KeyParts struct {
 	VersionID string
 	Key       string
 	ETag      string // KindBlock only
-	Block     int64  // KindBlock only: the block's index
+	Block     int64  // KindBlock: the block's index; KindPart: the part number
 }
 
-// ParseKey returns what a [Key], [MetaKey] or [BlockKey] was built from;
+// ParseKey returns what a [Key], [MetaKey], [BlockKey] or [PartKey] was built from;
 // ok is false if cacheKey is none of them.
 func ParseKey(cacheKey string) (parts KeyParts, ok bool) {
 	rest := cacheKey
@@ -124,6 +142,13 @@ func ParseKey(cacheKey string) (parts KeyParts, ok bool) {
 		switch rest[0] {
 		case metaPrefix:
 			parts.Kind, rest = KindMeta, rest[1:]
+		case partPrefix:
+			parts.Kind, rest = KindPart, rest[1:]
+			n, ok := number()
+			if !ok {
+				return KeyParts{}, false
+			}
+			parts.Block = int64(n)
 		case blockPrefix:
 			parts.Kind, rest = KindBlock, rest[1:]
 			n, ok := number()

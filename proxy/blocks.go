@@ -107,7 +107,13 @@ func (p *Proxy) blockable(rq *request, versionID string, res *http.Response) *la
 
 // storableHeaders is storable's test of the headers alone.
 func (p *Proxy) storableHeaders(rq *request, h http.Header) bool {
-	if h.Get("Content-Range") != "" || h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" {
+	return h.Get("Content-Range") == "" && p.cacheableHeaders(rq, h)
+}
+
+// cacheableHeaders is storableHeaders but for the test of Content-Range,
+// for the description of a part, which has one.
+func (p *Proxy) cacheableHeaders(rq *request, h http.Header) bool {
+	if h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" {
 		return false
 	}
 	if sse := h.Get("X-Amz-Server-Side-Encryption"); strings.HasPrefix(sse, "aws:kms") {

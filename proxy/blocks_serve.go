@@ -57,11 +57,7 @@ func (p *Proxy) largeRange(w http.ResponseWriter, r *http.Request, o *largeObjec
 // [start, end) of o.
 func writeLargeHeader(w http.ResponseWriter, o *largeObject, rr *readRequest, start, end int64, status int, xcache string) {
 	h := w.Header()
-	copyObjectHeader(h, o.meta.Header, rr.checksumMode)
-	if status == http.StatusPartialContent {
-		setRangeHeaders(h, int(start), int(end), int(o.size))
-	}
-	rr.override(h)
+	rr.objectHeader(h, o.meta.Header, int(start), int(end), int(o.size), status == http.StatusPartialContent)
 	h.Set("X-Cache", xcache)
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	w.WriteHeader(status)
@@ -138,6 +134,8 @@ func (p *Proxy) serveBlocks(w http.ResponseWriter, r *http.Request, rq *request,
 	xcache, source := xCacheHit, sourceCache
 	if missing >= 0 {
 		xcache, source = xCacheMiss, sourceBackend
+	} else if rr.described {
+		xcache = xCacheMiss
 	}
 	writeLargeHeader(w, o, rr, start, end, status, xcache)
 	sendingFrom(w, source)

@@ -172,12 +172,22 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 	t, stamp := p.beginFill(r.Context(), rq.bucket, rq.key)
 	f, leader, hit := p.flights.join(p.cache, rq.bucket, rq.key, ckey, t)
 	if hit != nil {
+		if !rr.sameObject(hit.Header) {
+			p.bypass(w, r, rq, "object-changed")
+			return
+		}
 		p.serveEntry(w, r, hit, rr, xCacheHit)
 		return
 	}
 	if leader {
 		f.stamp = stamp
 		res, cancel := p.lead(r, f, rq, ckey, rr.versionID)
+		if res != nil && f.large != nil && !rr.sameObject(f.large.meta.Header) {
+			res.Body.Close()
+			cancel()
+			p.bypass(w, r, rq, "object-changed")
+			return
+		}
 		if res != nil && f.large != nil {
 			if rr.conditional && p.answerPreconditions(w, r, f.large.meta.Header, xCacheMiss) {
 				res.Body.Close()
@@ -215,6 +225,14 @@ func (p *Proxy) fill(w http.ResponseWriter, r *http.Request, rq *request, rr *re
 		case <-r.Context().Done():
 			return
 		}
+	}
+	// A part's range is answered from this object only if it is the one
+	// the part's description is of.
+	if rr.part != nil && (f.entry != nil && !rr.sameObject(f.entry.Header) ||
+		f.large != nil && !rr.sameObject(f.large.meta.Header) ||
+		f.err == nil && f.entry == nil && f.large == nil && f.status == http.StatusOK && !rr.sameObject(f.header)) {
+		p.bypass(w, r, rq, "object-changed")
+		return
 	}
 	switch {
 	case f.entry != nil:
@@ -402,12 +420,10 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 		}
 	}
 	h := w.Header()
-	copyObjectHeader(h, f.header, rr.checksumMode)
-	if status == http.StatusPartialContent {
-		setRangeHeaders(h, start, end, size)
-	}
 	if f.status == http.StatusOK {
-		rr.override(h)
+		rr.objectHeader(h, f.header, start, end, size, status == http.StatusPartialContent)
+	} else {
+		copyObjectHeader(h, f.header, rr.checksumMode)
 	}
 	h.Set("X-Cache", xCacheMiss)
 	h.Set("Content-Length", strconv.Itoa(end-start))

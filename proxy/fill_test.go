@@ -42,6 +42,9 @@ func holdingBackend(t *testing.T, body []byte) (fake *fakeS3, backend *httptest.
 	t.Cleanup(release)
 	var once sync.Once
 	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet {
+			return false
+		}
 		first := false
 		once.Do(func() { first = true })
 		if !first {

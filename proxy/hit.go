@@ -37,6 +37,13 @@ type readRequest struct {
 	// (x-amz-checksum-mode: ENABLED, header or query): only then are the
 	// stored X-Amz-Checksum-* headers sent, as S3 sends them.
 	checksumMode bool
+	// partNumber is the part asked for, 0 for none; part is its
+	// description once serveRead found it, whose headers the answer
+	// carries (rangeSpec is then the part's range).
+	partNumber int
+	part       *cache.Entry
+	objectSize int64 // with part: the whole object's size
+	described  bool  // the part's description came from the backend: not a HIT
 }
 
 // variant reports whether the request asks for more than the plain whole
@@ -82,6 +89,12 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 		case name == "versionId":
 			rr.versionID = vs[0]
 		case name == "x-id": // aws-sdk-go-v2 names the operation in the query
+		case name == "partNumber":
+			n, err := strconv.Atoi(vs[0])
+			if err != nil || n < 1 || n > maxPartNumber || strconv.Itoa(n) != vs[0] {
+				return rr, "query-partNumber" // the backend's error to send
+			}
+			rr.partNumber = n
 		case strings.EqualFold(name, "x-amz-checksum-mode"):
 			// The JS SDK v3 presigns GETs with it in the query, in lower
 			// case: answered like the header.
@@ -104,7 +117,36 @@ func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, by
 			return rr, queryReason(name)
 		}
 	}
+	if rr.partNumber > 0 && rr.rangeSpec != "" {
+		return rr, "part-and-range" // the backend's error to send
+	}
 	return rr, ""
+}
+
+// maxPartNumber is the largest part number of S3's multipart uploads.
+const maxPartNumber = 10000
+
+// sameObject reports whether an object with the stored headers is the
+// one whose part rr asks for (same ETag); without a part, any is.
+func (rr *readRequest) sameObject(stored map[string][]string) bool {
+	return rr.part == nil || headerETag(rr.part.Header) == headerETag(stored)
+}
+
+// objectHeader sets in h the headers of the answer to rr from an object's
+// stored headers: for the part [start, end) of size bytes when partial;
+// with the part's own headers (its Content-Range, parts count and
+// checksums) when rr asks for a part; the overrides applied.
+func (rr *readRequest) objectHeader(h http.Header, stored map[string][]string, start, end, size int, partial bool) {
+	switch {
+	case rr.part != nil:
+		copyObjectHeader(h, rr.part.Header, rr.checksumMode)
+	case partial:
+		copyObjectHeader(h, stored, rr.checksumMode)
+		setRangeHeaders(h, start, end, size)
+	default:
+		copyObjectHeader(h, stored, rr.checksumMode)
+	}
+	rr.override(h)
 }
 
 // queryReason is the bypass reason for a query parameter the cache does
@@ -144,6 +186,9 @@ var notModifiedHeaders = []string{etagS3, etagCanonical, "Last-Modified", "Cache
 // into a pooled buffer for each GET that sends its body (never for HEAD,
 // 304, 412 or 416). xcache is the X-Cache value to send.
 func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entry, rr *readRequest, xcache string) {
+	if rr.described && xcache == xCacheHit {
+		xcache = xCacheMiss
+	}
 	h := w.Header()
 	if rr.conditional && p.answerPreconditions(w, r, e.Header, xcache) {
 		return
@@ -171,11 +216,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *cache.Entr
 		}
 	}
 
-	copyObjectHeader(h, e.Header, rr.checksumMode)
-	if status == http.StatusPartialContent {
-		setRangeHeaders(h, start, end, size)
-	}
-	rr.override(h)
+	rr.objectHeader(h, e.Header, start, end, size, status == http.StatusPartialContent)
 	h.Set("X-Cache", xcache)
 	h.Set("Content-Length", strconv.Itoa(end-start))
 	namedAsS3(w)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -224,7 +225,9 @@ func TestServeHit(t *testing.T) {
 
 		// Still relayed.
 		{name: "unknown response parameter", query: "response-foo=bar", status: 200, body: hitObject, xcache: "BYPASS; reason=query-response-foo"},
-		{name: "partNumber", query: "partNumber=1", status: 200, body: hitObject, xcache: "BYPASS; reason=query-partNumber"},
+		{name: "partNumber the backend does not describe", query: "partNumber=1", status: 200, body: hitObject, xcache: "BYPASS; reason=part-not-cacheable"},
+		{name: "partNumber not a number", query: "partNumber=x", status: 200, body: hitObject, xcache: "BYPASS; reason=query-partNumber"},
+		{name: "partNumber and Range", query: "partNumber=1", header: map[string]string{"Range": "bytes=0-1"}, status: 200, body: hitObject, xcache: "BYPASS; reason=part-and-range"},
 		{name: "SSE-C", header: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}, status: 200, body: hitObject, xcache: "BYPASS; reason=sse-c"},
 		{name: "If-Range", header: map[string]string{"If-Range": `"abc123"`, "Range": "bytes=0-1"}, status: 200, body: hitObject, xcache: "BYPASS; reason=if-range"},
 		{name: "invalid checksum mode", header: map[string]string{"X-Amz-Checksum-Mode": "maybe"}, status: 200, body: hitObject, xcache: "BYPASS; reason=checksum-mode"},
@@ -589,4 +592,81 @@ func bytesPerRun(runs int, f func()) uint64 {
 		least = min(least, (after.TotalAlloc-before.TotalAlloc)/uint64(runs))
 	}
 	return least
+}
+
+// TestPartNumber: a GET or HEAD of one part of a multipart object is
+// answered from the whole object in the cache, with the part's headers
+// (Content-Range, parts count) as the backend describes them to a HEAD of
+// the proxy's own; the parts of a download share one backend read of the
+// object; a part the backend refuses is relayed; a write makes every part
+// description unservable.
+func TestPartNumber(t *testing.T) {
+	const obj = "aaaaaaaaaabbbbbbbbbbcccccccccc" // three parts of 10 bytes
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/mp"] = []byte(obj)
+	fake.onGet = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/bkt/mp" {
+			return false
+		}
+		h := w.Header()
+		h.Set("ETag", `"mp-3"`)
+		h.Set("Content-Type", "application/octet-stream")
+		part := r.URL.Query().Get("partNumber")
+		if part == "" {
+			h.Set("Content-Length", strconv.Itoa(len(obj)))
+			w.Write([]byte(obj))
+			return true
+		}
+		n, _ := strconv.Atoi(part)
+		if n < 1 || n > 3 {
+			h.Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			io.WriteString(w, "<Error><Code>InvalidPartNumber</Code></Error>")
+			return true
+		}
+		start := (n - 1) * 10
+		h.Set("Content-Range", "bytes "+strconv.Itoa(start)+"-"+strconv.Itoa(start+9)+"/30")
+		h.Set("Content-Length", "10")
+		h.Set("X-Amz-Mp-Parts-Count", "3")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write([]byte(obj[start : start+10]))
+		return true
+	}
+	p, srv := newTestProxy(t, backend, nil)
+	get := func(method string, part int) (*http.Response, string) {
+		res := doSigned(t, method, srv.URL+"/bkt/mp?partNumber="+strconv.Itoa(part), nil)
+		return res, readBody(t, res)
+	}
+	for _, want := range []string{xCacheMiss, xCacheHit} {
+		for n := 1; n <= 3; n++ {
+			res, body := get("GET", n)
+			start := (n - 1) * 10
+			wantCR := "bytes " + strconv.Itoa(start) + "-" + strconv.Itoa(start+9) + "/30"
+			if res.StatusCode != 206 || body != obj[start:start+10] || res.Header.Get("Content-Range") != wantCR ||
+				res.Header.Get("X-Amz-Mp-Parts-Count") != "3" || res.Header.Get("Content-Length") != "10" {
+				t.Errorf("part %d: %d %q %v, want 206 %q with %s", n, res.StatusCode, body, res.Header, obj[start:start+10], wantCR)
+			}
+			// A part's miss may join the fill another part started.
+			if got := res.Header.Get("X-Cache"); got != want && !(want == xCacheMiss && got == xCacheHit) {
+				t.Errorf("part %d: X-Cache %q, want %s", n, got, want)
+			}
+		}
+		p.cache.Wait()
+	}
+	if g, h := fake.getCount("/bkt/mp"), fake.headCount("/bkt/mp"); g != 1 || h != 3 {
+		t.Errorf("backend saw %d GETs and %d HEADs, want one GET of the object and a HEAD per part", g, h)
+	}
+	if res, body := get("HEAD", 2); res.StatusCode != 206 || body != "" || res.Header.Get("X-Cache") != xCacheHit ||
+		res.Header.Get("Content-Range") != "bytes 10-19/30" || res.Header.Get("Content-Length") != "10" {
+		t.Errorf("HEAD of part 2: %d X-Cache %q %v, want a 206 HIT", res.StatusCode, res.Header.Get("X-Cache"), res.Header)
+	}
+	if res, body := get("GET", 4); res.StatusCode != 416 || !strings.Contains(body, "InvalidPartNumber") ||
+		res.Header.Get("X-Cache") != "BYPASS; reason=part-not-cacheable" {
+		t.Errorf("part 4: %d %q X-Cache %q, want the backend's 416 relayed", res.StatusCode, body, res.Header.Get("X-Cache"))
+	}
+	readBody(t, do(t, "PUT", srv.URL+"/bkt/mp", []byte("new"), testSecret))
+	heads := fake.headCount("/bkt/mp")
+	if res, _ := get("HEAD", 1); res.Header.Get("X-Cache") != xCacheMiss || fake.headCount("/bkt/mp") != heads+1 {
+		t.Errorf("part 1 after a write: X-Cache %q, want a MISS described anew", res.Header.Get("X-Cache"))
+	}
 }

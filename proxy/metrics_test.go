@@ -298,6 +298,9 @@ func TestMetricsPerProxy(t *testing.T) {
 	p2, _ := newTestProxy(t, backend, nil)
 	readBody(t, do(t, "GET", srv1.URL+"/bkt/k", nil, testSecret))
 	series := seriesName("s3cache_requests_total", "frontend", "s3", "operation", "GetObject", "code", "200")
+	// The request is counted once its handler returned, which may be
+	// after the client read the whole body.
+	waitFor(t, "the first proxy to count the GET", func() bool { return scrape(t, p1)[series] >= 1 })
 	if got := scrape(t, p1)[series]; got != 1 {
 		t.Errorf("first proxy: %s = %v, want 1", series, got)
 	}

@@ -50,7 +50,12 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.forward(w, r, rq, bypassValue("invalidations-pending"))
 		return
 	}
-	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok {
+	// A part number names a range of the object: its description says
+	// which, and the range is then answered like any other.
+	if rr.partNumber > 0 && !p.withPart(w, r, rq, &rr) {
+		return
+	}
+	if e, ok := p.cache.Get(rq.bucket, rq.key, ckey); ok && rr.sameObject(e.Header) {
 		p.serveEntry(w, r, e, &rr, xCacheHit)
 		return
 	}
@@ -59,7 +64,7 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	// answers HEAD and the preconditions that decide without the body; an
 	// object too large to store whole is then read block by block.
 	if meta, ok := p.cache.Get(rq.bucket, rq.key, cache.MetaKey(rq.bucket, rq.key, versionID)); ok {
-		if o, ok := p.largeObjectOf(rq, versionID, meta); ok {
+		if o, ok := p.largeObjectOf(rq, versionID, meta); ok && rr.sameObject(meta.Header) {
 			if o.size > p.maxObjectBytes(rq) {
 				p.serveLarge(w, r, rq, &rr, ckey, o, xCacheHit)
 				return
@@ -77,7 +82,9 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 	// whole object is fetched and kept, or only the blocks the range needs.
 	// A HEAD learns it (and stores the description) before any body is
 	// asked for, so no byte of an object cached in blocks is fetched twice.
-	if rr.rangeSpec != "" {
+	// A part's description gives the object's size already: a small
+	// object is fetched whole without asking.
+	if rr.rangeSpec != "" && (rr.part == nil || rr.objectSize > p.maxObjectBytes(rq)) {
 		o, res, err := p.describe(r.Context(), rq, versionID)
 		switch {
 		case err != nil:
@@ -85,16 +92,18 @@ func (p *Proxy) serveRead(w http.ResponseWriter, r *http.Request, rq *request) {
 				p.writeError(w, r, backendError(err))
 			}
 			return
+		case o != nil && !rr.sameObject(o.meta.Header):
+			p.bypass(w, r, rq, "object-changed")
+			return
 		case o != nil && o.size > p.maxObjectBytes(rq):
 			p.serveLarge(w, r, rq, &rr, ckey, o, xCacheMiss)
-			return
-		case o != nil && p.serveDescription(w, r, o, &rr, xCacheMiss):
 			return
 		case o == nil && res.StatusCode == http.StatusOK:
 			p.bypass(w, r, rq, "not-cacheable")
 			return
 		}
-		// Else a small object (fetched whole below), or an answer other
+		// Else a small object, fetched whole below even when the
+		// preconditions decide, so that it is cached; or an answer other
 		// than 200, which the GET gets with its body.
 	}
 	p.fill(w, r, rq, &rr, ckey, false)
@@ -163,6 +172,62 @@ func (p *Proxy) describe(ctx context.Context, rq *request, versionID string) (*l
 	return o, res, nil
 }
 
+// withPart finds the description of the part rr asks for (the backend's
+// headers for it: its Content-Range, the parts count, its checksums), in
+// the cache or with a HEAD of the proxy's own, which stores it. It answers
+// a HEAD and the preconditions that decide from it, and returns false.
+// Else it turns rr into the range of the object the part covers, to be
+// answered with the part's headers, and returns true. A part the backend
+// does not describe as a cacheable 206 is relayed.
+func (p *Proxy) withPart(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest) bool {
+	pkey := cache.PartKey(rq.bucket, rq.key, rr.versionID, rr.partNumber)
+	part, ok := p.cache.Get(rq.bucket, rq.key, pkey)
+	xcache := xCacheHit
+	if !ok {
+		xcache = xCacheMiss
+		t, _ := p.beginFill(r.Context(), rq.bucket, rq.key)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		res, err := p.fetchPart(ctx, http.MethodHead, rq, rr.versionID, rr.partNumber, "", cancel)
+		if err != nil {
+			if r.Context().Err() == nil {
+				p.writeError(w, r, backendError(err))
+			}
+			return false
+		}
+		res.Body.Close()
+		start, end, _, okRange := parseContentRange(res.Header.Get("Content-Range"))
+		if res.StatusCode != http.StatusPartialContent || !okRange || res.ContentLength != end-start ||
+			headerETag(res.Header) == "" || !p.cacheableHeaders(rq, res.Header) {
+			p.bypass(w, r, rq, "part-not-cacheable")
+			return false
+		}
+		part = &cache.Entry{Header: storedHeader(res.Header), TTL: entryTTL(rq)}
+		p.cache.Commit(t, pkey, part)
+	}
+	start, end, size, ok := parseContentRange(firstValue(part.Header, "Content-Range"))
+	if !ok {
+		p.bypass(w, r, rq, "part-not-cacheable")
+		return false
+	}
+	if rr.conditional && p.answerPreconditions(w, r, part.Header, xcache) {
+		return false
+	}
+	rr.part, rr.objectSize, rr.described = part, size, xcache == xCacheMiss
+	if r.Method == http.MethodHead {
+		h := w.Header()
+		rr.objectHeader(h, nil, 0, 0, 0, true)
+		h.Set("X-Cache", xcache)
+		h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+		namedAsS3(w)
+		w.WriteHeader(http.StatusPartialContent)
+		return false
+	}
+	rr.rangeSpec = "bytes=" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end-1, 10)
+	rr.conditional = false // answered above
+	return true
+}
+
 // logRead logs a decision of the read path about rq, with what an
 // operator needs to find the request: its id, bucket and key.
 func (p *Proxy) logRead(r *http.Request, rq *request, level slog.Level, msg string, attrs ...slog.Attr) {
@@ -186,9 +251,21 @@ func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, 
 
 // fetchObject is fetch with method GET or HEAD.
 func (p *Proxy) fetchObject(ctx context.Context, method string, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
+	return p.fetchPart(ctx, method, rq, versionID, 0, etag, cancel)
+}
+
+// fetchPart is fetchObject of part number part of the object (0 for the
+// whole object).
+func (p *Proxy) fetchPart(ctx context.Context, method string, rq *request, versionID string, part int, etag string, cancel context.CancelFunc) (*http.Response, error) {
 	query := ""
+	if part > 0 {
+		query = "partNumber=" + strconv.Itoa(part)
+	}
 	if versionID != "" {
-		query = "versionId=" + escapeQuery(versionID)
+		if query != "" {
+			query += "&"
+		}
+		query += "versionId=" + escapeQuery(versionID)
 	}
 	call := getObjectCallFor(rq)
 	if method == http.MethodHead {
