@@ -129,12 +129,13 @@ func minioClient(t *testing.T, e endpoint) (*minio.Client, *recorder) {
 // op is one S3 operation in a client-independent script; it is also the
 // input format of testdata/s3ops.py (Body is base64 in JSON).
 type op struct {
-	Op          string `json:"op"` // put, get, head, delete, list; presign_get, presign_put (boto3 only)
+	Op          string `json:"op"` // put, get, head, delete, list; presign_get, presign_put, download_file (boto3 only)
 	Bucket      string `json:"bucket"`
 	Key         string `json:"key,omitempty"`
 	Body        []byte `json:"body,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Prefix      string `json:"prefix,omitempty"`
+	Path        string `json:"path,omitempty"` // download_file: the file written
 }
 
 // opResult is the outcome of one op.

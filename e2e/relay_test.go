@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -17,8 +19,9 @@ import (
 
 // relay is a counting reverse proxy between s3cache and versitygw. It
 // streams (no buffering), keeps the Host header so the proxy's signature
-// still verifies at versitygw, records every request, and can inject
-// faults. It is safe for concurrent use.
+// still verifies at versitygw, records every request with the body bytes
+// of its answer, and can inject faults. Put in front of a proxy instead,
+// it records what clients ask. It is safe for concurrent use.
 type relay struct {
 	srv      *httptest.Server
 	inflight atomic.Int64
@@ -40,6 +43,7 @@ type relayRecord struct {
 	Query  string      // raw query
 	Header http.Header // the request's headers, as the proxy sent them
 	Status int         // final status sent back to the proxy; 0 before (or without) one
+	Bytes  int64       // response body bytes sent to the proxy so far
 }
 
 // relayHold keeps backend answers to GETs of one path from the proxy until
@@ -120,11 +124,16 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write sends p to the proxy and counts what went out in the record.
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	w.r.mu.Lock()
+	w.r.reqs[w.index].Bytes += int64(n)
+	w.r.mu.Unlock()
+	return n, err
 }
 
 // Unwrap gives http.ResponseController (ReverseProxy's flushes) the
@@ -224,6 +233,48 @@ func (r *relay) total() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.reqs)
+}
+
+// mark returns the relay's position in its history of requests, for
+// since.
+func (r *relay) mark() int { return r.total() }
+
+// relayTraffic is what the backend sent for some requests.
+type relayTraffic struct {
+	Requests int   // requests
+	Bytes    int64 // response body bytes sent to the proxy
+}
+
+// since sums the requests for path (decoded, e.g. "/bucket/key"; any
+// query string) that arrived after mark, and the body bytes sent for them
+// so far. Bytes of a request still in flight may grow; wait for quiet
+// first for a final count.
+func (r *relay) since(mark int, path string) relayTraffic {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var t relayTraffic
+	for _, rec := range r.reqs[min(mark, len(r.reqs)):] {
+		if rec.Path == path {
+			t.Requests++
+			t.Bytes += rec.Bytes
+		}
+	}
+	return t
+}
+
+// quiet waits until no request is in flight at the relay; the test fails
+// if that takes longer than startTimeout.
+func (r *relay) quiet(t testing.TB) {
+	t.Helper()
+	err := poll(t.Context(), startTimeout, func(context.Context) error {
+		if n := r.inflight.Load(); n > 0 {
+			return fmt.Errorf("%d requests in flight at the relay", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // records returns a copy of what the relay has seen (the Header maps are

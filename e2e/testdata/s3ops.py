@@ -1,13 +1,15 @@
 """Run a script of S3 operations with boto3 and print the results as JSON.
 
 Input (stdin): a JSON list of {"op": put|get|head|delete|list|presign_get|
-presign_put, "bucket", "key", "body" (base64), "content_type", "prefix"}.
+presign_put|download_file, "bucket", "key", "body" (base64), "content_type",
+"prefix", "path"}.
 Output (stdout): a JSON list of {"status", "x_cache", "body" (base64),
 "code", "keys", "url", "error"}, one per op; presign_* only make a SigV4
-presigned URL (in "url") for the endpoint, valid for 10 minutes. The endpoint comes from
-S3_E2E_ENDPOINT, the keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
-the addressing style from S3_E2E_ADDRESSING (path, the default, or
-virtual).
+presigned URL (in "url") for the endpoint, valid for 10 minutes;
+download_file saves the object at "path" with boto3's managed transfer
+and its default settings. The endpoint comes from S3_E2E_ENDPOINT, the
+keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the addressing style
+from S3_E2E_ADDRESSING (path, the default, or virtual).
 """
 
 import base64
@@ -58,6 +60,10 @@ def run(s3, op):
             resp = s3.head_object(Bucket=bucket, Key=key)
         elif kind == "delete":
             resp = s3.delete_object(Bucket=bucket, Key=key)
+        elif kind == "download_file":
+            s3.download_file(bucket, key, op["path"])
+            res["status"] = 200
+            return res
         elif kind in ("presign_get", "presign_put"):
             method = "get_object" if kind == "presign_get" else "put_object"
             res["url"] = s3.generate_presigned_url(
