@@ -220,27 +220,36 @@ func (c *Cache) live(entries []*Entry, match func(bucket, key string) bool) []li
 	return out
 }
 
-// objects folds the entries of objects cached in blocks into one KeyStat
-// per object version: the description's, with the bytes of the blocks of
-// its ETag added. Blocks whose description is gone are left out; they
-// cannot be served without it.
+// objects folds the entries of one object version into one KeyStat: the
+// whole object's, or else its description's, with the bytes and hits of
+// the other (a HEAD stores a description of an object also stored whole)
+// and the bytes of the blocks of its ETag added. Blocks and part
+// descriptions whose object is not listed are left out; they cannot be
+// served without it.
 func objects(all []liveEntry) []KeyStat {
 	type version struct{ bucket, key, versionID, etag string }
 	out := make([]KeyStat, 0, len(all))
-	metas := map[version]int{} // position in out
-	for _, e := range all {
-		if e.kind == KindMeta {
-			metas[version{e.Bucket, e.Key, e.VersionID, e.ETag}] = len(out)
-		}
-		if e.kind != KindBlock && e.kind != KindPart {
+	at := map[version]int{} // position in out
+	for _, kind := range [...]KeyKind{KindObject, KindMeta} {
+		for _, e := range all {
+			if e.kind != kind {
+				continue
+			}
+			v := version{e.Bucket, e.Key, e.VersionID, e.ETag}
+			if i, ok := at[v]; ok {
+				out[i].Bytes += e.Bytes
+				out[i].Hits += e.Hits
+				continue
+			}
+			at[v] = len(out)
 			out = append(out, e.KeyStat)
 		}
 	}
 	for _, e := range all {
-		if e.kind != KindBlock {
+		if e.kind != KindBlock && e.kind != KindPart {
 			continue
 		}
-		if i, ok := metas[version{e.Bucket, e.Key, e.VersionID, e.ETag}]; ok {
+		if i, ok := at[version{e.Bucket, e.Key, e.VersionID, e.ETag}]; ok {
 			out[i].Bytes += e.Bytes
 		}
 	}

@@ -46,6 +46,29 @@ func TestTopKeys(t *testing.T) {
 	}
 }
 
+// TestTopKeysFoldsDescriptions: an object stored whole, its description
+// (stored by a HEAD) and the description of one of its parts are listed
+// once, with their bytes and hits together.
+func TestTopKeysFoldsDescriptions(t *testing.T) {
+	c := newTestCache(t, newTestClock())
+	h := map[string][]string{"ETag": {`"e1"`}}
+	for _, k := range []string{Key("bkt", "k", ""), MetaKey("bkt", "k", ""), PartKey("bkt", "k", "", 1)} {
+		if !c.Commit(c.Begin("bkt", "k"), k, &Entry{Header: h, Body: []byte("xy")}) {
+			t.Fatalf("Commit %q refused", k)
+		}
+	}
+	hit(t, c, "bkt", "k", 2)
+	if _, ok := c.Get("bkt", "k", MetaKey("bkt", "k", "")); !ok {
+		t.Fatal("the description missed")
+	}
+	got := c.TopKeys(10)
+	cost := (&Entry{Header: h, Body: []byte("xy")}).cost()
+	want := []KeyStat{{Bucket: "bkt", Key: "k", Hits: 3, Bytes: 3 * cost, ETag: `"e1"`}}
+	if !slices.Equal(got, want) {
+		t.Errorf("TopKeys = %+v, want %+v", got, want)
+	}
+}
+
 func TestPurge(t *testing.T) {
 	c := newTestCache(t, newTestClock())
 	for _, k := range []string{"p/1", "p/2", "q/1"} {
