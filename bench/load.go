@@ -365,8 +365,13 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 		return sample{}, err
 	}
 	conns := connectionsFor(t, size, o.connections)
-	cmd := exec.CommandContext(ctx, "wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+o.duration.String(),
-		"--timeout", "10s", "-s", script, u)
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + o.duration.String(), "--timeout", "10s", "-s", script, u}
+	name := "wrk"
+	if cpus := env.regime.loadCPUs; cpus != "" {
+		// On the cores the servers under test do not use.
+		name, args = "taskset", append([]string{"-c", cpus, "wrk"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "BENCH_METHOD="+t.method)
 	if t.method == http.MethodPut {
 		cmd.Env = append(cmd.Env, "BENCH_BODY="+env.bodyFile(size))
@@ -382,7 +387,7 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 	}
 	var profiled chan error
 	if srv := t.server(env); o.profile != "" && srv.pprof != "" && t.method == http.MethodGet {
-		name := strings.ReplaceAll(t.Name+" "+c.label(), " ", "-") + ".pprof"
+		name := strings.ReplaceAll(env.regime.Name+" "+t.Name+" "+c.label(), " ", "-") + ".pprof"
 		profiled = make(chan error, 1)
 		go func() { profiled <- fetchProfile(ctx, srv.pprof, o.duration, filepath.Join(o.profile, name)) }()
 	}

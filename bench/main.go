@@ -45,7 +45,8 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated targets to run, e.g. \"s3cache hit,nginx hit\" or \"s3cache range hit,nginx slice hit\" (default: all)")
 	flag.StringVar(&o.largeSize, "range-object", "256MiB", "size of the object the range targets read (cached in blocks by s3cache, in slices by nginx)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md, latest.json and latest.png")
-	flag.IntVar(&o.procs, "procs", max(1, runtime.NumCPU()/2), "cores each server under test may use: s3cache's GOMAXPROCS and nginx's worker_processes (the rest are left to wrk)")
+	flag.IntVar(&o.cores, "cores", max(1, runtime.NumCPU()/2), "pinned regime: cores of each server under test (the machine's last ones; s3cache's GOMAXPROCS and nginx's worker_processes); wrk and the backend get the others")
+	flag.StringVar(&o.mode, "mode", "both", "pinned (servers on -cores cores of their own, wrk and the backend on the rest), free (every process on every core), or both, one after the other")
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each hit and miss run (pprof format)")
@@ -68,7 +69,8 @@ type options struct {
 	sizes       string
 	largeSize   string
 	only        string
-	procs       int
+	cores       int
+	mode        string
 	out         string
 	quick       bool
 	noInstall   bool
@@ -96,6 +98,10 @@ func run(ctx context.Context, o options) error {
 	if len(rangeTargets) == 0 {
 		largeSize = 0
 	}
+	rgs, err := regimes(o.mode, o.cores)
+	if err != nil {
+		return err
+	}
 	if err := ensureTools(ctx, !o.noInstall); err != nil {
 		return err
 	}
@@ -110,32 +116,57 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	env, err := startEnvironment(ctx, work, o.procs, o.profile != "")
-	if err != nil {
-		return err
+	var reps []*report
+	for _, rg := range rgs {
+		fmt.Printf("== %s\n", rg.describe())
+		rep, err := measureRegime(ctx, work, rg, o, sizes, largeSize)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
 	}
-	defer env.stop()
-	if err := env.prepare(ctx, sizes, largeSize); err != nil {
-		return fmt.Errorf("%w\n%s", err, env.logs())
-	}
-	results, err := measure(ctx, env, o, sizes, largeSize)
-	if err != nil {
-		return err
-	}
-	rep := newReport(env.machine(), o, sizes, largeSize, results)
-	fmt.Println(rep.markdown())
+	md := markdown(reps)
+	fmt.Println(md)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(string) error{
-		"latest.md":   rep.writeMarkdown,
-		"latest.json": rep.writeJSON,
-		"latest.png":  rep.writePNG,
-	} {
-		if err := write(filepath.Join(o.out, name)); err != nil {
-			return fmt.Errorf("writing %s: %w", name, err)
+	if err := os.WriteFile(filepath.Join(o.out, "latest.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(o.out, "latest.json"), reps); err != nil {
+		return err
+	}
+	for _, rep := range reps {
+		if err := rep.writePNG(filepath.Join(o.out, "latest-"+rep.Regime.Name+".png")); err != nil {
+			return fmt.Errorf("writing the chart: %w", err)
 		}
 	}
-	fmt.Printf("written to %s/latest.{md,json,png}\n", strings.TrimSuffix(o.out, "/"))
+	fmt.Printf("written to %s/latest.{md,json} and latest-{%s}.png\n", strings.TrimSuffix(o.out, "/"), o.mode)
 	return nil
+}
+
+// measureRegime starts every server under rg, prepares the objects and
+// measures every target.
+func measureRegime(ctx context.Context, work string, rg regime, o options, sizes []int64, largeSize int64) (*report, error) {
+	dir, err := os.MkdirTemp(work, rg.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	// nginx's workers run as nobody and must reach their directories.
+	if err := os.Chmod(work, 0o755); err != nil {
+		return nil, err
+	}
+	env, err := startEnvironment(ctx, dir, rg, o.profile != "")
+	if err != nil {
+		return nil, err
+	}
+	defer env.stop()
+	if err := env.prepare(ctx, sizes, largeSize); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, env.logs())
+	}
+	results, err := measure(ctx, env, o, sizes, largeSize)
+	if err != nil {
+		return nil, err
+	}
+	return newReport(env.machine(), rg, o, sizes, largeSize, results), nil
 }

@@ -10,8 +10,8 @@ import (
 // report is the outcome of one run.
 type report struct {
 	Machine machineInfo `json:"machine"`
+	Regime  regime      `json:"regime"`
 	Rounds  int         `json:"rounds"`
-	Procs   int         `json:"procs"`
 	Seconds float64     `json:"seconds_per_run"`
 	Sizes   []int64     `json:"sizes"`
 	// LargeSize is the size of the object the range targets read; 0 when
@@ -21,8 +21,8 @@ type report struct {
 	Results   []result `json:"results"`
 }
 
-func newReport(m machineInfo, o options, sizes []int64, largeSize int64, rs []result) *report {
-	r := &report{Machine: m, Rounds: o.rounds, Procs: o.procs, Seconds: o.duration.Seconds(), Sizes: sizes, LargeSize: largeSize, Results: rs}
+func newReport(m machineInfo, rg regime, o options, sizes []int64, largeSize int64, rs []result) *report {
+	r := &report{Machine: m, Regime: rg, Rounds: o.rounds, Seconds: o.duration.Seconds(), Sizes: sizes, LargeSize: largeSize, Results: rs}
 	if largeSize > 0 {
 		for _, c := range rangeCases {
 			r.Ranges = append(r.Ranges, c.Name)
@@ -51,12 +51,30 @@ func (r *report) getRange(target, rangeCase string) sample {
 	return sample{}
 }
 
+// markdown renders the reports of a run, one section per regime.
+func markdown(reps []*report) string {
+	var b strings.Builder
+	for _, r := range reps {
+		fmt.Fprintf(&b, "### %s\n\n%s", r.Regime.Name, r.markdown())
+	}
+	return b.String()
+}
+
+// writeJSON writes the reports of a run.
+func writeJSON(path string, reps []*report) error {
+	b, err := json.MarshalIndent(reps, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
 // markdown renders the machine, the ratios and the full table.
 func (r *report) markdown() string {
 	var b strings.Builder
 	m := r.Machine
-	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, nginx %s; each server under test on %d core(s) (s3cache GOMAXPROCS, nginx worker_processes), wrk -t1 on the rest; %d rounds of %gs per cell, interleaved; medians.\n\n",
-		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, m.Nginx, r.Procs, r.Rounds, r.Seconds)
+	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %d GiB), %s, nginx %s; %s; %d rounds of %gs per cell, interleaved; medians.\n\n",
+		m.Date, m.CPU, m.Cores, m.MemGiB, m.Go, m.Nginx, r.Regime.describe(), r.Rounds, r.Seconds)
 	if len(r.Sizes) > 0 {
 		r.wholeMarkdown(&b)
 	}
@@ -123,14 +141,3 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-func (r *report) writeMarkdown(path string) error {
-	return os.WriteFile(path, []byte(r.markdown()), 0o644)
-}
-
-func (r *report) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}

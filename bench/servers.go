@@ -102,9 +102,16 @@ type server struct {
 	log   *bytes.Buffer
 }
 
-// start runs bin with args and env in its own process group.
-func start(name, bin string, env []string, args ...string) (*server, error) {
+// start runs bin with args and env in its own process group, on the CPUs
+// cpus lists (taskset's syntax, e.g. "1" or "2-3"; "" for any).
+func start(name, cpus, bin string, env []string, args ...string) (*server, error) {
 	s := &server{name: name, log: new(bytes.Buffer)}
+	if cpus != "" {
+		// taskset sets the affinity and executes bin in its place: same
+		// pid, and children (nginx workers) inherit it.
+		args = append([]string{"-c", cpus, bin}, args...)
+		bin = "taskset"
+	}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -228,9 +235,80 @@ func waitHTTP(ctx context.Context, s *server, url string) error {
 	}
 }
 
+// regime is how the servers share the machine's CPUs in one part of a
+// run. The zero regime lets every process use every core.
+type regime struct {
+	Name string `json:"name"` // "pinned" or "free"
+	// ServerCPUs are the CPUs the servers under test (both s3cache
+	// processes, nginx and its workers) may run on, and LoadCPUs those of
+	// wrk and the backend, as taskset lists them; "" for any.
+	ServerCPUs string `json:"server_cpus,omitempty"`
+	LoadCPUs   string `json:"load_cpus,omitempty"`
+	// Procs is s3cache's GOMAXPROCS and nginx's worker_processes; 0 leaves
+	// GOMAXPROCS to Go (every core) and gives nginx one worker per core.
+	Procs int `json:"procs"`
+
+	serverCPUs, loadCPUs string // as above, for the code
+	procs                int
+}
+
+// regimes returns the regimes of a run: "pinned" gives the servers under
+// test the last cores of the machine, each with that many threads of
+// work (GOMAXPROCS, worker_processes), and wrk and the backend the
+// others (or, when cores is every core, shares them: as far apart as the
+// machine allows); "free" lets every process use every core.
+func regimes(mode string, cores int) ([]regime, error) {
+	n := runtime.NumCPU()
+	if cores < 1 || cores > n {
+		return nil, fmt.Errorf("-cores %d: want 1 to %d", cores, n)
+	}
+	pinned := regime{Name: "pinned", Procs: cores, ServerCPUs: cpuList(n-cores, n-1)}
+	if cores < n {
+		pinned.LoadCPUs = cpuList(0, n-cores-1)
+	}
+	free := regime{Name: "free"}
+	var out []regime
+	switch mode {
+	case "both":
+		out = []regime{pinned, free}
+	case "pinned":
+		out = []regime{pinned}
+	case "free":
+		out = []regime{free}
+	default:
+		return nil, fmt.Errorf("-mode %q: want pinned, free or both", mode)
+	}
+	for i := range out {
+		out[i].serverCPUs, out[i].loadCPUs, out[i].procs = out[i].ServerCPUs, out[i].LoadCPUs, out[i].Procs
+	}
+	return out, nil
+}
+
+// cpuList renders CPUs first to last as taskset's -c list.
+func cpuList(first, last int) string {
+	if first == last {
+		return strconv.Itoa(first)
+	}
+	return strconv.Itoa(first) + "-" + strconv.Itoa(last)
+}
+
+// describe says in words where each process ran.
+func (rg regime) describe() string {
+	if rg.ServerCPUs == "" {
+		return "free: every process may use every core (s3cache GOMAXPROCS unset, nginx one worker per core), wrk and the backend too"
+	}
+	load := "CPUs " + rg.LoadCPUs
+	if rg.LoadCPUs == "" {
+		load = "any CPU (no core is left for them)"
+	}
+	return fmt.Sprintf("pinned: the servers under test on CPU %s (s3cache GOMAXPROCS=%d, nginx worker_processes %d), wrk -t1 and the backend on %s",
+		rg.ServerCPUs, rg.Procs, rg.Procs, load)
+}
+
 // environment is every server of one benchmark run.
 type environment struct {
 	work    string
+	regime  regime
 	backend *server // versitygw
 	cached  *server // s3cache, cache on
 	nocache *server // s3cache, every GET bypasses the cache
@@ -238,8 +316,8 @@ type environment struct {
 	all     []*server
 }
 
-func startEnvironment(ctx context.Context, work string, procs int, profile bool) (*environment, error) {
-	env := &environment{work: work}
+func startEnvironment(ctx context.Context, work string, rg regime, profile bool) (*environment, error) {
+	env := &environment{work: work, regime: rg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -247,7 +325,7 @@ func startEnvironment(ctx context.Context, work string, procs int, profile bool)
 		}
 	}()
 	var err error
-	if env.backend, err = startVersity(ctx, work); err != nil {
+	if env.backend, err = startVersity(ctx, work, rg.loadCPUs); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.backend)
@@ -260,16 +338,23 @@ func startEnvironment(ctx context.Context, work string, procs int, profile bool)
 	if err := os.WriteFile(policy, []byte("rules:\n  - bucket: \"*\"\n    bypass: true\n"), 0o644); err != nil {
 		return nil, err
 	}
-	gomaxprocs := "GOMAXPROCS=" + strconv.Itoa(procs)
-	if env.cached, err = startS3cache(ctx, "s3cache", bin, env.backend.addr, profile, []string{gomaxprocs}); err != nil {
+	var extra []string
+	if rg.procs > 0 {
+		extra = append(extra, "GOMAXPROCS="+strconv.Itoa(rg.procs))
+	}
+	if env.cached, err = startS3cache(ctx, "s3cache", rg.serverCPUs, bin, env.backend.addr, profile, extra); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.cached)
-	if env.nocache, err = startS3cache(ctx, "s3cache-nocache", bin, env.backend.addr, profile, []string{gomaxprocs, "CACHE_POLICY_FILE=" + policy}); err != nil {
+	if env.nocache, err = startS3cache(ctx, "s3cache-nocache", rg.serverCPUs, bin, env.backend.addr, profile, append(extra, "CACHE_POLICY_FILE="+policy)); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.nocache)
-	if env.nginx, err = startNginx(ctx, work, env.backend.addr, procs); err != nil {
+	workers := rg.procs
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	if env.nginx, err = startNginx(ctx, work, rg.serverCPUs, env.backend.addr, workers); err != nil {
 		return nil, err
 	}
 	env.all = append(env.all, env.nginx)
@@ -295,7 +380,7 @@ func (env *environment) stop() {
 	}
 }
 
-func startVersity(ctx context.Context, work string) (*server, error) {
+func startVersity(ctx context.Context, work, cpus string) (*server, error) {
 	bin, err := versityPath()
 	if err != nil {
 		return nil, err
@@ -313,7 +398,7 @@ func startVersity(ctx context.Context, work string) (*server, error) {
 	// --keep-alive: S3 services keep connections open, and versitygw
 	// closes each one after a response without it, which would make every
 	// request through any proxy dial anew.
-	s, err := start("versitygw", bin, os.Environ(), "--access", accessKey, "--secret", secretKey,
+	s, err := start("versitygw", cpus, bin, os.Environ(), "--access", accessKey, "--secret", secretKey,
 		"--region", region, "--port", addr, "--quiet", "--keep-alive", "posix", "--sidecar", side, root)
 	if err != nil {
 		return nil, err
@@ -322,7 +407,7 @@ func startVersity(ctx context.Context, work string) (*server, error) {
 	return s, waitHTTP(ctx, s, "http://"+addr+"/")
 }
 
-func startS3cache(ctx context.Context, name, bin, backend string, profile bool, extra []string) (*server, error) {
+func startS3cache(ctx context.Context, name, cpus, bin, backend string, profile bool, extra []string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -338,7 +423,7 @@ func startS3cache(ctx context.Context, name, bin, backend string, profile bool, 
 		"S3_ENDPOINT="+backend, "S3_ACCESS_KEY="+accessKey, "S3_SECRET_KEY="+secretKey, "S3_REGION="+region,
 		"LISTEN_ADDR="+addr, "CACHE_MAX_BYTES=1GiB", "CACHE_MAX_OBJECT_BYTES=32MiB", "CACHE_TTL=1h",
 		"LOG_LEVEL=warn")
-	s, err := start(name, bin, append(env, extra...))
+	s, err := start(name, cpus, bin, append(env, extra...))
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +494,7 @@ http {
 }
 `
 
-func startNginx(ctx context.Context, work, backend string, procs int) (*server, error) {
+func startNginx(ctx context.Context, work, cpus, backend string, procs int) (*server, error) {
 	bin, err := lookPath("nginx")
 	if err != nil {
 		return nil, err
@@ -435,7 +520,7 @@ func startNginx(ctx context.Context, work, backend string, procs int) (*server, 
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	s, err := start("nginx", bin, os.Environ(), "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
+	s, err := start("nginx", cpus, bin, os.Environ(), "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
 	if err != nil {
 		return nil, err
 	}
