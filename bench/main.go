@@ -141,7 +141,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("writing the chart: %w", err)
 		}
 	}
-	fmt.Printf("written to %s/latest.{md,json} and latest-{%s}.png\n", strings.TrimSuffix(o.out, "/"), o.mode)
+	var names []string
+	for _, rep := range reps {
+		names = append(names, "latest-"+rep.Regime.Name+".png")
+	}
+	fmt.Printf("written to %s: latest.md, latest.json, %s\n", strings.TrimSuffix(o.out, "/"), strings.Join(names, ", "))
 	return nil
 }
 
