@@ -59,23 +59,25 @@ func (rr *readRequest) variant() bool {
 // it would without the proxy. q is the request's parsed query (nil when it
 // has none); badQuery says it did not parse.
 func parseRead(r *http.Request, q url.Values, badQuery bool) (rr readRequest, bypass string) {
-	h := r.Header
-	rr.rangeSpec = h.Get("Range")
-	rr.conditional = h.Get("If-Match") != "" || h.Get("If-None-Match") != "" ||
-		h.Get("If-Modified-Since") != "" || h.Get("If-Unmodified-Since") != ""
+	// The names are written canonical and looked up directly: Header.Get
+	// would canonicalise each of them again on every hit.
+	h := map[string][]string(r.Header)
+	rr.rangeSpec = firstValue(h, "Range")
+	rr.conditional = firstValue(h, "If-Match") != "" || firstValue(h, "If-None-Match") != "" ||
+		firstValue(h, "If-Modified-Since") != "" || firstValue(h, "If-Unmodified-Since") != ""
 	switch {
 	case strings.IndexByte(rr.rangeSpec, ',') >= 0:
 		return rr, "multi-range"
-	case h.Get("If-Range") != "":
+	case firstValue(h, "If-Range") != "":
 		return rr, "if-range"
-	case h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "":
+	case firstValue(h, "X-Amz-Server-Side-Encryption-Customer-Algorithm") != "":
 		return rr, "sse-c"
-	case h.Get("X-Amz-Server-Side-Encryption") != "" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "":
+	case firstValue(h, "X-Amz-Server-Side-Encryption") != "" || firstValue(h, "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "":
 		// S3 refuses a read that declares how to encrypt: the backend's
 		// 400 is the answer.
 		return rr, "sse-header"
 	}
-	if m := h.Get("X-Amz-Checksum-Mode"); m != "" {
+	if m := firstValue(h, "X-Amz-Checksum-Mode"); m != "" {
 		if !strings.EqualFold(m, "ENABLED") {
 			return rr, "checksum-mode" // the backend's error to send
 		}
