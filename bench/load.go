@@ -313,12 +313,15 @@ type wrkSummary struct {
 
 // sample is one measured wrk run.
 type sample struct {
-	RPS     float64 `json:"rps"`
-	P50ms   float64 `json:"p50_ms"`
-	P99ms   float64 `json:"p99_ms"`
-	CPUus   float64 `json:"cpu_us_per_req"` // server CPU time per request, microseconds
-	MBps    float64 `json:"mb_per_s"`
-	Connect int     `json:"connections"`
+	RPS   float64 `json:"rps"`
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	CPUus float64 `json:"cpu_us_per_req"` // server CPU time per request, microseconds
+	// BackendCPUus is the backend's share of CPUus: what the proxy under
+	// test costs is the rest.
+	BackendCPUus float64 `json:"backend_cpu_us_per_req"`
+	MBps         float64 `json:"mb_per_s"`
+	Connect      int     `json:"connections"`
 }
 
 // connectionsFor bounds concurrency for large bodies: 64 uploads of
@@ -381,7 +384,7 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 		cmd.Env = append(cmd.Env, "BENCH_RANGES="+env.rangesFile(*c.rc))
 		want = c.rc.length
 	}
-	before, err := env.cpu()
+	before, beforeBackend, err := env.cpu()
 	if err != nil {
 		return sample{}, err
 	}
@@ -400,7 +403,7 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 	if err != nil {
 		return sample{}, fmt.Errorf("wrk %s %s: %w\n%s", t.Name, c.label(), err, out)
 	}
-	after, err := env.cpu()
+	after, afterBackend, err := env.cpu()
 	if err != nil {
 		return sample{}, err
 	}
@@ -422,12 +425,13 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 		moved = sum.Requests * size
 	}
 	return sample{
-		RPS:     float64(sum.Requests) / secs,
-		P50ms:   float64(sum.P50US) / 1e3,
-		P99ms:   float64(sum.P99US) / 1e3,
-		CPUus:   float64(after-before) / float64(time.Microsecond) / float64(sum.Requests),
-		MBps:    float64(moved) / secs / 1e6,
-		Connect: conns,
+		RPS:          float64(sum.Requests) / secs,
+		P50ms:        float64(sum.P50US) / 1e3,
+		P99ms:        float64(sum.P99US) / 1e3,
+		CPUus:        float64(after-before) / float64(time.Microsecond) / float64(sum.Requests),
+		BackendCPUus: float64(afterBackend-beforeBackend) / float64(time.Microsecond) / float64(sum.Requests),
+		MBps:         float64(moved) / secs / 1e6,
+		Connect:      conns,
 	}, nil
 }
 
@@ -461,16 +465,18 @@ func fetchProfile(ctx context.Context, addr string, d time.Duration, path string
 // cpu is the CPU time used so far by every server process (s3cache,
 // nginx and its workers, versitygw): the server side of every request,
 // whoever answers it. wrk's own CPU is not included.
-func (env *environment) cpu() (time.Duration, error) {
-	var total time.Duration
+func (env *environment) cpu() (total, backend time.Duration, err error) {
 	for _, s := range env.all {
 		d, err := s.cpuTime()
 		if err != nil {
-			return 0, fmt.Errorf("%s CPU time: %w", s.name, err)
+			return 0, 0, fmt.Errorf("%s CPU time: %w", s.name, err)
 		}
 		total += d
+		if s == env.backend {
+			backend = d
+		}
 	}
-	return total, nil
+	return total, backend, nil
 }
 
 // result is the median of the rounds of one target at one size, or on
@@ -557,12 +563,13 @@ func medianSample(ss []sample) sample {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return sample{
-		RPS:     med(func(s sample) float64 { return s.RPS }),
-		P50ms:   med(func(s sample) float64 { return s.P50ms }),
-		P99ms:   med(func(s sample) float64 { return s.P99ms }),
-		CPUus:   med(func(s sample) float64 { return s.CPUus }),
-		MBps:    med(func(s sample) float64 { return s.MBps }),
-		Connect: ss[0].Connect,
+		RPS:          med(func(s sample) float64 { return s.RPS }),
+		P50ms:        med(func(s sample) float64 { return s.P50ms }),
+		P99ms:        med(func(s sample) float64 { return s.P99ms }),
+		CPUus:        med(func(s sample) float64 { return s.CPUus }),
+		BackendCPUus: med(func(s sample) float64 { return s.BackendCPUus }),
+		MBps:         med(func(s sample) float64 { return s.MBps }),
+		Connect:      ss[0].Connect,
 	}
 }
 
