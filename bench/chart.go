@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"slices"
+	"strconv"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -90,7 +91,11 @@ func (r *report) writePNG(path string) error {
 	textWidth := func(s string) int { return font.MeasureString(basicfont.Face7x13, s).Round() }
 
 	m := r.Machine
-	text(10, 18, fmt.Sprintf("requests/s, median of %d rounds; %s, %d cores, %s", r.Rounds, m.CPU, m.Cores, m.Date), color.Black)
+	where := "servers pinned to CPU " + r.Regime.ServerCPUs + " (" + strconv.Itoa(r.Regime.Procs) + " core(s) each), wrk and the backend apart"
+	if r.Regime.ServerCPUs == "" {
+		where = "every process free on every core"
+	}
+	text(10, 18, fmt.Sprintf("requests/s, median of %d rounds; %s, %d cores, %s; %s", r.Rounds, m.CPU, m.Cores, m.Date, where), color.Black)
 	x, y := 10, 30
 	var shown []string
 	for _, p := range panels {

@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -50,6 +51,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each hit and miss run (pprof format)")
+	flag.StringVar(&o.render, "render", "", "measure nothing: render latest.md and the charts into -out from this latest.json")
 	flag.Parse()
 	if o.quick {
 		o.duration, o.rounds = 2*time.Second, 1
@@ -75,9 +77,13 @@ type options struct {
 	quick       bool
 	noInstall   bool
 	profile     string
+	render      string
 }
 
 func run(ctx context.Context, o options) error {
+	if o.render != "" {
+		return render(o.render, o.out)
+	}
 	sizes, err := parseSizes(o.sizes)
 	if err != nil {
 		return err
@@ -125,19 +131,25 @@ func run(ctx context.Context, o options) error {
 		}
 		reps = append(reps, rep)
 	}
+	return write(reps, o.out)
+}
+
+// write prints the reports' markdown and writes it, the JSON and one chart
+// per regime into out.
+func write(reps []*report, out string) error {
 	md := markdown(reps)
 	fmt.Println(md)
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.out, "latest.md"), []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "latest.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(o.out, "latest.json"), reps); err != nil {
+	if err := writeJSON(filepath.Join(out, "latest.json"), reps); err != nil {
 		return err
 	}
 	for _, rep := range reps {
-		if err := rep.writePNG(filepath.Join(o.out, "latest-"+rep.Regime.Name+".png")); err != nil {
+		if err := rep.writePNG(filepath.Join(out, "latest-"+rep.Regime.Name+".png")); err != nil {
 			return fmt.Errorf("writing the chart: %w", err)
 		}
 	}
@@ -145,7 +157,7 @@ func run(ctx context.Context, o options) error {
 	for _, rep := range reps {
 		names = append(names, "latest-"+rep.Regime.Name+".png")
 	}
-	fmt.Printf("written to %s: latest.md, latest.json, %s\n", strings.TrimSuffix(o.out, "/"), strings.Join(names, ", "))
+	fmt.Printf("written to %s: latest.md, latest.json, %s\n", strings.TrimSuffix(out, "/"), strings.Join(names, ", "))
 	return nil
 }
 
@@ -173,4 +185,18 @@ func measureRegime(ctx context.Context, work string, rg regime, o options, sizes
 		return nil, err
 	}
 	return newReport(env.machine(), rg, o, sizes, largeSize, results), nil
+}
+
+// render writes latest.md and the charts of the reports in the JSON file
+// at path into out.
+func render(path, out string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var reps []*report
+	if err := json.Unmarshal(b, &reps); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return write(reps, out)
 }
