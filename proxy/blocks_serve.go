@@ -277,7 +277,15 @@ func (p *Proxy) prefetch(o *largeObject, from int64) {
 				i++
 				continue
 			}
-			run, res, err := p.openRun(t.ctx, o, i, to, true)
+			// Only as many blocks as the budget has room for now: a run
+			// stopped for want of room halfway would leave the bytes the
+			// backend already sent unused, to be fetched again.
+			f := &p.filling
+			room := (f.limit/2 - f.used.Load()) / o.blockSize
+			if room < 1 {
+				return
+			}
+			run, res, err := p.openRun(t.ctx, o, i, min(to, i+room), true)
 			if res != nil {
 				res.Body.Close()
 			}

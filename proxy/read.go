@@ -124,9 +124,9 @@ func bypassValue(reason string) string {
 
 // headMiss answers a HeadObject miss from describe: from the stored
 // description, the client's preconditions, range and overrides applied as
-// a hit applies them. A 200 that may not be cached is answered by relaying
-// the client's own HEAD; any other answer is relayed as the backend gave
-// it.
+// a hit applies them. A 200 that may not be cached, or a 5xx, is answered
+// by relaying the client's own HEAD; any other answer is relayed as the
+// backend gave it.
 func (p *Proxy) headMiss(w http.ResponseWriter, r *http.Request, rq *request, rr *readRequest) {
 	o, res, err := p.describe(r.Context(), rq, rr.versionID)
 	switch {
@@ -138,6 +138,10 @@ func (p *Proxy) headMiss(w http.ResponseWriter, r *http.Request, rq *request, rr
 		p.serveDescription(w, r, o, rr, xCacheMiss)
 	case res.StatusCode == http.StatusOK:
 		p.bypass(w, r, rq, "not-cacheable")
+	case res.StatusCode >= 500:
+		// The proxy's own HEAD (which asks for checksums) failed: the
+		// client's own HEAD gets the answer it would get without the proxy.
+		p.bypass(w, r, rq, "backend-error")
 	default:
 		writeHeaders(w, res.StatusCode, storedHeader(res.Header), -1, xCacheMiss)
 	}
