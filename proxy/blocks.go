@@ -491,7 +491,7 @@ func (run *blockRun) copyBlock(w io.Writer, i, lo, hi int64) error {
 // reads of clients.
 func (run *blockRun) reserve(n int64) bool {
 	f := &run.p.filling
-	if run.prefetch && f.used.Load()+n > f.limit/2 {
+	if run.prefetch && n > f.prefetchRoom() {
 		return false
 	}
 	return f.reserve(n)

@@ -280,8 +280,7 @@ func (p *Proxy) prefetch(o *largeObject, from int64) {
 			// Only as many blocks as the budget has room for now: a run
 			// stopped for want of room halfway would leave the bytes the
 			// backend already sent unused, to be fetched again.
-			f := &p.filling
-			room := (f.limit/2 - f.used.Load()) / o.blockSize
+			room := p.filling.prefetchRoom() / o.blockSize
 			if room < 1 {
 				return
 			}

@@ -25,6 +25,10 @@ func (b *fillBudget) reserve(n int64) bool {
 	}
 }
 
+// prefetchRoom is what prefetches may still take: they keep half the
+// budget free for the reads clients are waiting on.
+func (b *fillBudget) prefetchRoom() int64 { return b.limit/2 - b.used.Load() }
+
 // release returns n reserved bytes.
 func (b *fillBudget) release(n int64) { b.used.Add(-n) }
 

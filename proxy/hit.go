@@ -285,10 +285,15 @@ func setRangeHeaders(h http.Header, start, end, size int) {
 	if start != 0 || end != size {
 		// The stored checksums are of the whole object; like S3, send none
 		// with a part of it.
-		for k := range h {
-			if strings.HasPrefix(k, "X-Amz-Checksum-") {
-				delete(h, k)
-			}
+		dropChecksums(h)
+	}
+}
+
+// dropChecksums deletes the X-Amz-Checksum-* headers of h.
+func dropChecksums(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(k, "X-Amz-Checksum-") {
+			delete(h, k)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/s3cache/s3cache/cache"
@@ -154,14 +153,10 @@ func (p *Proxy) headMiss(w http.ResponseWriter, r *http.Request, rq *request, rr
 // block by block. It returns the description, or nil and the backend's
 // answer (its body closed).
 func (p *Proxy) describe(ctx context.Context, rq *request, versionID string) (*largeObject, *http.Response, error) {
-	t, _ := p.beginFill(ctx, rq.bucket, rq.key)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	res, err := p.fetchObject(ctx, http.MethodHead, rq, versionID, "", cancel)
+	t, res, err := p.headOwn(ctx, rq, versionID, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.ContentLength < 0 || headerETag(res.Header) == "" || !p.storableHeaders(rq, res.Header) {
 		return nil, res, nil
 	}
@@ -174,6 +169,22 @@ func (p *Proxy) describe(ctx context.Context, rq *request, versionID string) (*l
 		return nil, res, nil
 	}
 	return o, res, nil
+}
+
+// headOwn sends a HEAD of the proxy's own for the object (or its part
+// number part, when not 0), asking for its checksums, and returns the
+// answer, its body closed, with the ticket an entry made from it is
+// committed under (taken before the request).
+func (p *Proxy) headOwn(ctx context.Context, rq *request, versionID string, part int) (cache.Ticket, *http.Response, error) {
+	t, _ := p.beginFill(ctx, rq.bucket, rq.key)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err := p.fetchPart(ctx, http.MethodHead, rq, versionID, part, "", cancel)
+	if err != nil {
+		return t, nil, err
+	}
+	res.Body.Close()
+	return t, res, nil
 }
 
 // withPart finds the description of the part rr asks for (the backend's
@@ -189,17 +200,13 @@ func (p *Proxy) withPart(w http.ResponseWriter, r *http.Request, rq *request, rr
 	xcache := xCacheHit
 	if !ok {
 		xcache = xCacheMiss
-		t, _ := p.beginFill(r.Context(), rq.bucket, rq.key)
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		res, err := p.fetchPart(ctx, http.MethodHead, rq, rr.versionID, rr.partNumber, "", cancel)
+		t, res, err := p.headOwn(r.Context(), rq, rr.versionID, rr.partNumber)
 		if err != nil {
 			if r.Context().Err() == nil {
 				p.writeError(w, r, backendError(err))
 			}
 			return false
 		}
-		res.Body.Close()
 		start, end, _, okRange := parseContentRange(res.Header.Get("Content-Range"))
 		if res.StatusCode != http.StatusPartialContent || !okRange || res.ContentLength != end-start ||
 			headerETag(res.Header) == "" || !p.cacheableHeaders(rq, res.Header) {
@@ -250,16 +257,11 @@ func (p *Proxy) logRead(r *http.Request, rq *request, level slog.Level, msg stri
 // A non-empty etag makes it a revalidation: If-None-Match asks for a 304
 // when the object is unchanged.
 func (p *Proxy) fetch(ctx context.Context, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
-	return p.fetchObject(ctx, http.MethodGet, rq, versionID, etag, cancel)
+	return p.fetchPart(ctx, http.MethodGet, rq, versionID, 0, etag, cancel)
 }
 
-// fetchObject is fetch with method GET or HEAD.
-func (p *Proxy) fetchObject(ctx context.Context, method string, rq *request, versionID, etag string, cancel context.CancelFunc) (*http.Response, error) {
-	return p.fetchPart(ctx, method, rq, versionID, 0, etag, cancel)
-}
-
-// fetchPart is fetchObject of part number part of the object (0 for the
-// whole object).
+// fetchPart is fetch with method GET or HEAD, of part number part of the
+// object (0 for the whole object).
 func (p *Proxy) fetchPart(ctx context.Context, method string, rq *request, versionID string, part int, etag string, cancel context.CancelFunc) (*http.Response, error) {
 	query := ""
 	if part > 0 {
@@ -319,11 +321,7 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 	}
 	h := storedHeader(res.Header)
 	if !checksums {
-		for k := range h {
-			if strings.HasPrefix(k, "X-Amz-Checksum-") {
-				delete(h, k)
-			}
-		}
+		dropChecksums(h)
 	}
 	writeHeaders(w, res.StatusCode, h, res.ContentLength, xCacheMiss)
 	sendingFrom(w, sourceBackend)
