@@ -47,17 +47,30 @@ func TestBackendFaults(t *testing.T) {
 	for _, tc := range unavailable {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.start(t)
-			start := time.Now()
-			r := curl(t, append(sigv4(e), objectURL(e, "some-bucket", "some/key"))...)
-			elapsed := time.Since(start)
-			if r.Status != 502 && r.Status != 503 && r.Status != 504 {
-				t.Errorf("GET: status %d, want 502, 503 or 504; body %q", r.Status, r.Body)
-			}
-			if r.xmlCode() == "" {
-				t.Errorf("GET: body %q, want an S3 XML error", r.Body)
-			}
-			if limit := faultTimeout + faultMargin; elapsed > limit {
-				t.Errorf("GET took %v, want under BACKEND_TIMEOUT + margin = %v", elapsed, limit)
+			url := objectURL(e, "some-bucket", "some/key")
+			// A plain GET; and the reads whose miss first sends a HEAD of
+			// the proxy's own: a HEAD, a range and a part.
+			for _, read := range []struct {
+				name string
+				args []string
+			}{
+				{"GET", []string{url}},
+				{"HEAD", []string{"-I", url}},
+				{"range GET", []string{"-H", "Range: bytes=0-9", url}},
+				{"part GET", []string{url + "?partNumber=1"}},
+			} {
+				start := time.Now()
+				r := curl(t, append(sigv4(e), read.args...)...)
+				elapsed := time.Since(start)
+				if r.Status != 502 && r.Status != 503 && r.Status != 504 {
+					t.Errorf("%s: status %d, want 502, 503 or 504; body %q", read.name, r.Status, r.Body)
+				}
+				if read.name != "HEAD" && r.xmlCode() == "" {
+					t.Errorf("%s: body %q, want an S3 XML error", read.name, r.Body)
+				}
+				if limit := faultTimeout + faultMargin; elapsed > limit {
+					t.Errorf("%s took %v, want under BACKEND_TIMEOUT + margin = %v", read.name, elapsed, limit)
+				}
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), faultTimeout+faultMargin)
 			defer cancel()
@@ -179,11 +192,13 @@ func TestCutBodyLogged(t *testing.T) {
 	tests := []struct {
 		name, key, url string
 		size           int
+		header         map[string]string // sent unsigned
 	}{
-		{"fill", "fill.bin", objectURL(e, bucket, "fill.bin"), 512 << 10},
-		{"bypassed read", "bypass.bin", objectURL(e, bucket, "bypass.bin") + "?response-content-type=text%2Fplain", 512 << 10},
-		{"blocks", "large.bin", objectURL(e, bucket, "large.bin"), 3 << 20},
-		{"/objects", "objects.bin", objectsURL(e, bucket, "objects.bin"), 512 << 10},
+		{"fill", "fill.bin", objectURL(e, bucket, "fill.bin"), 512 << 10, nil},
+		{"fill with an override", "override.bin", objectURL(e, bucket, "override.bin") + "?response-content-type=text%2Fplain", 512 << 10, nil},
+		{"bypassed read", "bypass.bin", objectURL(e, bucket, "bypass.bin"), 512 << 10, map[string]string{"Range": "bytes=0-1,3-4"}},
+		{"blocks", "large.bin", objectURL(e, bucket, "large.bin"), 3 << 20, nil},
+		{"/objects", "objects.bin", objectsURL(e, bucket, "objects.bin"), 512 << 10, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +206,11 @@ func TestCutBodyLogged(t *testing.T) {
 			h.relay.cutPath.Store("/" + bucket + "/" + tt.key)
 			defer h.relay.cutPath.Store("")
 			id := ""
-			if resp, err := httpClient.Do(signedRequest(t, e, http.MethodGet, tt.url, nil)); err == nil {
+			req := signedRequest(t, e, http.MethodGet, tt.url, nil)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			if resp, err := httpClient.Do(req); err == nil {
 				id = resp.Header.Get("X-Amz-Request-Id")
 				got, rerr := io.ReadAll(resp.Body)
 				resp.Body.Close()
