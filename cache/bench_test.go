@@ -16,13 +16,21 @@ func benchObjects() (names, cacheKeys []string) {
 	return names, cacheKeys
 }
 
-func BenchmarkGetHit(b *testing.B) {
+// newBenchCache returns a 64 MiB cache and the names and cache keys of
+// benchObjects, none of them committed.
+func newBenchCache(b *testing.B) (c *Cache, names, cacheKeys []string) {
+	b.Helper()
 	c, err := New(Config{MaxBytes: 64 << 20, TTL: testTTL})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
-	names, cacheKeys := benchObjects()
+	names, cacheKeys = benchObjects()
+	return c, names, cacheKeys
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	c, names, cacheKeys := newBenchCache(b)
 	body := make([]byte, 4096)
 	for i := range names {
 		tk := c.Begin("bench", names[i])
@@ -47,12 +55,7 @@ func BenchmarkGetHit(b *testing.B) {
 }
 
 func BenchmarkGetMiss(b *testing.B) {
-	c, err := New(Config{MaxBytes: 64 << 20, TTL: testTTL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	names, cacheKeys := benchObjects()
+	c, names, cacheKeys := newBenchCache(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
@@ -64,12 +67,7 @@ func BenchmarkGetMiss(b *testing.B) {
 }
 
 func BenchmarkCommit(b *testing.B) {
-	c, err := New(Config{MaxBytes: 64 << 20, TTL: testTTL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	names, cacheKeys := benchObjects()
+	c, names, cacheKeys := newBenchCache(b)
 	body := make([]byte, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
@@ -91,12 +89,7 @@ func BenchmarkKey(b *testing.B) {
 // BenchmarkInvalidate commits an entry of a key and invalidates the key,
 // which frees it, in a cache that holds many other entries.
 func BenchmarkInvalidate(b *testing.B) {
-	c, err := New(Config{MaxBytes: 64 << 20, TTL: testTTL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	names, cacheKeys := benchObjects()
+	c, names, cacheKeys := newBenchCache(b)
 	body := make([]byte, 4096)
 	for i := range names {
 		c.Commit(c.Begin("bench", names[i]), cacheKeys[i], &Entry{Body: body})
