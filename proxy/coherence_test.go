@@ -177,6 +177,35 @@ func TestReplicaFillDuringRemoteWrite(t *testing.T) {
 	}
 }
 
+// TestReplicaUnknownWriteOutcome: a PUT through replica A whose whole
+// body reached a backend that did not answer in time may still be
+// committed, so the key stays uncacheable on every replica, not only on A:
+// B's reads are fetched each time and none is a hit.
+func TestReplicaUnknownWriteOutcome(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.objects["/bkt/k"] = []byte("old")
+	release := make(chan struct{})
+	fake.onPut = func(w http.ResponseWriter, r *http.Request) { <-release }
+	t.Cleanup(func() { close(release) })
+	redis := coherencetest.StartRedis(t)
+	r := newReplicas(t, 2, backend, redis, func(c *Config) { c.BackendTimeout = 300 * time.Millisecond })
+	a, b := r[0], r[1]
+
+	res := do(t, "PUT", a+"/bkt/k", []byte("new"), testSecret)
+	if res.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("PUT through A to a backend that does not answer: %d, want 504", res.StatusCode)
+	}
+	before := fake.getCount("/bkt/k")
+	for i := range 3 {
+		if _, body, x := get(t, b+"/bkt/k"); x == xCacheHit {
+			t.Fatalf("GET %d through B after A's write of unknown outcome: a hit of %q", i, body)
+		}
+	}
+	if n := fake.getCount("/bkt/k") - before; n != 3 {
+		t.Errorf("the backend saw %d GETs of the key for 3 reads through B, want 3: nothing may be cached", n)
+	}
+}
+
 // REDIS_URL may list the nodes of a Redis Cluster: generations, the
 // tracking of them and the shared tier work across its slots.
 func TestReplicasRedisCluster(t *testing.T) {
