@@ -147,6 +147,16 @@ func directObject(t *testing.T, direct endpoint, bucket, key string) string {
 // status.
 func sendChunked(t *testing.T, e endpoint, bucket, key string, size, chunk, bad int) int {
 	t.Helper()
+	res, err := httpDo(t, chunkedUpload(t, e, bucket, key, size, chunk, bad))
+	if err != nil {
+		t.Fatalf("PUT: %v", err)
+	}
+	return res.Status
+}
+
+// chunkedUpload builds the PUT sendChunked sends.
+func chunkedUpload(t *testing.T, e endpoint, bucket, key string, size, chunk, bad int) *http.Request {
+	t.Helper()
 	at := time.Now().UTC()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, objectURL(e, bucket, key), nil)
 	if err != nil {
@@ -191,11 +201,61 @@ func sendChunked(t *testing.T, e endpoint, bucket, key string, size, chunk, bad 
 		body.WriteString("\r\n")
 	}
 	req.Body = io.NopCloser(&body)
-	res, err := httpDo(t, req)
-	if err != nil {
-		t.Fatalf("PUT: %v", err)
+	return req
+}
+
+// TestRefusedUploadEndsCleanly: an upload refused part-way through its
+// body (a chunk signed wrong) is answered once, and the rest of its body
+// is never read as requests of their own. Either the answer says
+// Connection: close and nothing follows it, or the connection answers the
+// client's next request with that request's answer. A client that keeps
+// a connection open after a refused upload (as urllib3 and the SDKs do)
+// must not get a stray 400 for its next request.
+func TestRefusedUploadEndsCleanly(t *testing.T) {
+	t.Parallel()
+	p := startProxy(t, proxyOptions{Backend: backendAddr(t)})
+	e := p.endpoint()
+	bucket := newBucket(t, e)
+	for _, bad := range []int{1, 16, 32, -1} {
+		t.Run(fmt.Sprintf("chunk %d of 32 signed wrong", bad), func(t *testing.T) {
+			key := fmt.Sprintf("refused-%d", bad)
+			conn, err := net.Dial("tcp", e.Host())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := chunkedUpload(t, e, bucket, key, 2<<20, 64<<10, bad)
+			go req.Write(conn) // fails once the proxy closes: nothing to check
+			conn.SetReadDeadline(time.Now().Add(cmdTimeout))
+			br := bufio.NewReader(conn)
+			res, err := http.ReadResponse(br, req)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusForbidden || !bytes.Contains(body, []byte("SignatureDoesNotMatch")) {
+				t.Fatalf("answer: %d %s, want 403 SignatureDoesNotMatch", res.StatusCode, body)
+			}
+			if res.Close {
+				if rest, _ := io.ReadAll(br); len(rest) > 0 {
+					t.Fatalf("after an answer that closes the connection: %q", rest)
+				}
+				return
+			}
+			get := signedRequest(t, e, http.MethodGet, objectURL(e, bucket, key), nil)
+			if err := get.Write(conn); err != nil {
+				t.Fatalf("the connection was kept open, but a GET on it: %v", err)
+			}
+			res, err = http.ReadResponse(br, get)
+			if err != nil {
+				t.Fatalf("reading the answer to a GET after the refused upload: %v", err)
+			}
+			body, _ = io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusNotFound || !bytes.Contains(body, []byte("NoSuchKey")) {
+				t.Fatalf("GET after the refused upload on its connection: %d %s, want 404 NoSuchKey", res.StatusCode, body)
+			}
+		})
 	}
-	return res.Status
 }
 
 // sendCut PUTs url through e on a connection of its own, declaring size

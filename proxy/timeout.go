@@ -61,9 +61,16 @@ func (b *clientBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// unread reports whether r's body is a clientBody not read to its end.
+// unread reports whether the client's body of r was not read to its end.
+// r is the client's request, or the outbound one ReverseProxy hands its
+// error handler, whose body wraps the client's.
 func unread(r *http.Request) bool {
 	b, ok := r.Body.(*clientBody)
+	if !ok {
+		if ob, out := r.Context().Value(outboundKey{}).(*outbound); out {
+			b, ok = ob.rq.body, ob.rq.body != nil
+		}
+	}
 	return ok && !b.eof.Load()
 }
 
