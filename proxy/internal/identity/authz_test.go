@@ -6,24 +6,24 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/s3cache/s3cache/proxy/internal/s3api"
 )
 
-// testAuth is the configuration of the authorization tests: alice owns
-// photos, bob reads logs, carol reads photos, root may do everything.
+// testAuth is the configuration of the authorization tests, testdata/users.yaml:
+// alice owns photos, bob reads logs, carol reads photos, root may do
+// everything.
 func testAuth(t testing.TB) *Config {
 	t.Helper()
-	a, err := NewConfig([]User{
-		{AccessKey: "alice", SecretKey: "alice-secret", Buckets: map[string]Permission{"photos": PermReadWrite, "logs": PermRead}},
-		{AccessKey: "bob", SecretKey: "bob-secret", Buckets: map[string]Permission{"logs": PermReadWrite}},
-		{AccessKey: "carol", SecretKey: "carol-secret", Buckets: map[string]Permission{"photos": PermRead}},
-		{AccessKey: "writer", SecretKey: "writer-secret", Buckets: map[string]Permission{"drop": PermWrite}},
-		{AccessKey: "root", SecretKey: "root-secret", Buckets: map[string]Permission{AllBuckets: PermReadWrite}},
-		{AccessKey: "auditor", SecretKey: "auditor-secret", Buckets: map[string]Permission{AllBuckets: PermRead}},
-	}, map[string]Permission{"public": PermRead})
+	f, err := os.Open("testdata/users.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a, err := ParseConfig(f, "users.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
