@@ -11,17 +11,9 @@ miss, then a hit), head again (a hit) and a get with response-* overrides
 import json
 import os
 
-import boto3
-from botocore.config import Config
+from s3client import client
 
-c = boto3.client(
-    "s3",
-    endpoint_url=os.environ["S3_E2E_ENDPOINT"],
-    region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-    aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-    config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-)
+c = client()
 bucket, key = os.environ["S3_E2E_BUCKET"], os.environ["S3_E2E_KEY"]
 c.put_object(Bucket=bucket, Key=key, Body=b"with metadata", Metadata={"foo": "bar", "CamelKey": "v"})
 out = {}

@@ -9,17 +9,9 @@ S3_E2E_BUCKET, S3_E2E_POST: JSON {"key", "fields", "conditions",
 import json
 import os
 
-import boto3
-from botocore.config import Config
+from s3client import client
 
-c = boto3.client(
-    "s3",
-    endpoint_url=os.environ["S3_E2E_ENDPOINT"],
-    region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-    aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-    config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
-)
+c = client()
 spec = json.loads(os.environ["S3_E2E_POST"])
 post = c.generate_presigned_post(
     Bucket=os.environ["S3_E2E_BUCKET"],

@@ -12,18 +12,11 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-c = boto3.client(
-    "s3",
-    endpoint_url=os.environ["S3_E2E_ENDPOINT"],
-    region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-    aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-    config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-)
+from s3client import client
+
+c = client()
 bucket, missing = os.environ["S3_E2E_BUCKET"], os.environ["S3_E2E_MISSING_BUCKET"]
 
 last = {}

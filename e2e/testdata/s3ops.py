@@ -17,26 +17,9 @@ import json
 import os
 import sys
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-
-def client():
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ["S3_E2E_ENDPOINT"],
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        config=Config(
-            s3={"addressing_style": os.environ.get("S3_E2E_ADDRESSING", "path")},
-            signature_version="s3v4",
-            retries={"max_attempts": 1, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-        ),
-    )
+from s3client import client
 
 
 def headers_of(resp):
