@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"net"
 	"net/http"
@@ -28,19 +31,23 @@ import (
 // that closes its connection half-way; a client that goes silent. After
 // each, the backend, asked directly, still has the old object, bytes and
 // ETag, and the proxy serves it.
+// Both framings that keep a cut upload from looking complete are tried:
+// UPLOAD_FRAMING=chunked (the default) and trailer.
 func TestFailedUploadLeavesOldObject(t *testing.T) {
 	t.Parallel()
 	for _, b := range realBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			failedUploads(t, b.addr(t))
-		})
+		for _, framing := range []string{"chunked", "trailer"} {
+			t.Run(b.name+"/"+framing, func(t *testing.T) {
+				t.Parallel()
+				failedUploads(t, b.addr(t), framing)
+			})
+		}
 	}
 }
 
-func failedUploads(t *testing.T, addr string) {
+func failedUploads(t *testing.T, addr, framing string) {
 	r := newRelay(t, addr)
-	p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: map[string]string{"CLIENT_IDLE_TIMEOUT": "2s"}})
+	p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: map[string]string{"CLIENT_IDLE_TIMEOUT": "2s", "UPLOAD_FRAMING": framing}})
 	e := p.endpoint()
 	direct := endpoint{URL: "http://" + addr, Access: testAccess, Secret: testSecret}
 	bucket := newBucket(t, e)
@@ -510,5 +517,79 @@ func stopMidUpload(t *testing.T, addr string, tc stopCase) {
 	}
 	if got := directObject(t, direct, bucket, key); !strings.Contains(got, want) {
 		t.Errorf("the backend has %s; want the %s object (%s)", got, what, want)
+	}
+}
+
+// TestTrailerFraming: with UPLOAD_FRAMING=trailer, uploads whose payload
+// is unsigned (a header-signed UNSIGNED-PAYLOAD PUT, an /objects PUT, the
+// parts of a multipart upload) reach versitygw and MinIO whole; a
+// PutObject is stored with the CRC64NVME the proxy sent as its trailer,
+// which the backend, asked directly, reports and which is the CRC of the
+// bytes; the parts, framed with signed chunks, complete into the object.
+func TestTrailerFraming(t *testing.T) {
+	t.Parallel()
+	for _, b := range realBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			addr := b.addr(t)
+			p := startProxy(t, proxyOptions{Backend: addr, Env: map[string]string{"UPLOAD_FRAMING": "trailer"}})
+			e := p.endpoint()
+			direct := endpoint{URL: "http://" + addr, Access: testAccess, Secret: testSecret}
+			bucket := newBucket(t, e)
+			body := randomBytes(t, 1<<20+17)
+			sum := crc64.New(crc64.MakeTable(0x9a6c9329ac4bc9b5)) // CRC-64/NVME, reflected
+			sum.Write(body)
+			wantCRC := base64.StdEncoding.EncodeToString(sum.Sum(nil))
+
+			for _, url := range []string{objectURL(e, bucket, "put"), e.URL + "/objects/" + bucket + "/objects-put"} {
+				res, err := httpDo(t, unsignedPayloadRequest(t, e, http.MethodPut, url, bytes.NewReader(body), int64(len(body))))
+				if err != nil || res.Status != http.StatusOK {
+					t.Fatalf("PUT %s: %v %d %s", url, err, res.Status, res.Body)
+				}
+			}
+			c, _ := minioClient(t, direct)
+			for _, key := range []string{"put", "objects-put"} {
+				if got := directObject(t, direct, bucket, key); !strings.Contains(got, fmt.Sprintf("%d bytes, md5 %x", len(body), md5.Sum(body))) {
+					t.Errorf("%s on the backend: %s", key, got)
+				}
+				info, err := c.StatObject(t.Context(), bucket, key, minio.StatObjectOptions{Checksum: true})
+				if err != nil {
+					t.Fatalf("stat %s: %v", key, err)
+				}
+				if info.ChecksumCRC64NVME != wantCRC {
+					t.Errorf("%s: the backend's CRC64NVME is %q, want %q, the trailer's", key, info.ChecksumCRC64NVME, wantCRC)
+				}
+			}
+
+			// A multipart upload of unsigned parts, completed.
+			part1, part2 := randomBytes(t, 5<<20), randomBytes(t, 1<<20)
+			res, err := httpDo(t, signedRequest(t, e, http.MethodPost, objectURL(e, bucket, "mpu")+"?uploads", nil))
+			if err != nil || res.Status != http.StatusOK {
+				t.Fatalf("CreateMultipartUpload: %v %d %s", err, res.Status, res.Body)
+			}
+			var created struct{ UploadId string }
+			if err := xml.Unmarshal(res.Body, &created); err != nil || created.UploadId == "" {
+				t.Fatalf("CreateMultipartUpload answer %s: %v", res.Body, err)
+			}
+			var complete strings.Builder
+			complete.WriteString("<CompleteMultipartUpload>")
+			for i, part := range [][]byte{part1, part2} {
+				url := fmt.Sprintf("%s?partNumber=%d&uploadId=%s", objectURL(e, bucket, "mpu"), i+1, created.UploadId)
+				res, err := httpDo(t, unsignedPayloadRequest(t, e, http.MethodPut, url, bytes.NewReader(part), int64(len(part))))
+				if err != nil || res.Status != http.StatusOK {
+					t.Fatalf("UploadPart %d: %v %d %s", i+1, err, res.Status, res.Body)
+				}
+				fmt.Fprintf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i+1, res.Header.Get("ETag"))
+			}
+			complete.WriteString("</CompleteMultipartUpload>")
+			url := objectURL(e, bucket, "mpu") + "?uploadId=" + created.UploadId
+			if res, err := httpDo(t, signedRequest(t, e, http.MethodPost, url, []byte(complete.String()))); err != nil || res.Status != http.StatusOK {
+				t.Fatalf("CompleteMultipartUpload: %v %d %s", err, res.Status, res.Body)
+			}
+			whole := append(append([]byte{}, part1...), part2...)
+			if got := signedGet(t, e, bucket, "mpu"); got.Status != http.StatusOK || !bytes.Equal(got.Body, whole) {
+				t.Errorf("GET of the completed upload: %d, %d bytes, want the %d bytes of its parts", got.Status, len(got.Body), len(whole))
+			}
+		})
 	}
 }

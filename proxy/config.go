@@ -101,9 +101,13 @@ type Config struct {
 	// check (UNSIGNED-PAYLOAD, or a client's aws-chunked body once
 	// verified) is framed to the backend: "chunked", as aws-chunked signed
 	// chunk by chunk with the backend's key, so a cut body can never look
-	// complete; or "length", by Content-Length alone, for a backend that
-	// does not take aws-chunked (it may commit a prefix of a cut upload).
-	// "" means DefaultUploadFraming.
+	// complete; "trailer", a PutObject as unsigned aws-chunked with a
+	// CRC64NVME trailer the backend verifies and records (cut, it never
+	// looks complete either; parts stay "chunked"), for a backend that
+	// takes STREAMING-UNSIGNED-PAYLOAD-TRAILER, at a fraction of the CPU;
+	// or "length", by Content-Length alone, for a backend that does not
+	// take aws-chunked (it may commit a prefix of a cut upload). "" means
+	// DefaultUploadFraming.
 	UploadFraming string
 
 	// CacheBlockBytes is the size of the aligned blocks in which objects
@@ -292,8 +296,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxy: %s %q: want zstd or off", v.what, v.value))
 		}
 	}
-	if c.UploadFraming != "chunked" && c.UploadFraming != "length" {
-		errs = append(errs, fmt.Errorf("proxy: upload framing %q: want chunked or length", c.UploadFraming))
+	if c.UploadFraming != "chunked" && c.UploadFraming != "trailer" && c.UploadFraming != "length" {
+		errs = append(errs, fmt.Errorf("proxy: upload framing %q: want chunked, trailer or length", c.UploadFraming))
 	}
 	if c.CacheBlockBytes < 4<<10 || c.CacheBlockBytes > c.CacheMaxBytes {
 		errs = append(errs, fmt.Errorf("proxy: cache block bytes %d: must be between 4KiB and the cache size %d", c.CacheBlockBytes, c.CacheMaxBytes))

@@ -128,7 +128,8 @@ func New(cfg Config) (*Proxy, error) {
 		Now:       cfg.Now,
 		// Unsigned uploads go as signed aws-chunked: a cut one never
 		// looks complete to the backend.
-		ChunkedUploads: cfg.UploadFraming == "chunked",
+		ChunkedUploads: cfg.UploadFraming != "length",
+		TrailerUploads: cfg.UploadFraming == "trailer",
 	}
 	if cfg.UseSSL {
 		p.scheme = "https"

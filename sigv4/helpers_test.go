@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"hash/crc64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -240,3 +241,8 @@ func readAllStep(r io.Reader, step int) ([]byte, error) {
 type sha256Hasher struct{ hash.Hash }
 
 func (sha256Hasher) Close() {}
+
+// crc64NVMETable is the CRC-64/NVME polynomial 0xAD93D23594C93659, in the
+// reversed form hash/crc64 expects: the tests check the trailers the
+// package computes and verifies with the standard library's CRC.
+var crc64NVMETable = crc64.MakeTable(0x9a6c9329ac4bc9b5)

@@ -25,6 +25,7 @@ const (
 	headerSecurityToken       = "X-Amz-Security-Token"
 	headerDecodedLength       = "X-Amz-Decoded-Content-Length"
 	headerTrailer             = "X-Amz-Trailer"
+	headerSDKChecksum         = "X-Amz-Sdk-Checksum-Algorithm"
 	queryAlgorithm            = "X-Amz-Algorithm"
 	queryCredential           = "X-Amz-Credential"
 	queryDate                 = "X-Amz-Date"

@@ -3,7 +3,9 @@ package sigv4
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"hash/crc64"
 	"io"
 	"net/http"
 	"strconv"
@@ -40,6 +42,71 @@ func TestTransportChunkedUploads(t *testing.T) {
 			}
 			if !bytes.Equal(seen.body, payload) {
 				t.Errorf("backend read %d bytes, not the %d-byte payload", len(seen.body), n)
+			}
+		})
+	}
+}
+
+// TestTransportTrailerUploads: with TrailerUploads, an unsigned PutObject
+// payload goes as unsigned aws-chunked with a CRC64NVME trailer that the
+// backend (the package's own Verifier) verifies and that equals the
+// standard library's CRC of the payload; a part of a multipart upload, a
+// body with a checksum of its own and a POST keep the signed chunks.
+func TestTransportTrailerUploads(t *testing.T) {
+	srv, ch := backendServer(t)
+	tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1", ChunkedUploads: true, TrailerUploads: true}
+	send := func(t *testing.T, method, query string, payload []byte, header http.Header) backendSeen {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), method, srv.URL+"/bucket/key"+query, io.NopCloser(bytes.NewReader(payload)))
+		req.ContentLength = int64(len(payload))
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		res, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		seen := <-ch
+		if seen.err != nil {
+			t.Fatalf("backend: %v", seen.err)
+		}
+		if !bytes.Equal(seen.body, payload) {
+			t.Fatalf("backend read %d bytes, not the %d-byte payload", len(seen.body), len(payload))
+		}
+		return seen
+	}
+	for _, n := range []int{1, outChunkSize - 1, outChunkSize, outChunkSize + 1, 3*outChunkSize + 17} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			payload := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+			seen := send(t, http.MethodPut, "", payload, nil)
+			if got := seen.header.Get("X-Amz-Content-Sha256"); got != streamingUnsignedTrailer {
+				t.Errorf("x-amz-content-sha256 %q, want %q", got, streamingUnsignedTrailer)
+			}
+			sum := crc64.New(crc64NVMETable)
+			sum.Write(payload)
+			want := "x-amz-checksum-crc64nvme:" + base64.StdEncoding.EncodeToString(sum.Sum(nil))
+			if len(seen.trailers) != 1 || seen.trailers[0] != want {
+				t.Errorf("trailers %q, want [%s]", seen.trailers, want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, method, query string
+		header              http.Header
+	}{
+		{"UploadPart", http.MethodPut, "?partNumber=2&uploadId=abc", nil},
+		{"a checksum of its own", http.MethodPut, "", http.Header{"X-Amz-Checksum-Crc32": {"NSRBwg=="}}},
+		{"POST", http.MethodPost, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := []byte("abcdefgh")
+			seen := send(t, tc.method, tc.query, payload, tc.header)
+			if got := seen.header.Get("X-Amz-Content-Sha256"); got != streamingSigned {
+				t.Errorf("x-amz-content-sha256 %q, want %q", got, streamingSigned)
+			}
+			if len(seen.trailers) != 0 {
+				t.Errorf("trailers %q, want none", seen.trailers)
 			}
 		})
 	}

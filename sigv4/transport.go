@@ -2,7 +2,10 @@ package sigv4
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/minio/crc64nvme"
 )
 
 // Transport is an http.RoundTripper that removes the client's SigV4
@@ -42,6 +46,17 @@ type Transport struct {
 	// never look complete. If false, such bodies are sent as they are,
 	// framed by Content-Length alone.
 	ChunkedUploads bool
+	// TrailerUploads, with ChunkedUploads, sends a PutObject body of that
+	// kind (one with no checksum of its own) as unsigned aws-chunked with a
+	// CRC64NVME trailer computed as it streams
+	// (STREAMING-UNSIGNED-PAYLOAD-TRAILER) instead: the trailer goes out only
+	// after the whole body did, so a body cut short can never look complete
+	// either, the backend verifies the checksum and records it (as S3 does
+	// for an object uploaded without one), and the proxy computes a CRC
+	// rather than a SHA-256 of every byte. Parts of multipart uploads keep
+	// the signed chunks: S3 wants every part's checksum algorithm to be the
+	// one CreateMultipartUpload declared.
+	TrailerUploads bool
 
 	once   sync.Once
 	signer *v4.Signer
@@ -118,6 +133,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case tr != nil && out.ContentLength >= 0:
 		hash = streamingUnsignedTrailer
 		encodeTrailers(out, tr)
+	case t.TrailerUploads && t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody &&
+		out.Method == http.MethodPut && !isPart(out) && !hasChecksumHeader(out.Header) && out.Header.Get(headerSDKChecksum) == "":
+		hash = streamingUnsignedTrailer
+		encodeChecksumTrailer(out)
 	case t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody:
 		hash, decoded = streamingSigned, out.ContentLength
 		encodeSignedChunks(out)
@@ -183,6 +202,42 @@ func encodeTrailers(out *http.Request, tr *Trailers) {
 	out.ContentLength = encodedLength(out.ContentLength, tr.names)
 }
 
+// encodeChecksumTrailer sends out's body (the payload of out.ContentLength
+// bytes) as unsigned aws-chunked with an x-amz-checksum-crc64nvme trailer
+// of the payload, computed as it streams.
+func encodeChecksumTrailer(out *http.Request) {
+	tr := &Trailers{names: []string{checksumPrefix + "crc64nvme"}}
+	if out.Body != nil {
+		out.Body = &checksumSource{ReadCloser: out.Body, h: crc64nvme.New(), tr: tr}
+	}
+	out.Header.Set(headerSDKChecksum, "CRC64NVME")
+	encodeTrailers(out, tr)
+}
+
+// checksumSource computes the checksum of what it reads and, at the end of
+// its source, sets it as the one value of tr, for trailerBody to send.
+type checksumSource struct {
+	io.ReadCloser
+	h  hash.Hash
+	tr *Trailers
+}
+
+func (s *checksumSource) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	s.h.Write(p[:n])
+	if err == io.EOF {
+		s.tr.values = []string{base64.StdEncoding.EncodeToString(s.h.Sum(nil))}
+	}
+	return n, err
+}
+
+// isPart reports whether r uploads a part of a multipart upload (UploadPart;
+// UploadPartCopy has no body).
+func isPart(r *http.Request) bool {
+	q := r.URL.RawQuery
+	return q != "" && r.URL.Query().Has("uploadId")
+}
+
 // encodeSignedChunks declares out's body (the payload of out.ContentLength
 // bytes) as signed aws-chunked; RoundTrip wraps the body once the request
 // is signed, as every chunk signature chains from the request's.
@@ -226,8 +281,8 @@ func stripClientAuth(r *http.Request) {
 			r.Header.Set("Content-Encoding", strings.Join(keep, ","))
 		}
 	}
-	if r.Header.Get("X-Amz-Sdk-Checksum-Algorithm") != "" && !hasChecksumHeader(r.Header) && trailersFrom(r.Context()) == nil {
-		r.Header.Del("X-Amz-Sdk-Checksum-Algorithm")
+	if r.Header.Get(headerSDKChecksum) != "" && !hasChecksumHeader(r.Header) && trailersFrom(r.Context()) == nil {
+		r.Header.Del(headerSDKChecksum)
 	}
 	if r.URL != nil && r.URL.RawQuery != "" {
 		r.URL.RawQuery = stripPresignQuery(r.URL.RawQuery)

@@ -22,6 +22,7 @@ type backendSeen struct {
 	header   http.Header
 	rawQuery string
 	body     []byte
+	trailers []string // name:value of each trailer the body carried
 	err      error
 }
 
@@ -37,6 +38,10 @@ func backendServer(t *testing.T) (*httptest.Server, <-chan backendSeen) {
 				err = errors.New("wrong access key")
 			} else {
 				seen.body, err = io.ReadAll(res.Body)
+				values, _ := res.Trailers.Values()
+				for i, name := range res.Trailers.Names() {
+					seen.trailers = append(seen.trailers, name+":"+values[i])
+				}
 			}
 		}
 		seen.err = err
