@@ -50,35 +50,6 @@ type errRecorder struct {
 	done bool // the body was read to its end
 }
 
-// uploadBuffers lend the buffers request bodies are copied to the backend
-// through (errRecorder.WriteTo).
-var uploadBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
-
-// WriteTo copies the body to dst through a pooled 128 KiB buffer: the
-// Transport would use 32 KiB, four times the system calls for an upload.
-func (e *errRecorder) WriteTo(dst io.Writer) (int64, error) {
-	bp := uploadBuffers.Get().(*[]byte)
-	defer uploadBuffers.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, err := e.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
-			total += int64(w)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
 func (e *errRecorder) Read(b []byte) (int, error) {
 	n, err := e.ReadCloser.Read(b)
 	if err != nil {

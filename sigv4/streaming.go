@@ -107,34 +107,47 @@ func (b *signedChunkBody) sign(size int, sum []byte) {
 	b.frame = append(line, '\r', '\n')
 }
 
+// Read fills p with as much of the encoding as it holds: the framing and
+// data of a chunk go out in one Read, and so in one write to the backend,
+// not three. It reads the source at most once per call, so it waits for
+// the client no longer than a Read of one piece would.
 func (b *signedChunkBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	n, readSrc := 0, false
 	for {
 		switch {
+		case n == len(p):
+			return n, nil
 		case len(b.frame) > 0:
-			n := copy(p, b.frame)
-			b.frame = b.frame[n:]
-			return n, nil
+			m := copy(p[n:], b.frame)
+			b.frame = b.frame[m:]
+			n += m
 		case len(b.data) > 0:
-			n := copy(p, b.data)
-			b.data = b.data[n:]
-			return n, nil
+			m := copy(p[n:], b.data)
+			b.data = b.data[m:]
+			n += m
 		case b.trail:
 			b.trail = false
 			b.frame = append(b.line[:0], '\r', '\n')
 		case b.final:
+			if n > 0 {
+				return n, nil
+			}
 			return 0, io.EOF
+		case readSrc:
+			return n, nil
 		case b.left > 0:
+			readSrc = true
 			buf := (*b.bufp)[:min(b.left, outChunkSize)]
-			n, err := io.ReadFull(b.src, buf)
-			b.left -= int64(n)
+			m, err := io.ReadFull(b.src, buf)
+			b.left -= int64(m)
 			if err == io.ErrUnexpectedEOF || err == io.EOF {
-				return 0, b.fail(fmt.Errorf("sigv4: body ended %d bytes early: %w", b.left, ErrIncompleteBody))
+				return n, b.fail(fmt.Errorf("sigv4: body ended %d bytes early: %w", b.left, ErrIncompleteBody))
 			}
 			if err != nil {
-				return 0, b.fail(err)
+				return n, b.fail(err)
 			}
 			sum := sha256.Sum256(buf)
 			b.sign(len(buf), sum[:])
@@ -142,16 +155,17 @@ func (b *signedChunkBody) Read(p []byte) (int, error) {
 		default:
 			// The whole payload was read: the source must end here, and
 			// only then does the final chunk go out.
+			readSrc = true
 			var one [1]byte
-			n, err := b.src.Read(one[:])
-			for n == 0 && err == nil {
-				n, err = b.src.Read(one[:])
+			m, err := b.src.Read(one[:])
+			for m == 0 && err == nil {
+				m, err = b.src.Read(one[:])
 			}
-			if n > 0 {
-				return 0, b.fail(fmt.Errorf("sigv4: body longer than its declared length: %w", ErrBodyTooLong))
+			if m > 0 {
+				return n, b.fail(fmt.Errorf("sigv4: body longer than its declared length: %w", ErrBodyTooLong))
 			}
 			if err != io.EOF {
-				return 0, b.fail(err)
+				return n, b.fail(err)
 			}
 			b.release()
 			empty := sha256.Sum256(nil)

@@ -112,6 +112,33 @@ func TestTransportTrailerUploads(t *testing.T) {
 	}
 }
 
+// TestSignedChunkBodyAnyBuffer: the encoding is the same whatever the
+// size of the buffers it is read with, from one byte to more than a chunk
+// (a Read then returns a chunk's framing and data together).
+func TestSignedChunkBodyAnyBuffer(t *testing.T) {
+	key := deriveSigningKey(backendSecret, "20240301", "us-east-1", "s3")
+	for _, n := range []int{0, 1, outChunkSize, 2*outChunkSize + 5} {
+		var want []byte
+		for _, step := range []int{1, 1000, outChunkSize + 7, 256 << 10} {
+			payload := bytes.Repeat([]byte("xyz"), n/3+1)[:n]
+			b := newSignedChunkBody(io.NopCloser(bytes.NewReader(payload)), int64(n), key,
+				"20240301T000000Z", "20240301/us-east-1/s3/aws4_request", testSeed)
+			got, err := readAllStep(b, step)
+			if err != nil {
+				t.Fatalf("%d bytes, step %d: %v", n, step, err)
+			}
+			if int64(len(got)) != signedEncodedLength(int64(n)) {
+				t.Fatalf("%d bytes, step %d: %d bytes encoded, want %d", n, step, len(got), signedEncodedLength(int64(n)))
+			}
+			if want == nil {
+				want = got
+			} else if !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes: read %d at a time, the encoding differs", n, step)
+			}
+		}
+	}
+}
+
 // TestSignedChunkBodyNeverEndsEarly: a source shorter or longer than the
 // declared length fails the body, and no final chunk is written, so the
 // backend can never take what it got for the whole.

@@ -58,16 +58,22 @@ func trailersFrom(ctx context.Context) *Trailers {
 	return t
 }
 
-// outChunkSize is the size of every chunk but the last of an aws-chunked
-// body sent to the backend. Fixed, so the encoded length is known before
-// the first byte is sent: S3 wants a Content-Length, not HTTP chunking.
-const outChunkSize = 64 << 10
+// outChunkSize is the size of every chunk but the last of a signed
+// aws-chunked body sent to the backend, and trailerChunkSize that of an
+// unsigned one with trailers. Fixed, so the encoded length is known before
+// the first byte is sent: S3 wants a Content-Length, not HTTP chunking. A
+// signed chunk is held whole to be signed before it is sent, so it is
+// small; an unsigned one streams through.
+const (
+	outChunkSize     = 64 << 10
+	trailerChunkSize = 1 << 20
+)
 
-// encodedLength is the length of an aws-chunked body with outChunkSize
+// encodedLength is the length of an aws-chunked body with trailerChunkSize
 // chunks carrying n payload bytes and the given checksum trailers.
 func encodedLength(n int64, names []string) int64 {
-	full, rest := n/outChunkSize, n%outChunkSize
-	l := full * int64(len(strconv.FormatInt(outChunkSize, 16))+2+outChunkSize+2)
+	full, rest := n/trailerChunkSize, n%trailerChunkSize
+	l := full * int64(len(strconv.FormatInt(trailerChunkSize, 16))+2+trailerChunkSize+2)
 	if rest > 0 {
 		l += int64(len(strconv.FormatInt(rest, 16))+2) + rest + 2
 	}
@@ -104,20 +110,34 @@ func (b *trailerBody) fail(err error) error {
 	return err
 }
 
+// Read fills p with as much of the encoding as it has: a chunk's framing
+// goes out with its data, in one write to the backend. It reads the
+// source at most once per call (as often as a source that gives nothing
+// needs), so it waits for the client no longer than a Read of one piece
+// would.
 func (b *trailerBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	n, readSrc := 0, false
 	for {
-		if len(b.frame) > 0 {
-			n := copy(p, b.frame)
-			b.frame = b.frame[n:]
+		switch {
+		case n == len(p):
 			return n, nil
-		}
-		if b.chunk > 0 {
-			n, err := b.src.Read(p[:min(int64(len(p)), b.chunk)])
-			b.chunk -= int64(n)
-			b.left -= int64(n)
+		case len(b.frame) > 0:
+			m := copy(p[n:], b.frame)
+			b.frame = b.frame[m:]
+			n += m
+			continue
+		case b.chunk > 0:
+			if readSrc {
+				return n, nil
+			}
+			readSrc = true
+			m, err := b.src.Read(p[n : n+int(min(int64(len(p)-n), b.chunk))])
+			n += m
+			b.chunk -= int64(m)
+			b.left -= int64(m)
 			if b.chunk == 0 {
 				b.frame = append(b.buf[:0], '\r', '\n')
 			}
@@ -125,40 +145,47 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 			case err == io.EOF:
 				b.eof = true
 				if b.chunk > 0 {
-					return 0, b.fail(fmt.Errorf("sigv4: body ended %d bytes early: %w", b.left, ErrIncompleteBody))
+					return n, b.fail(fmt.Errorf("sigv4: body ended %d bytes early: %w", b.left, ErrIncompleteBody))
 				}
 			case err != nil:
-				return 0, b.fail(err)
+				return n, b.fail(err)
 			}
+			if n == 0 {
+				readSrc = false // nothing yet: read again, as a Read must not return 0, nil
+			}
+			continue
+		case b.final:
 			if n > 0 {
 				return n, nil
 			}
-			continue
-		}
-		if b.final {
 			return 0, io.EOF
-		}
-		if b.left > 0 {
-			b.chunk = min(b.left, outChunkSize)
+		case b.left > 0:
+			b.chunk = min(b.left, trailerChunkSize)
 			b.frame = strconv.AppendInt(b.buf[:0], b.chunk, 16)
 			b.frame = append(b.frame, '\r', '\n')
 			continue
-		}
-		if !b.eof {
+		case !b.eof:
+			if readSrc {
+				return n, nil
+			}
+			readSrc = true
 			var one [1]byte
-			n, err := b.src.Read(one[:])
-			if n > 0 {
-				return 0, b.fail(fmt.Errorf("sigv4: body longer than its declared length: %w", ErrBodyTooLong))
+			m, err := b.src.Read(one[:])
+			if m > 0 {
+				return n, b.fail(fmt.Errorf("sigv4: body longer than its declared length: %w", ErrBodyTooLong))
 			}
 			if err != nil && err != io.EOF {
-				return 0, b.fail(err)
+				return n, b.fail(err)
 			}
 			b.eof = err == io.EOF
+			if n == 0 {
+				readSrc = false
+			}
 			continue
 		}
 		values, ok := b.tr.Values()
 		if !ok || len(values) != len(b.tr.names) {
-			return 0, b.fail(fmt.Errorf("sigv4: trailers not verified: %w", ErrMalformedChunk))
+			return n, b.fail(fmt.Errorf("sigv4: trailers not verified: %w", ErrMalformedChunk))
 		}
 		var sb strings.Builder
 		sb.WriteString("0\r\n")

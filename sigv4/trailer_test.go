@@ -17,7 +17,7 @@ import (
 // trailers, checks the length was predicted exactly, and decodes the
 // result with the inbound decoder, which verifies every checksum.
 func TestTrailerBodyRoundTrip(t *testing.T) {
-	sizes := []int{0, 1, outChunkSize - 1, outChunkSize, outChunkSize + 1, 3*outChunkSize + 17}
+	sizes := []int{0, 1, trailerChunkSize - 1, trailerChunkSize, trailerChunkSize + 1, 3*trailerChunkSize + 17}
 	trailerSets := [][]string{
 		{"x-amz-checksum-crc32"},
 		{"x-amz-checksum-crc64nvme", "x-amz-checksum-sha256"},
@@ -41,6 +41,11 @@ func TestTrailerBodyRoundTrip(t *testing.T) {
 			wire, err := readAllStep(enc, 4093)
 			if err != nil {
 				t.Fatalf("%d bytes, %v: encoding: %v", n, names, err)
+			}
+			// Read with buffers larger than a chunk, the same bytes.
+			again := newChunkedBody(io.NopCloser(bytes.NewReader(in.body)), in.cfg)
+			if wide, err := readAllStep(newTrailerBody(again, int64(n), got), trailerChunkSize+4096); err != nil || !bytes.Equal(wide, wire) {
+				t.Fatalf("%d bytes, %v: read in wide buffers: %d bytes, %v; in narrow ones %d", n, names, len(wide), err, len(wire))
 			}
 			if want := encodedLength(int64(n), names); int64(len(wire)) != want {
 				t.Fatalf("%d bytes, %v: encoded %d bytes, predicted %d", n, names, len(wire), want)
