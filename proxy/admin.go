@@ -155,7 +155,8 @@ type adminStatsJSON struct {
 	Rejected  uint64            `json:"rejected"`
 	TopKeys   []topKeyJSON      `json:"top_keys"`
 	// Savings is what the cache saved (see savings.go), and Buckets the
-	// same by bucket label, most bytes saved first, "other" last.
+	// same by bucket label, most bytes saved first, "other" last (and
+	// only once a read was counted there).
 	Savings savingsJSON         `json:"savings"`
 	Buckets []bucketSavingsJSON `json:"buckets"`
 }
@@ -220,6 +221,9 @@ func (p *Proxy) adminStatsOf(c *counters) adminStatsJSON {
 	}
 	out.Savings = p.savingsOf(c.total())
 	for b, bc := range c.buckets {
+		if bc.reads == 0 { // "other", before any read is counted there
+			continue
+		}
 		out.Buckets = append(out.Buckets, bucketSavingsJSON{Bucket: b, savingsJSON: p.savingsOf(bc)})
 	}
 	slices.SortFunc(out.Buckets, func(a, b bucketSavingsJSON) int {
