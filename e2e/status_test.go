@@ -485,3 +485,65 @@ func toFixed(x float64, d int) string {
 	}
 	return s[:len(s)-d] + "." + s[len(s)-d:]
 }
+
+// TestStatusDevMode checks the status page with -dev, as the README
+// tells a newcomer to open it: the page is served, and its JSON twin,
+// asked with ADMIN_TOKEN or signed by the dev user (an admin), counts a
+// curl client's miss and hit, the hit as one backend request and its
+// bytes saved.
+func TestStatusDevMode(t *testing.T) {
+	t.Parallel()
+	const token = "e2e-dev-token"
+	p := startProxy(t, proxyOptions{
+		Args: []string{"-dev"},
+		Bare: true,
+		Env:  map[string]string{"DEV_DATA_DIR": t.TempDir(), "ADMIN_TOKEN": token},
+	})
+	e := endpoint{URL: "http://" + p.Addr, Access: "minioadmin", Secret: "minioadmin"}
+	if r := curl(t, append(sigv4(e), "-X", "PUT", e.URL+"/devstatus")...); r.Status != 200 {
+		t.Fatalf("PUT bucket: %d %s", r.Status, r.Body)
+	}
+	body := bytes.Repeat([]byte("dev status "), 1000)
+	if r := curl(t, append(sigv4(e), "-X", "PUT", "--data-binary", string(body), e.URL+"/devstatus/hello.txt")...); r.Status != 200 {
+		t.Fatalf("PUT object: %d %s", r.Status, r.Body)
+	}
+	for _, want := range []string{"MISS", "HIT"} {
+		r := curl(t, append(sigv4(e), e.URL+"/devstatus/hello.txt")...)
+		wantXCache(t, "GET", r.Header, want)
+	}
+	page := curl(t, e.URL+"/-/")
+	if page.Status != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") || !bytes.Contains(page.Body, []byte("s3cache status")) {
+		t.Errorf("GET /-/: %d %s", page.Status, page.Header.Get("Content-Type"))
+	}
+	for name, auth := range map[string][]string{
+		"bearer": {"-H", "Authorization: Bearer " + token},
+		"sigv4":  sigv4(e),
+	} {
+		var s struct {
+			Savings savings `json:"savings"`
+			Redis   string  `json:"redis"`
+			Backend struct {
+				Ready bool `json:"ready"`
+			} `json:"backend"`
+		}
+		err := poll(t.Context(), 10*time.Second, func(context.Context) error {
+			r := curl(t, append(auth, e.URL+"/-/status.json")...)
+			if r.Status != 200 || json.Unmarshal(r.Body, &s) != nil {
+				return fmt.Errorf("GET /-/status.json (%s): %d %s", name, r.Status, r.Body)
+			}
+			if s.Savings.Reads != 2 || s.Savings.RequestsSaved != 1 || s.Savings.BytesSaved != float64(len(body)) {
+				return fmt.Errorf("%s: savings %+v, want 2 reads, 1 request and %d bytes saved", name, s.Savings, len(body))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		if !s.Backend.Ready || s.Redis != "off" {
+			t.Errorf("%s: backend ready %v, redis %q", name, s.Backend.Ready, s.Redis)
+		}
+	}
+	if r := curl(t, e.URL+"/-/status.json"); r.Status != 403 {
+		t.Errorf("GET /-/status.json without credentials: %d, want 403", r.Status)
+	}
+}
