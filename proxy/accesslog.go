@@ -94,7 +94,7 @@ func (p *Proxy) finishRequest(r *http.Request, rq *request, start time.Time) {
 	if rq.op.Name == "GetObject" || rq.op.Name == "HeadObject" {
 		xcache = firstValue(lw.Header(), "X-Cache") // set canonical, so no canonicalising Get
 	}
-	p.metrics.request(rq.front, rq.op.Name, lw.status, d, xcache, lw.source, lw.bytes)
+	p.metrics.request(rq.front, rq.op.Name, rq.bucket, lw.status, d, xcache, lw.source, lw.bytes)
 	if lw.cut != nil && r.Context().Err() == nil {
 		p.logCut(r, rq)
 	}

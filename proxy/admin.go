@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -136,14 +137,16 @@ func (p *Proxy) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(data, '\n'))
 }
 
-// adminStatsJSON is the answer of GET /-/admin/stats.
+// adminStatsJSON is the answer of GET /-/admin/stats, and the part of the
+// status page's that shows the same figures.
 type adminStatsJSON struct {
 	Entries  int64 `json:"entries"`
 	Bytes    int64 `json:"bytes"`
 	MaxBytes int64 `json:"max_bytes"`
 	// Reads counts GetObject and HeadObject requests by X-Cache result
-	// (hit, miss, bypass, stale, revalidated); Hits and Misses are its hit
-	// and miss, and HitRatio is hits over all of them (0 before any read).
+	// (hit, miss, bypass, stale, revalidated, shared); Hits and Misses are
+	// its hit and miss, and HitRatio is hits over all of them (0 before
+	// any read).
 	Reads     map[string]uint64 `json:"reads"`
 	Hits      uint64            `json:"hits"`
 	Misses    uint64            `json:"misses"`
@@ -151,6 +154,11 @@ type adminStatsJSON struct {
 	Evictions uint64            `json:"evictions"`
 	Rejected  uint64            `json:"rejected"`
 	TopKeys   []topKeyJSON      `json:"top_keys"`
+	// Savings is what the cache saved (see savings.go), and Buckets the
+	// same by bucket label, most bytes saved first, "other" last (and
+	// only once a read was counted there).
+	Savings savingsJSON         `json:"savings"`
+	Buckets []bucketSavingsJSON `json:"buckets"`
 }
 
 // topKeyJSON is one of the most hit entries.
@@ -162,17 +170,45 @@ type topKeyJSON struct {
 	Bytes     int64  `json:"bytes"`
 }
 
-// adminStats reads the cache's counters and its most hit keys.
+// savingsJSON is what the cache saved, of all reads or of one bucket's.
+type savingsJSON struct {
+	Reads         uint64 `json:"reads"`
+	ReadBytes     uint64 `json:"read_bytes"`
+	RequestsSaved uint64 `json:"backend_requests_saved"`
+	BytesSaved    uint64 `json:"backend_bytes_saved"`
+	// RequestHitRatio is RequestsSaved over Reads, ByteHitRatio
+	// BytesSaved over ReadBytes; 0 when there are none.
+	RequestHitRatio float64 `json:"request_hit_ratio"`
+	ByteHitRatio    float64 `json:"byte_hit_ratio"`
+	// MoneySaved prices BytesSaved and RequestsSaved at
+	// Config.SavingsPricePerGB and SavingsPricePer1kGet; null when
+	// neither is set.
+	MoneySaved *float64 `json:"money_saved"`
+}
+
+// bucketSavingsJSON is what the cache saved on one bucket label.
+type bucketSavingsJSON struct {
+	Bucket string `json:"bucket"`
+	savingsJSON
+}
+
+// adminStats reads the counters of the metrics and the cache's most hit
+// keys.
 func (p *Proxy) adminStats() adminStatsJSON {
-	s := p.cache.Stats()
+	c := p.gatherCounters()
+	return p.adminStatsOf(&c)
+}
+
+// adminStatsOf is adminStats of counters already gathered.
+func (p *Proxy) adminStatsOf(c *counters) adminStatsJSON {
 	out := adminStatsJSON{
-		Entries: s.Entries, Bytes: s.Bytes, MaxBytes: p.cfg.CacheMaxBytes,
-		Evictions: s.Evictions, Rejected: s.Rejected + s.Dropped,
-		Reads: map[string]uint64{}, TopKeys: []topKeyJSON{},
+		Entries: int64(c.entries), Bytes: int64(c.bytes), MaxBytes: int64(c.maxBytes),
+		Evictions: uint64(c.evictions), Rejected: uint64(c.rejected),
+		Reads: map[string]uint64{}, TopKeys: []topKeyJSON{}, Buckets: []bucketSavingsJSON{},
 	}
 	var total uint64
-	for _, x := range xCacheResults {
-		n := p.metrics.reads[cacheResultIndex(x)].Load()
+	for i, x := range xCacheResults {
+		n := uint64(c.reads[i])
 		out.Reads[strings.ToLower(x)] = n
 		total += n
 	}
@@ -183,5 +219,50 @@ func (p *Proxy) adminStats() adminStatsJSON {
 	for _, k := range p.cache.TopKeys(topKeysCount) {
 		out.TopKeys = append(out.TopKeys, topKeyJSON{Bucket: k.Bucket, Key: k.Key, VersionID: k.VersionID, Hits: k.Hits, Bytes: k.Bytes})
 	}
+	out.Savings = p.savingsOf(c.total())
+	for b, bc := range c.buckets {
+		if bc.reads == 0 { // "other", before any read is counted there
+			continue
+		}
+		out.Buckets = append(out.Buckets, bucketSavingsJSON{Bucket: b, savingsJSON: p.savingsOf(bc)})
+	}
+	slices.SortFunc(out.Buckets, func(a, b bucketSavingsJSON) int {
+		if (a.Bucket == otherBucket) != (b.Bucket == otherBucket) {
+			return cmp.Compare(boolInt(a.Bucket == otherBucket), boolInt(b.Bucket == otherBucket))
+		}
+		return cmp.Or(cmp.Compare(b.BytesSaved, a.BytesSaved), cmp.Compare(b.RequestsSaved, a.RequestsSaved),
+			cmp.Compare(b.Reads, a.Reads), strings.Compare(a.Bucket, b.Bucket))
+	})
 	return out
+}
+
+// savingsOf is what c says the cache saved.
+func (p *Proxy) savingsOf(c bucketCounts) savingsJSON {
+	s := savingsJSON{
+		Reads: uint64(c.reads), ReadBytes: uint64(c.readBytes),
+		RequestsSaved: uint64(c.requestsSaved), BytesSaved: uint64(c.bytesSaved),
+	}
+	if c.reads > 0 {
+		s.RequestHitRatio = c.requestsSaved / c.reads
+	}
+	if c.readBytes > 0 {
+		s.ByteHitRatio = c.bytesSaved / c.readBytes
+	}
+	if pr := p.prices(); pr.set() {
+		m := pr.saved(c.bytesSaved, c.requestsSaved)
+		s.MoneySaved = &m
+	}
+	return s
+}
+
+// prices are the configured prices of the backend.
+func (p *Proxy) prices() prices {
+	return prices{PerGB: p.cfg.SavingsPricePerGB, Per1kGet: p.cfg.SavingsPricePer1kGet}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

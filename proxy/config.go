@@ -117,6 +117,13 @@ type Config struct {
 	// sequential reader of a large object. 0 means 4; negative means none.
 	CachePrefetchBlocks int
 
+	// SavingsPricePerGB is what the backend charges per GB (2^30 bytes)
+	// it sends, and SavingsPricePer1kGet per 1000 GET (or HEAD) requests:
+	// the status page and the admin API price what the cache saved at
+	// them. 0 means free; with both 0 no price is shown.
+	SavingsPricePerGB    float64
+	SavingsPricePer1kGet float64
+
 	// Transport carries requests to the backend before signing. If nil, an
 	// http.Transport tuned for one backend host is used.
 	Transport http.RoundTripper
@@ -269,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
 		errs = append(errs, fmt.Errorf("proxy: rate limit %v: must be a positive number of requests per second, or 0 for none", c.RateLimit))
+	}
+	if !(prices{c.SavingsPricePerGB, c.SavingsPricePer1kGet}).valid() {
+		errs = append(errs, fmt.Errorf("proxy: savings prices %v per GB, %v per 1000 GETs: must be finite and not negative", c.SavingsPricePerGB, c.SavingsPricePer1kGet))
 	}
 	if c.RateBurst < 0 {
 		errs = append(errs, fmt.Errorf("proxy: rate burst %d: must be positive", c.RateBurst))

@@ -78,7 +78,11 @@
 // would, with a ResponseWriter that only counts. A warm restart
 // (state.go) writes the cached keys at shutdown and warms them again,
 // hottest first, at start. /-/healthz and /-/readyz (health.go; readiness
-// is one signed ListBuckets, at most 1.5 s) need no signature.
+// is one signed ListBuckets, at most 1.5 s) need no signature. The status
+// page at /-/ (status.go, status.html) is static; its JSON twin,
+// /-/status.json, authenticated as the admin API is, reads the figures
+// from the collectors /-/metrics exports (counters.go), with the last
+// hour sampled every 10 s (history.go).
 //
 // With Config.RedisURL the proxy is one replica of a coherent cache: its
 // fills register with Redis for the generations they read, Redis pushes
@@ -89,7 +93,8 @@
 //
 // Each request ends (accesslog.go) by being counted in the Prometheus
 // metrics served at /-/metrics (metrics.go; every backend request is
-// counted by a transport under the signer, backendmetrics.go), with one
+// counted by a transport under the signer, backendmetrics.go; reads and
+// what they saved by bucket, savings.go), with one
 // INFO log line when the logger takes INFO, an ERROR line when a backend
 // body failed after the header went out, and, with Config.AuditLog, one
 // JSON line (audit.go builds it, identity.AuditLog writes it), all from

@@ -41,7 +41,7 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 // unreachable"); the proxy stays ready without it, revalidating what it
 // would have served from its cache.
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := p.checkBackend(r.Context()); err != nil {
+	if err := p.checkBackend(r.Context(), readyTTL); err != nil {
 		p.writeError(w, r, s3api.ErrUnavailable.WithCause(err))
 		return
 	}
@@ -53,11 +53,13 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(body))
 }
 
-func (p *Proxy) checkBackend(ctx context.Context) error {
+// checkBackend returns the outcome of a readiness check of the backend
+// made less than maxAge ago, or of a new one.
+func (p *Proxy) checkBackend(ctx context.Context, maxAge time.Duration) error {
 	p.ready.mu.Lock()
 	defer p.ready.mu.Unlock()
 	now := p.cfg.Now()
-	if !p.ready.checked.IsZero() && now.Sub(p.ready.checked) < readyTTL && now.After(p.ready.checked) {
+	if !p.ready.checked.IsZero() && now.Sub(p.ready.checked) < maxAge && now.After(p.ready.checked) {
 		return p.ready.err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(p.cfg.BackendTimeout, readyTimeout))

@@ -20,7 +20,7 @@ import (
 // durationBuckets are the upper bounds, in seconds, of the request
 // duration histograms: from a cache hit (about 100 µs) to a backend that
 // takes the whole default BACKEND_TIMEOUT (30 s).
-var durationBuckets = []float64{
+var durationBuckets = [...]float64{
 	.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05,
 	.1, .25, .5, 1, 2.5, 5, 10, 30,
 }
@@ -80,14 +80,18 @@ const (
 type metrics struct {
 	reg        *prometheus.Registry
 	collectors []prometheus.Collector // everything in reg
-	log        *slog.Logger
+	// status holds the same collectors as reg but the Go runtime's and
+	// the process's: what the status page and the admin API read, so
+	// that they show what /-/metrics exports.
+	status *prometheus.Registry
+	log    *slog.Logger
 
 	requests       [len(frontLabels)]seriesTable // by front end, then operation
 	backend        seriesTable                   // by operation
 	backendErrors  *prometheus.CounterVec        // operation, kind
 	backendRetries *prometheus.CounterVec        // operation
 	cacheResults   [6]prometheus.Counter         // by cacheResultIndex
-	reads          [6]atomic.Uint64              // the same counts, for the admin API
+	buckets        bucketTable                   // reads and savings by bucket
 	cacheBytes     prometheus.Counter
 	backendBytes   prometheus.Counter
 	rateLimited    prometheus.Counter
@@ -109,7 +113,7 @@ const (
 // gauges, maxBytes is CACHE_MAX_BYTES, joined counts coalesced waiters,
 // and log receives errors of scrapes.
 func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.Logger) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), log: log}
+	m := &metrics{reg: prometheus.NewRegistry(), status: prometheus.NewRegistry(), log: log}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "s3cache_requests_total",
 		Help: "Requests answered, by front end, S3 operation and HTTP status (0: nothing was sent). Ops endpoints under /-/ are not counted.",
@@ -117,7 +121,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "s3cache_request_duration_seconds",
 		Help:    "Time from a request's arrival until its handler returned, by front end and S3 operation.",
-		Buckets: durationBuckets,
+		Buckets: durationBuckets[:],
 	}, []string{"frontend", "operation"})
 	for f := range m.requests {
 		m.requests[f].init(requests, durations, frontLabels[f])
@@ -129,7 +133,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 	backendDurations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "s3cache_backend_request_duration_seconds",
 		Help:    "Time from sending a request to the backend until its response headers arrived, by S3 operation.",
-		Buckets: durationBuckets,
+		Buckets: durationBuckets[:],
 	}, []string{"operation"})
 	m.backend.init(backendRequests, backendDurations)
 	m.backendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -169,13 +173,17 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 		Name: "s3cache_coalesced_waiters_total",
 		Help: "GET misses that joined another request's backend GET instead of sending their own.",
 	}, func() float64 { return float64(joined.Load()) })
-	m.collectors = []prometheus.Collector{
+	m.buckets.init()
+	own := append([]prometheus.Collector{
 		requests, durations, backendRequests, backendDurations, m.backendErrors, m.backendRetries,
 		cacheRequests, responseBytes, m.rateLimited, m.warmObjects, m.warmBytes, coalesced,
 		&cacheCollector{c: c, maxBytes: maxBytes},
+	}, m.buckets.collectors()...)
+	m.status.MustRegister(own...)
+	m.collectors = append(own,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	}
+	)
 	m.reg.MustRegister(m.collectors...)
 	return m
 }
@@ -184,6 +192,7 @@ func newMetrics(c *cache.Cache, maxBytes int64, joined *atomic.Int64, log *slog.
 func (m *metrics) add(cs ...prometheus.Collector) {
 	m.collectors = append(m.collectors, cs...)
 	m.reg.MustRegister(cs...)
+	m.status.MustRegister(cs...)
 }
 
 // handler serves the registry in the Prometheus exposition formats.
@@ -194,13 +203,14 @@ func (m *metrics) handler() http.Handler {
 	})
 }
 
-// request counts one finished client request. xcache is its X-Cache value
-// ("" for none), sent how many body bytes it sent, from source.
-func (m *metrics) request(front frontEnd, op string, status int, d time.Duration, xcache string, source byteSource, sent int64) {
+// request counts one finished client request of bucket. xcache is its
+// X-Cache value ("" for none), sent how many body bytes it sent, from
+// source.
+func (m *metrics) request(front frontEnd, op, bucket string, status int, d time.Duration, xcache string, source byteSource, sent int64) {
 	m.requests[front].get(opPosition(op)).observe(status, d)
 	if i := cacheResultIndex(xcache); i >= 0 {
 		m.cacheResults[i].Inc()
-		m.reads[i].Add(1)
+		m.buckets.count(bucket, status, i, source, sent)
 	}
 	switch {
 	case sent <= 0:
@@ -214,12 +224,18 @@ func (m *metrics) request(front frontEnd, op string, status int, d time.Duration
 // xCacheResults are the X-Cache values of reads, in cacheResultIndex order.
 var xCacheResults = [...]string{xCacheHit, xCacheMiss, xCacheBypass, xCacheStale, xCacheRevalidated, xCacheShared}
 
+// Positions of cacheResultIndex: the results that save a backend request.
+const (
+	hitIndex    = 0
+	sharedIndex = 5
+)
+
 // cacheResultIndex returns the position of an X-Cache value in
 // metrics.cacheResults, or -1 for none.
 func cacheResultIndex(xcache string) int {
 	switch xcache {
 	case xCacheHit:
-		return 0
+		return hitIndex
 	case xCacheMiss:
 		return 1
 	case xCacheBypass:
@@ -229,7 +245,7 @@ func cacheResultIndex(xcache string) int {
 	case xCacheRevalidated:
 		return 4
 	case xCacheShared:
-		return 5
+		return sharedIndex
 	}
 	if strings.HasPrefix(xcache, xCacheBypass) { // "BYPASS; reason=…"
 		return 2

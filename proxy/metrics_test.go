@@ -371,7 +371,7 @@ func BenchmarkRequestMetrics(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.metrics.request(frontS3, "GetObject", 200, 100*time.Microsecond, xCacheHit, sourceCache, 4096)
+			p.metrics.request(frontS3, "GetObject", "bkt", 200, 100*time.Microsecond, xCacheHit, sourceCache, 4096)
 		}
 	})
 }

@@ -50,6 +50,11 @@ type Proxy struct {
 	auditLog *identity.AuditLog    // nil without an audit log
 	metrics  *metrics              // served at /-/metrics
 	warmer   *warmer               // background cache warming
+	history  history               // the status page's last hour
+	started  time.Time             // when New returned
+	// stopHistory stops runHistory, and historyDone is closed when it
+	// returned.
+	stopHistory, historyDone chan struct{}
 	// gens keeps replicas coherent through Redis; coherence.Standalone
 	// without Config.RedisURL.
 	gens generations
@@ -179,6 +184,14 @@ func New(cfg Config) (*Proxy, error) {
 		c.Close()
 		return nil, err
 	}
+	p.started = cfg.Now()
+	first := p.gatherCounters()
+	p.history.add(first.sample(p.started))
+	p.stopHistory, p.historyDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.historyDone)
+		p.runHistory(p.stopHistory)
+	}()
 	return p, nil
 }
 
@@ -201,11 +214,13 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 	return c.p.auth.Load().SecretKey(accessKey)
 }
 
-// Close stops the warm jobs, waits for the fills still reading a backend
+// Close stops the status page's sampling and the warm jobs, waits for the fills still reading a backend
 // body (each bounded by BackendTimeout per read), releases the cache and
 // stops the rate limiters' sweeper. Requests in flight must have
 // finished. It does not close Config.AuditLog.
 func (p *Proxy) Close() {
+	close(p.stopHistory)
+	<-p.historyDone
 	p.quarantine.close()
 	p.warmer.stop()
 	p.blocks.close()

@@ -49,7 +49,8 @@ type request struct {
 	lw loggingWriter
 }
 
-// ServeHTTP routes a request: ops endpoints under /-/, the /objects API, and
+// ServeHTTP routes a request: ops endpoints under /-/ (the admin API, the
+// status page, health and metrics), the /objects API, and
 // everything else as path-style S3. Paths are split by hand, not by
 // http.ServeMux, because ServeMux cleans and redirects paths such as
 // "a//b" or "a/../b", which are valid S3 keys.
@@ -62,6 +63,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	vbucket, vhost := vhostBucket(r.Host, p.domains)
 	if !vhost && strings.HasPrefix(path, adminPrefix) {
 		p.serveAdmin(w, r)
+		return
+	}
+	if !vhost && (path == statusPagePath || path == statusJSONPath) {
+		p.serveStatus(w, r)
 		return
 	}
 	if !vhost && strings.HasPrefix(path, "/-/") {

@@ -147,6 +147,8 @@ func (o *options) settings() []setting {
 		{"CACHE_CLEANUP_INTERVAL", "cache-cleanup-interval", "1m", "how often expired entries are removed (default 1m)", duration(&c.CacheCleanupInterval)},
 		{"CACHE_POLICY_FILE", "cache-policy-file", "", "YAML file of per-bucket and per-prefix cache rules (see docs/configuration.md)", policyFile(&c.CachePolicy)},
 		{"ADMIN_TOKEN", "admin-token", "", "bearer token that grants the admin API under /-/admin/, besides AUTH_CONFIG users with admin: true (default: none)", str(&c.AdminToken)},
+		{"SAVINGS_PRICE_PER_GB", "savings-price-per-gb", "0", "what the backend charges per GB (2^30 bytes) it sends: the status page and /-/admin/stats price the bytes the cache saved at it (default 0: no price)", price(&c.SavingsPricePerGB)},
+		{"SAVINGS_PRICE_PER_1K_GET", "savings-price-per-1k-get", "0", "what the backend charges per 1000 GET requests: the status page and /-/admin/stats price the requests the cache saved at it (default 0: no price)", price(&c.SavingsPricePer1kGet)},
 		{"CACHE_WARM", "cache-warm", "", "comma-separated bucket/prefix list loaded into the cache at start-up, e.g. assets/thumbs/,logs/ (default: none)", warmTargets(&o.warm)},
 		{"CACHE_STATE_FILE", "cache-state-file", "", "file the cached keys, ETags and hit counts are written to on shutdown and reloaded from, hottest first, at start (default: none: a restart starts cold)", str(&o.stateFile)},
 		{"REDIS_URL", "redis-url", "", "Redis or Valkey that keeps replicas coherent: redis://host:port/db, rediss://…, or a comma-separated list of cluster nodes (default: none: this proxy caches alone)", str(&c.RedisURL)},

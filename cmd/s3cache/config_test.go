@@ -90,6 +90,14 @@ func TestParseOptions(t *testing.T) {
 				t.Errorf("rate %v burst %d audit %q", o.proxy.RateLimit, o.proxy.RateBurst, o.auditLog)
 			}
 		}},
+		{name: "savings prices", env: map[string]string{"SAVINGS_PRICE_PER_GB": "0.09"}, args: []string{"-savings-price-per-1k-get", "0.0004"},
+			check: func(t *testing.T, o options) {
+				if o.proxy.SavingsPricePerGB != 0.09 || o.proxy.SavingsPricePer1kGet != 0.0004 {
+					t.Errorf("prices %v per GB, %v per 1k GETs; want 0.09 and 0.0004", o.proxy.SavingsPricePerGB, o.proxy.SavingsPricePer1kGet)
+				}
+			}},
+		{name: "negative price", env: map[string]string{"SAVINGS_PRICE_PER_GB": "-1"}, wantErr: "SAVINGS_PRICE_PER_GB"},
+		{name: "bad price", args: []string{"-savings-price-per-1k-get", "free"}, wantErr: "want a price"},
 		{name: "bad rate limit", env: map[string]string{"RATE_LIMIT": "fast"}, wantErr: "RATE_LIMIT"},
 		{name: "negative rate limit", env: map[string]string{"RATE_LIMIT": "-1"}, wantErr: "RATE_LIMIT"},
 		{name: "infinite rate limit", args: []string{"-rate-limit", "Inf"}, wantErr: "want requests per second"},

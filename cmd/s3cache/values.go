@@ -70,6 +70,18 @@ func rate(p *float64) func(string) error {
 	}
 }
 
+// price parses an amount of money: a finite number, 0 or more.
+func price(p *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return errors.New("want a price: a number such as 0.09, or 0 for none")
+		}
+		*p = f
+		return nil
+	}
+}
+
 // count parses a positive whole number.
 func count(p *int) func(string) error {
 	return func(v string) error {
