@@ -14,6 +14,7 @@
 // Environment:
 //
 //	S3CACHE_E2E_BIN        use this prebuilt binary instead of building one
+//	S3CACHE_E2E_DEV_BIN    the same for the binary built with -tags dev (for -dev)
 //	S3CACHE_E2E_RACE=1     build the binary with -race (CI does)
 //	S3CACHE_E2E_VERSITYGW  path of the versitygw binary (default: PATH, then $GOPATH/bin)
 //	S3CACHE_E2E_REDIS      path of the redis-server binary (default: PATH, then /usr/bin)

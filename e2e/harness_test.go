@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -42,7 +43,7 @@ func (e endpoint) withKeys(access, secret string) endpoint {
 
 // proxyOptions configures one s3cache process.
 type proxyOptions struct {
-	Backend string            // S3_ENDPOINT; required unless Args has -dev
+	Backend string            // S3_ENDPOINT; required unless Args has -dev (then the binary is devBinary's)
 	Env     map[string]string // added to, or overriding, defaultProxyEnv
 	Args    []string          // command-line arguments
 	Ready   string            // path polled until it answers 200; "" means /-/readyz
@@ -102,7 +103,12 @@ func proxyEnv(o proxyOptions, addr string) map[string]string {
 // fails the test.
 func startProxy(t testing.TB, o proxyOptions) *proxyProc {
 	t.Helper()
-	bin := binary(t)
+	var bin string
+	if slices.Contains(o.Args, "-dev") {
+		bin = devBinary(t) // the build with the embedded backend
+	} else {
+		bin = binary(t)
+	}
 	ready := o.Ready
 	if ready == "" {
 		ready = "/-/readyz"

@@ -59,6 +59,11 @@ var suite struct {
 	binOnce sync.Once
 	bin     string
 	binErr  error
+
+	// The binary built with the build tag dev, for -dev.
+	devBinOnce sync.Once
+	devBin     string
+	devBinErr  error
 }
 
 func TestMain(m *testing.M) {
@@ -202,28 +207,49 @@ func xattrSupported(dir string) bool {
 func binary(t testing.TB) string {
 	t.Helper()
 	suite.binOnce.Do(func() {
-		if p := os.Getenv("S3CACHE_E2E_BIN"); p != "" {
-			suite.bin = p
-			return
-		}
-		suite.bin = filepath.Join(suite.dir, "s3cache")
-		args := []string{"build", "-o", suite.bin}
-		if os.Getenv("S3CACHE_E2E_RACE") == "1" {
-			args = append(args, "-race")
-		}
-		args = append(args, "./cmd/s3cache")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = ".." // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			suite.binErr = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
+		suite.bin, suite.binErr = buildProxy("S3CACHE_E2E_BIN", "s3cache")
 	})
 	if suite.binErr != nil {
 		t.Fatalf("building the proxy: %v", suite.binErr)
 	}
 	return suite.bin
+}
+
+// devBinary returns the path of the s3cache binary built with the build
+// tag dev, which has the embedded backend of -dev, building it on first
+// use (with -race when S3CACHE_E2E_RACE=1).
+func devBinary(t testing.TB) string {
+	t.Helper()
+	suite.devBinOnce.Do(func() {
+		suite.devBin, suite.devBinErr = buildProxy("S3CACHE_E2E_DEV_BIN", "s3cache-dev", "-tags", "dev")
+	})
+	if suite.devBinErr != nil {
+		t.Fatalf("building the proxy with -tags dev: %v", suite.devBinErr)
+	}
+	return suite.devBin
+}
+
+// buildProxy builds ./cmd/s3cache into the suite's directory as name,
+// with the extra build flags, unless the environment variable env names
+// a prebuilt binary.
+func buildProxy(env, name string, flags ...string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		return p, nil
+	}
+	bin := filepath.Join(suite.dir, name)
+	args := append([]string{"build", "-o", bin}, flags...)
+	if os.Getenv("S3CACHE_E2E_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	args = append(args, "./cmd/s3cache")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = ".." // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, nil
 }
 
 // freeAddr returns a loopback host:port that was free a moment ago.

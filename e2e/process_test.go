@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,8 @@ import (
 )
 
 // TestDevMode runs `s3cache -dev` (embedded backend) and drives it with
-// the aws CLI, then stops it with SIGTERM.
+// the aws CLI, runs the commands its banner suggests, then stops it with
+// SIGTERM: the proxy and its backend process exit.
 func TestDevMode(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
@@ -60,9 +62,31 @@ func TestDevMode(t *testing.T) {
 			}
 		}
 	})
+	t.Run("banner's commands", func(t *testing.T) {
+		// The lines under "Try it:", pasted into a shell as they are.
+		_, try, ok := strings.Cut(p.output(), "Try it:\n")
+		if !ok {
+			t.Fatalf("the banner has no \"Try it:\":\n%s", p.output())
+		}
+		try, _, _ = strings.Cut(try, "\n\n")
+		out := runExample(t, e, t.TempDir(), "sh", try)
+		wantInOrder(t, "the banner's commands", out, []string{"make_bucket: demo", "HTTP/1.1 200", "X-Cache: MISS", "hello"})
+	})
 	t.Run("SIGTERM exits 0", func(t *testing.T) {
+		// The backend's address, from the proxy's start-up log line.
+		_, backend, ok := strings.Cut(p.output(), " backend=")
+		backend, _, _ = strings.Cut(backend, "\n")
+		if !ok || backend == "" {
+			t.Fatalf("the output names no backend:\n%s", p.output())
+		}
 		if err := p.signal(sigterm, stopTimeout); err != nil {
 			t.Errorf("after SIGTERM: %v\n%s", err, p.output())
+		}
+		// The backend process has exited with the proxy: nothing listens
+		// on its address any more.
+		if conn, err := net.Dial("tcp", backend); err == nil {
+			conn.Close()
+			t.Errorf("after the proxy exited, its dev backend still listens on %s", backend)
 		}
 	})
 }

@@ -44,9 +44,10 @@ func main() {
 	}
 }
 
-// run is the command: the subcommands version and healthcheck, or the
-// proxy, configured by args, getenv and the config file, until ctx is
-// done. A nil error means exit 0.
+// run is the command: the subcommands version and healthcheck (and
+// dev-backend, which -dev starts in a child process), or the proxy,
+// configured by args, getenv and the config file, until ctx is done. A
+// nil error means exit 0.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runVersion(args[1:], stdout)
 		case "healthcheck":
 			return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
+		case devBackendCommand:
+			return runDevBackend(ctx, args[1:], os.Stdin, stderr)
 		}
 	}
 	o, err := parseOptions(args, getenv, stderr)
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runVersion(nil, stdout)
 	case o.printConfig:
 		return printConfig(stdout, &o)
+	case o.dev && !devBackendBuilt:
+		return errNoDevBackend
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel})
 	if o.logFormat == "json" {
@@ -92,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close()
 
 	if o.dev {
-		stopDev, err := startDevBackend(ctx, &o, log)
+		stopDev, err := startDevBackend(ctx, &o, stderr)
 		if err != nil {
 			return err
 		}
