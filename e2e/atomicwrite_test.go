@@ -593,3 +593,43 @@ func TestTrailerFraming(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadFramingNotInContentEncoding: the aws-chunked framing the
+// proxy gives an upload the client sent plain is not part of the object.
+// versitygw 1.8 stores it in Content-Encoding (S3 does not); the proxy's
+// answers, HEAD and GET, miss and hit, carry the client's Content-Encoding
+// only, for either framing.
+func TestUploadFramingNotInContentEncoding(t *testing.T) {
+	t.Parallel()
+	for _, framing := range []string{"chunked", "trailer"} {
+		t.Run(framing, func(t *testing.T) {
+			t.Parallel()
+			p := startProxy(t, proxyOptions{Backend: backendAddr(t), Env: map[string]string{"UPLOAD_FRAMING": framing}})
+			e := p.endpoint()
+			bucket := newBucket(t, e)
+			for key, encoding := range map[string]string{"plain": "", "gzipped": "gzip"} {
+				body := []byte("the payload of " + key)
+				req := unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), bytes.NewReader(body), int64(len(body)))
+				if encoding != "" {
+					req.Header.Set("Content-Encoding", encoding)
+					creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: e.Secret}
+					if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, "UNSIGNED-PAYLOAD", "s3", testRegion, time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if res, err := httpDo(t, req); err != nil || res.Status != http.StatusOK {
+					t.Fatalf("PUT %s: %v %d %s", key, err, res.Status, res.Body)
+				}
+				for _, method := range []string{http.MethodHead, http.MethodGet, http.MethodHead, http.MethodGet} {
+					res, err := httpDo(t, signedRequest(t, e, method, objectURL(e, bucket, key), nil))
+					if err != nil || res.Status != http.StatusOK {
+						t.Fatalf("%s %s: %v %d", method, key, err, res.Status)
+					}
+					if got := res.Header.Values("Content-Encoding"); strings.Join(got, ",") != encoding {
+						t.Errorf("%s %s (X-Cache %s): Content-Encoding %q, want %q", method, key, res.Header.Get("X-Cache"), got, encoding)
+					}
+				}
+			}
+		})
+	}
+}

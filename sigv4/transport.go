@@ -180,7 +180,44 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return base.RoundTrip(out)
+	res, err := base.RoundTrip(out)
+	if res != nil {
+		// aws-chunked frames an upload; S3 does not keep it as the
+		// object's Content-Encoding, but some servers (versitygw 1.8) do,
+		// and would hand it back for an object the client uploaded plain.
+		dropAWSChunked(res.Header)
+	}
+	return res, err
+}
+
+// dropAWSChunked removes the aws-chunked token from h's Content-Encoding,
+// and the header if nothing else is left.
+func dropAWSChunked(h http.Header) {
+	ce := h.Values("Content-Encoding")
+	if len(ce) == 0 {
+		return
+	}
+	chunked := false
+	for _, v := range ce {
+		chunked = chunked || strings.Contains(strings.ToLower(v), "aws-chunked")
+	}
+	if !chunked {
+		return
+	}
+	var keep []string
+	for _, v := range ce {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok != "" && !strings.EqualFold(tok, "aws-chunked") {
+				keep = append(keep, tok)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		h.Del("Content-Encoding")
+	} else {
+		h.Set("Content-Encoding", strings.Join(keep, ","))
+	}
 }
 
 // encodeTrailers makes out's body (the decoded payload of out.ContentLength
@@ -265,22 +302,7 @@ func stripClientAuth(r *http.Request) {
 	for _, h := range clientAuthHeaders {
 		r.Header.Del(h)
 	}
-	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 {
-		var keep []string
-		for _, v := range ce {
-			for tok := range strings.SplitSeq(v, ",") {
-				tok = strings.TrimSpace(tok)
-				if tok != "" && !strings.EqualFold(tok, "aws-chunked") {
-					keep = append(keep, tok)
-				}
-			}
-		}
-		if len(keep) == 0 {
-			r.Header.Del("Content-Encoding")
-		} else {
-			r.Header.Set("Content-Encoding", strings.Join(keep, ","))
-		}
-	}
+	dropAWSChunked(r.Header)
 	if r.Header.Get(headerSDKChecksum) != "" && !hasChecksumHeader(r.Header) && trailersFrom(r.Context()) == nil {
 		r.Header.Del(headerSDKChecksum)
 	}
