@@ -430,10 +430,10 @@ type clientError struct{ error }
 
 // copyBlock reads block i, the run's next, from the backend body and
 // writes its bytes [lo, hi) to w (nil: none). A claimed block is read
-// whole into a buffer reserved from the fill budget, stored and handed to
-// its waiters before it is written; when the budget is spent it passes
-// through like the others, and its waiters fetch it themselves. A failed
-// write returns a clientError; anything else is the backend's.
+// whole into a buffer reserved from the fill budget until it is stored
+// and handed to its waiters, then written; when the budget is spent it
+// passes through like the others, and its waiters fetch it themselves. A
+// failed write returns a clientError; anything else is the backend's.
 func (run *blockRun) copyBlock(w io.Writer, i, lo, hi int64) error {
 	p, o := run.p, run.o
 	_, n := o.span(i)
@@ -442,13 +442,19 @@ func (run *blockRun) copyBlock(w io.Writer, i, lo, hi int64) error {
 	run.claims[i-run.first] = nil
 	key := o.blockKey(i)
 	if f != nil && run.reserve(n) {
-		defer p.filling.release(n)
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(run.body, buf); err != nil {
+			p.filling.release(n)
 			p.blocks.finish(key, f, nil)
 			return err
 		}
 		stored := p.cache.Commit(run.ticket, key, &cache.Entry{Header: o.blockHeader, Body: buf, TTL: o.ttl})
+		// Committed, the block is the cache's, counted in its bytes; if it
+		// was refused, it is one block this run holds until its client has
+		// it, as a relay holds its buffer. Either way the fill is over: a
+		// slow client must not keep the budget from other reads' blocks
+		// (which would then pass through unstored and be fetched again).
+		p.filling.release(n)
 		p.blocks.finish(key, f, buf)
 		if run.prefetch && stored {
 			p.blocks.prefetched.Inc()
