@@ -45,7 +45,8 @@ func (h *history) samples() []sample {
 	return out
 }
 
-// runHistory samples the counters every historyInterval until stop is
+// runHistory samples the counters, and moves bucket labels to the busiest
+// buckets (bucketTable.rebalance), every historyInterval until stop is
 // closed. Proxy.New starts it; Close stops it and waits for it.
 func (p *Proxy) runHistory(stop <-chan struct{}) {
 	t := time.NewTicker(historyInterval)
@@ -55,6 +56,7 @@ func (p *Proxy) runHistory(stop <-chan struct{}) {
 		case <-t.C:
 			c := p.gatherCounters()
 			p.history.add(c.sample(p.cfg.Now()))
+			p.metrics.buckets.rebalance()
 		case <-stop:
 			return
 		}

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"cmp"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -27,28 +31,45 @@ import (
 // saved over the body bytes reads sent.
 
 // bucketLabels is how many buckets get a bucket label of their own in the
-// per-bucket metrics; reads of every other bucket are counted under
-// otherBucket. Each labelled bucket costs four series, so the bound keeps
-// the per-bucket metrics at 84 series whatever clients ask for, and a
-// dashboard legend or the status page's table stays readable.
+// per-bucket metrics at a time; reads of every other bucket are counted
+// under otherBucket. Each label costs four series, so with
+// bucketLabelsEver the per-bucket metrics stay under 170 series whatever
+// clients ask for, and a dashboard legend or the status page's table
+// stays readable.
 const bucketLabels = 20
+
+// bucketLabelsEver bounds the labels ever handed out (see rebalance): a
+// bucket that gives its label up to a busier one keeps its series, at what
+// it counted, as a counter's series must go on.
+const bucketLabelsEver = 2 * bucketLabels
 
 // otherBucket is the bucket label of the reads of buckets without a label
 // of their own. The bucket named "other", if there is one, never gets a
 // label of its own: its reads are counted there too.
 const otherBucket = "other"
 
+// candidateSample and maxCandidates bound what counting the reads of
+// buckets without a label costs: one read in candidateSample is counted
+// towards a label, for at most maxCandidates buckets between two
+// rebalances.
+const (
+	candidateSample = 16
+	maxCandidates   = 256
+)
+
 // bucketSeries are one bucket label's counters.
 type bucketSeries struct {
 	reads, readBytes, requestsSaved, bytesSaved prometheus.Counter
+	n                                           atomic.Int64 // reads, for rebalance
 }
 
 // bucketTable counts reads and savings by bucket, under a label of the
-// bucket's own for the first bucketLabels buckets that answered a read
-// with success (2xx or 304), and under otherBucket for the rest: a label
-// is never taken back, as the series of a counter must go on, so the
-// buckets that get one are those read first, which on a running proxy are
-// the busy ones. A restart hands them out afresh.
+// bucket's own for the busiest buckets, bucketLabels at a time, and under
+// otherBucket for the rest. Labels go to the first buckets that answer a
+// read with success (2xx or 304), so reads of buckets that do not exist
+// take none; once all are taken, rebalance moves a label from a bucket
+// read little to one read much more, until bucketLabelsEver labels were
+// handed out. A restart hands them out afresh.
 //
 // Looking up a labelled bucket costs one atomic load and a map lookup,
 // and allocates nothing. The zero value is not usable; call init. It is
@@ -59,20 +80,29 @@ type bucketTable struct {
 	labelled atomic.Pointer[map[string]*bucketSeries] // replaced whole under mu
 	full     atomic.Bool                              // bucketLabels buckets are labelled
 	other    *bucketSeries
-	mu       sync.Mutex
+	seq      atomic.Uint64 // reads of buckets without a label, for sampling
+
+	mu         sync.Mutex
+	ever       int                      // labels handed out
+	retired    map[string]*bucketSeries // buckets that gave their label up
+	candidates map[string]int64         // sampled reads of buckets without a label since the last rebalance
+	base       map[string]int64         // each labelled bucket's reads at the last rebalance
 }
 
 func (t *bucketTable) init() {
 	vec := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"bucket"})
 	}
-	const by = ", by bucket (the first 20 buckets read with success; the rest as \"other\")."
+	const by = ", by bucket (the busiest 20 at a time; the rest as \"other\")."
 	t.reads = vec("s3cache_reads_total", "GetObject and HeadObject requests answered with an X-Cache header"+by)
 	t.readBytes = vec("s3cache_read_bytes_total", "Body bytes sent in answer to GetObject, from the cache or the backend"+by)
 	t.requestsSaved = vec("s3cache_backend_requests_saved_total", "Reads answered without a backend request: X-Cache HIT or SHARED"+by)
 	t.bytesSaved = vec("s3cache_backend_bytes_saved_total", "Body bytes sent from cache entries instead of the backend: HIT, SHARED, STALE and REVALIDATED bodies and cached blocks"+by)
 	t.other = t.series(otherBucket)
 	t.labelled.Store(&map[string]*bucketSeries{})
+	t.retired = map[string]*bucketSeries{}
+	t.candidates = map[string]int64{}
+	t.base = map[string]int64{}
 }
 
 func (t *bucketTable) collectors() []prometheus.Collector {
@@ -90,12 +120,19 @@ func (t *bucketTable) series(label string) *bucketSeries {
 
 // get returns the counters of bucket. A bucket without a label gets one
 // if there is room and its read succeeded (status), so that reads of
-// buckets that do not exist take no label.
+// buckets that do not exist take no label; with no room, the read may be
+// sampled towards one (see rebalance).
 func (t *bucketTable) get(bucket string, status int) *bucketSeries {
 	if s, ok := (*t.labelled.Load())[bucket]; ok {
 		return s
 	}
-	if t.full.Load() || bucket == "" || bucket == otherBucket || !(status >= 200 && status < 300 || status == 304) {
+	if bucket == "" || bucket == otherBucket || !(status >= 200 && status < 300 || status == 304) {
+		return t.other
+	}
+	if t.full.Load() {
+		if t.seq.Add(1)%candidateSample == 0 {
+			t.sample(bucket)
+		}
 		return t.other
 	}
 	t.mu.Lock()
@@ -104,24 +141,92 @@ func (t *bucketTable) get(bucket string, status int) *bucketSeries {
 	if s, ok := old[bucket]; ok {
 		return s
 	}
-	if len(old) >= bucketLabels {
+	if len(old) >= bucketLabels || t.ever >= bucketLabelsEver && t.retired[bucket] == nil {
 		return t.other
 	}
 	m := make(map[string]*bucketSeries, len(old)+1)
 	for b, s := range old {
 		m[b] = s
 	}
-	s := t.series(bucket)
-	m[bucket] = s
+	m[bucket] = t.label(bucket)
 	t.labelled.Store(&m)
 	t.full.Store(len(m) >= bucketLabels)
-	return s
+	return m[bucket]
+}
+
+// label returns the series of bucket, taken back from retired or new.
+// t.mu is held.
+func (t *bucketTable) label(bucket string) *bucketSeries {
+	if s := t.retired[bucket]; s != nil {
+		delete(t.retired, bucket)
+		return s
+	}
+	t.ever++
+	return t.series(bucket)
+}
+
+// sample counts one sampled read of bucket, which has no label.
+func (t *bucketTable) sample(bucket string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.candidates[bucket]; ok || len(t.candidates) < maxCandidates {
+		t.candidates[bucket]++
+	}
+}
+
+// rebalance moves labels to the busiest buckets: while a bucket without a
+// label was read (by its sampled reads) more than twice as often since
+// the last rebalance as the labelled bucket read least, the label passes
+// to it, as long as labels remain to hand out (bucketLabelsEver; a bucket
+// that had one before takes its series back and costs none). The bucket
+// that gives its label up keeps its series, at what it counted; its later
+// reads count under otherBucket. The history sampler calls it every
+// historyInterval.
+func (t *bucketTable) rebalance() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := *t.labelled.Load()
+	candidates := t.candidates
+	t.candidates = map[string]int64{}
+	type reads struct {
+		bucket string
+		n      int64
+	}
+	var weak, strong []reads
+	for b, s := range cur {
+		weak = append(weak, reads{b, s.n.Load() - t.base[b]})
+	}
+	for b, n := range candidates {
+		strong = append(strong, reads{b, n * candidateSample})
+	}
+	slices.SortFunc(weak, func(x, y reads) int { return cmp.Or(cmp.Compare(x.n, y.n), strings.Compare(x.bucket, y.bucket)) })
+	slices.SortFunc(strong, func(x, y reads) int { return cmp.Or(cmp.Compare(y.n, x.n), strings.Compare(x.bucket, y.bucket)) })
+	next := cur
+	for i := 0; len(cur) >= bucketLabels && i < len(strong) && i < len(weak); i++ {
+		if strong[i].n <= 2*weak[i].n || t.ever >= bucketLabelsEver && t.retired[strong[i].bucket] == nil {
+			break
+		}
+		if i == 0 {
+			next = maps.Clone(cur)
+		}
+		t.retired[weak[i].bucket] = next[weak[i].bucket]
+		delete(next, weak[i].bucket)
+		next[strong[i].bucket] = t.label(strong[i].bucket)
+	}
+	if len(next) > 0 && !maps.EqualFunc(next, cur, func(a, b *bucketSeries) bool { return a == b }) {
+		t.labelled.Store(&next)
+	}
+	clear(t.base)
+	for b, s := range next {
+		t.base[b] = s.n.Load()
+	}
 }
 
 // count counts one read of bucket answered with status and X-Cache result
 // i (a cacheResultIndex), which sent sent body bytes from source.
 func (t *bucketTable) count(bucket string, status, i int, source byteSource, sent int64) {
 	s := t.get(bucket, status)
+	s.n.Add(1)
 	s.reads.Inc()
 	if i == hitIndex || i == sharedIndex {
 		s.requestsSaved.Inc()

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -336,6 +337,77 @@ func TestBucketLabels(t *testing.T) {
 		if len(f.GetMetric()) != bucketLabels+1 {
 			t.Errorf("%s has %d series, want %d", f.GetName(), len(f.GetMetric()), bucketLabels+1)
 		}
+	}
+}
+
+// TestBucketLabelsFollowTraffic: once every label is taken, a bucket read
+// much more than a labelled one takes its label at the next rebalance;
+// the bucket that gave it up keeps its series at what it counted, and its
+// later reads count under other; no more than bucketLabelsEver labels are
+// ever handed out, and a bucket that had one takes its series back.
+func TestBucketLabelsFollowTraffic(t *testing.T) {
+	var bt bucketTable
+	bt.init()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(bt.collectors()...)
+	reads := func() map[string]bucketCounts {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return countersOf(families).buckets
+	}
+	read := func(bucket string, n int) {
+		for range n {
+			bt.count(bucket, 200, hitIndex, sourceCache, 1)
+		}
+	}
+	for i := range bucketLabels {
+		read(fmt.Sprintf("quiet-%02d", i), 1+i) // quiet-00 is read least
+	}
+	bt.rebalance()
+	read("hot", 50*candidateSample)
+	read("quiet-00", 1) // one read since the last rebalance: the least of all
+	for i := 1; i < bucketLabels; i++ {
+		read(fmt.Sprintf("quiet-%02d", i), 2)
+	}
+	if _, ok := reads()["hot"]; ok {
+		t.Fatal("hot labelled before a rebalance")
+	}
+	bt.rebalance()
+	read("hot", 3)
+	read("quiet-00", 4)
+	c := reads()
+	if got := c["hot"].reads; got != 3 {
+		t.Errorf("hot after taking a label: %v reads under its label, want 3", got)
+	}
+	if got := c["quiet-00"].reads; got != 2 {
+		t.Errorf("quiet-00 after giving its label up: %v reads, want the 2 it had", got)
+	}
+	if got, want := c[otherBucket].reads, float64(50*candidateSample+4); got != want {
+		t.Errorf("other: %v reads, want %v (hot's before its label, quiet-00's after)", got, want)
+	}
+
+	// Labels change hands until bucketLabelsEver were handed out.
+	for round := range 2 * bucketLabels {
+		bt.rebalance()
+		read(fmt.Sprintf("new-%02d", round), 10*candidateSample)
+		bt.rebalance()
+	}
+	if got := len(reads()); got != bucketLabelsEver+1 {
+		t.Errorf("%d bucket labels after many changes, want %d and other", got, bucketLabelsEver)
+	}
+	// quiet-00 had a label: it may take it back, at no cost.
+	bt.rebalance()
+	read("quiet-00", 10*candidateSample)
+	bt.rebalance()
+	read("quiet-00", 1)
+	if got := reads()["quiet-00"].reads; got != 3 {
+		t.Errorf("quiet-00 taking its label back: %v reads under it, want 3", got)
+	}
+	if got := len(reads()); got != bucketLabelsEver+1 {
+		t.Errorf("%d bucket labels, want %d and other", got, bucketLabelsEver)
 	}
 }
 
