@@ -22,28 +22,7 @@ func TestBackendDirect(t *testing.T) {
 		t.Run(c.name(), func(t *testing.T) {
 			key := "direct/" + c.name()
 			body := []byte("hello from " + c.name())
-			res := c.run(t, e, []op{
-				{Op: "put", Bucket: bucket, Key: key, Body: body, ContentType: "text/plain"},
-				{Op: "get", Bucket: bucket, Key: key},
-				{Op: "list", Bucket: bucket, Prefix: key},
-				{Op: "delete", Bucket: bucket, Key: key},
-				{Op: "get", Bucket: bucket, Key: key},
-			})
-			if res[0].Status != 200 || res[0].Err != "" {
-				t.Fatalf("put: %v", res[0])
-			}
-			if !bytes.Equal(res[1].Body, body) {
-				t.Errorf("get: %v, want body %q", res[1], body)
-			}
-			if !slices.Equal(res[2].Keys, []string{key}) {
-				t.Errorf("list: keys %q, want [%q]", res[2].Keys, key)
-			}
-			if res[3].Err != "" {
-				t.Errorf("delete: %v", res[3])
-			}
-			if res[4].Status != 404 || res[4].Code != "NoSuchKey" {
-				t.Errorf("get after delete: %v, want 404 NoSuchKey", res[4])
-			}
+			putGetListDelete(t, c, e, bucket, key, body)
 			if got := r.count("GET", bucket, key); got != 2 {
 				t.Errorf("relay counted %d GETs of %s, want 2", got, key)
 			}
@@ -72,4 +51,32 @@ func TestBackendDirect(t *testing.T) {
 			t.Errorf("anonymous curl GET: %d %q, want 403 AccessDenied", res.Status, res.Body)
 		}
 	})
+}
+
+// putGetListDelete puts body at bucket/key through e with client c, reads
+// it back, lists it, deletes it and reads it again, and checks each answer.
+func putGetListDelete(t *testing.T, c s3Client, e endpoint, bucket, key string, body []byte) {
+	t.Helper()
+	res := c.run(t, e, []op{
+		{Op: "put", Bucket: bucket, Key: key, Body: body, ContentType: "text/plain"},
+		{Op: "get", Bucket: bucket, Key: key},
+		{Op: "list", Bucket: bucket, Prefix: key},
+		{Op: "delete", Bucket: bucket, Key: key},
+		{Op: "get", Bucket: bucket, Key: key},
+	})
+	if res[0].Status != 200 || res[0].Err != "" {
+		t.Fatalf("put: %v", res[0])
+	}
+	if !bytes.Equal(res[1].Body, body) {
+		t.Errorf("get: %v, want body %q", res[1], body)
+	}
+	if !slices.Equal(res[2].Keys, []string{key}) {
+		t.Errorf("list: keys %q, want [%q]", res[2].Keys, key)
+	}
+	if res[3].Err != "" {
+		t.Errorf("delete: %v", res[3])
+	}
+	if res[4].Status != 404 || res[4].Code != "NoSuchKey" {
+		t.Errorf("get after delete: %v, want 404 NoSuchKey", res[4])
+	}
 }

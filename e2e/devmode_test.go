@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -410,29 +409,7 @@ func TestDevModeLikeS3(t *testing.T) {
 	// TestBackendDirect's script, with every client.
 	for _, c := range allClients {
 		t.Run("script/"+c.name(), func(t *testing.T) {
-			key := "script/" + c.name()
-			res := c.run(t, e, []op{
-				{Op: "put", Bucket: bucket, Key: key, Body: body, ContentType: "text/plain"},
-				{Op: "get", Bucket: bucket, Key: key},
-				{Op: "list", Bucket: bucket, Prefix: key},
-				{Op: "delete", Bucket: bucket, Key: key},
-				{Op: "get", Bucket: bucket, Key: key},
-			})
-			if res[0].Status != 200 || res[0].Err != "" {
-				t.Fatalf("put: %v", res[0])
-			}
-			if !bytes.Equal(res[1].Body, body) {
-				t.Errorf("get: %v, want body %q", res[1], body)
-			}
-			if !reflect.DeepEqual(res[2].Keys, []string{key}) {
-				t.Errorf("list: keys %q, want [%q]", res[2].Keys, key)
-			}
-			if res[3].Err != "" {
-				t.Errorf("delete: %v", res[3])
-			}
-			if res[4].Status != 404 || res[4].Code != "NoSuchKey" {
-				t.Errorf("get after delete: %v, want 404 NoSuchKey", res[4])
-			}
+			putGetListDelete(t, c, e, bucket, "script/"+c.name(), body)
 		})
 	}
 }
