@@ -20,6 +20,19 @@ import (
 // it too.
 const defaultListen = ":8080"
 
+// devListen is where -dev listens when LISTEN_ADDR is left at its
+// default: loopback only, as the dev credentials are well known.
+const devListen = "127.0.0.1:8080"
+
+// listenAddr is the address to listen on: LISTEN_ADDR, or devListen for
+// -dev when LISTEN_ADDR is at its default.
+func listenAddr(o options) string {
+	if o.dev && o.listen == defaultListen {
+		return devListen
+	}
+	return o.listen
+}
+
 // configEnv names the config file when -config is absent.
 const configEnv = "S3CACHE_CONFIG"
 
@@ -138,7 +151,7 @@ func (o *options) settings() []setting {
 		{"S3_CA_FILE", "ca-file", "", "PEM file of CA certificates trusted for the backend's HTTPS certificate, besides the system's (default: system roots only)", caFile(&c.BackendRootCAs)},
 		{"S3_REGION", "region", proxy.DefaultRegion, "signing region (default us-east-1)", str(&c.Region)},
 		{"S3_VIRTUAL_HOST_DOMAINS", "virtual-host-domains", "", "comma-separated domains for virtual-hosted style: bucket.<domain>/key (default none: path style only)", list(&c.VirtualHostDomains)},
-		{"LISTEN_ADDR", "listen", defaultListen, "address to listen on (default :8080)", str(&o.listen)},
+		{"LISTEN_ADDR", "listen", defaultListen, "address to listen on (default :8080; 127.0.0.1:8080 with -dev)", str(&o.listen)},
 		{"TLS_CERT_FILE", "tls-cert-file", "", "PEM certificate chain: serve HTTPS instead of HTTP (with TLS_KEY_FILE; reloaded on SIGHUP and on change)", str(&o.tlsCert)},
 		{"TLS_KEY_FILE", "tls-key-file", "", "PEM private key of TLS_CERT_FILE", str(&o.tlsKey)},
 		{"CACHE_MAX_BYTES", "cache-max-bytes", "100MiB", "bytes the cache may hold, e.g. 100MiB (default 100MiB)", size(&c.CacheMaxBytes)},

@@ -165,3 +165,27 @@ func TestOpenAuditLog(t *testing.T) {
 		t.Errorf("missing directory: %v, want an error naming AUDIT_LOG", err)
 	}
 }
+
+// TestDevListensOnLoopback: -dev, whose credentials are well known,
+// listens on loopback unless LISTEN_ADDR says otherwise.
+func TestDevListensOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, ":8080"},
+		{[]string{"-dev"}, nil, "127.0.0.1:8080"},
+		{[]string{"-dev"}, map[string]string{"LISTEN_ADDR": "0.0.0.0:9000"}, "0.0.0.0:9000"},
+		{[]string{"-dev", "-listen", "127.0.0.1:9001"}, nil, "127.0.0.1:9001"},
+	} {
+		getenv := func(k string) string { return tc.env[k] }
+		o, err := parseOptions(tc.args, getenv, io.Discard)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.args, tc.env, err)
+		}
+		if got := listenAddr(o); got != tc.want {
+			t.Errorf("%v %v: listens on %q, want %q", tc.args, tc.env, got, tc.want)
+		}
+	}
+}
