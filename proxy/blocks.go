@@ -281,6 +281,10 @@ type blockRun struct {
 	next, end int64
 	claims    []*blockFlight // by block - first; nil where not claimed
 	prefetch  bool           // keep blocks only within half the fill budget
+	// prepaid is fill budget reserved for the run's blocks before its
+	// request was sent (a prefetch's), spent by reserve and the rest
+	// returned by close.
+	prepaid int64
 }
 
 // claim registers fetches of blocks [from, to) of o that are neither
@@ -416,6 +420,8 @@ func (run *blockRun) close() {
 	}
 	run.cancel()
 	run.body.Close()
+	run.p.filling.release(run.prepaid)
+	run.prepaid = 0
 	for i, f := range run.claims {
 		if f != nil {
 			run.p.blocks.finish(run.o.blockKey(run.first+int64(i)), f, nil)
@@ -496,6 +502,10 @@ func (run *blockRun) copyBlock(w io.Writer, i, lo, hi int64) error {
 // prefetch takes them only while half the budget stays free for the
 // reads of clients.
 func (run *blockRun) reserve(n int64) bool {
+	if run.prepaid >= n {
+		run.prepaid -= n
+		return true
+	}
 	f := &run.p.filling
 	if run.prefetch && n > f.prefetchRoom() {
 		return false

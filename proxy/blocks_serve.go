@@ -277,23 +277,32 @@ func (p *Proxy) prefetch(o *largeObject, from int64) {
 				i++
 				continue
 			}
-			// Only as many blocks as the budget has room for now: a run
-			// stopped for want of room halfway would leave the bytes the
-			// backend already sent unused, to be fetched again.
+			// Only as many blocks as the budget has room for, reserved
+			// before the request is sent: a run stopped for want of room
+			// halfway would leave the bytes the backend already sent
+			// unused, to be fetched again, and a waiter on its next
+			// block would fetch that block itself.
 			room := p.filling.prefetchRoom() / o.blockSize
 			if room < 1 {
 				return
 			}
-			run, res, err := p.openRun(t.ctx, o, i, min(to, i+room), true)
+			end := min(to, i+room)
+			prepaid := (end - i) * o.blockSize
+			if !p.filling.reserve(prepaid) {
+				return
+			}
+			run, res, err := p.openRun(t.ctx, o, i, end, true)
 			if res != nil {
 				res.Body.Close()
 			}
-			if err != nil {
-				return
-			}
-			if run == nil {
+			if err != nil || run == nil {
+				p.filling.release(prepaid)
+				if err != nil {
+					return
+				}
 				continue
 			}
+			run.prepaid = prepaid
 			for run.next < run.end && err == nil {
 				err = run.copyBlock(nil, run.next, 0, 0)
 			}

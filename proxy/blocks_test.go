@@ -494,6 +494,10 @@ func TestBlockPrefetch(t *testing.T) {
 			t.Errorf("prefetch past the end: %s", g)
 		}
 	}
+	// Every block's budget, reserved ahead by the prefetches, came back.
+	if used := p.filling.used.Load(); used != 0 {
+		t.Errorf("%d bytes of the fill budget still reserved after the reads and prefetches ended", used)
+	}
 }
 
 func TestParseContentRange(t *testing.T) {
