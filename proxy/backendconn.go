@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -164,12 +165,18 @@ func (b *guardedBody) Close() error {
 	return err
 }
 
-// retryTransport sends a request through first and, when it is idempotent
-// (a GET or HEAD without a body), failed because its connection was broken
-// (brokenConnReason) and its backendCall does not say once (readiness
-// checks), once more through retry, which should use a new connection. Every broken connection is logged with the request id
-// and whether it was retried. The zero value is not usable: set first and
-// retry (which may be the same). It is safe for concurrent use.
+// retryTransport sends a request through first and, when it failed
+// because its connection was broken (brokenConnReason) and its
+// backendCall does not say once (readiness checks), once more through
+// retry, which should use a new connection: a GET or HEAD without a body,
+// or any request whose pooled connection turned out closed before a byte
+// of its body was read (net.ErrClosed: the proxy had just closed it, after
+// another exchange on it broke, as the Transport handed it out again), so
+// the body is whole and the backend got at most a head without its body,
+// which it cannot take for a request. Every broken connection is logged
+// with the request id and whether it was retried. The zero value is not
+// usable: set first and retry (which may be the same). It is safe for
+// concurrent use.
 type retryTransport struct {
 	first, retry http.RoundTripper
 	metrics      *metrics
@@ -177,17 +184,34 @@ type retryTransport struct {
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var held *heldBody
+	if req.Body != nil && req.Body != http.NoBody {
+		held = &heldBody{ReadCloser: req.Body}
+		r := *req
+		r.Body = held
+		req = &r
+	}
 	res, err := t.first.RoundTrip(req)
 	if err == nil {
+		held.decide()
 		return res, nil
 	}
 	reason := brokenConnReason(err)
 	if reason == "" || clientBodyFailed(req.Context()) {
+		held.decide()
 		return nil, err
 	}
 	ctx := req.Context()
 	bc, _ := ctx.Value(backendCallKey{}).(*backendCall)
-	again := idempotent(req) && ctx.Err() == nil && (bc == nil || !bc.once)
+	unsent := held != nil && errors.Is(err, net.ErrClosed) && held.untouched()
+	again := (idempotent(req) || unsent) && ctx.Err() == nil && (bc == nil || !bc.once)
+	if unsent && again {
+		r := *req
+		r.Body = held.ReadCloser // whole: not a byte was read
+		req = &r
+	} else {
+		held.decide()
+	}
 	op, reqID := backendCallID(ctx)
 	t.log.LogAttrs(ctx, slog.LevelWarn, "backend connection broken",
 		slog.String("request_id", reqID), slog.String("operation", op),
@@ -197,6 +221,50 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.metrics.backendRetry(op)
 	return t.retry.RoundTrip(req)
+}
+
+// heldBody is a request body sent through retryTransport: it counts what
+// was read of it, and until decide it does not pass a Close on to its
+// body if nothing was read, so that the body can still be sent again. A
+// nil *heldBody decides nothing.
+type heldBody struct {
+	io.ReadCloser
+	read atomic.Int64
+	mu   sync.Mutex
+	done bool // decided: Close passes on
+	shut bool // Close was called before the decision
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	b.read.Add(1) // a Read, even of nothing, may have taken bytes from the body's source
+	return b.ReadCloser.Read(p)
+}
+
+// untouched reports whether nothing was read of the body.
+func (b *heldBody) untouched() bool { return b.read.Load() == 0 }
+
+func (b *heldBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done && b.untouched() {
+		b.shut = true
+		return nil
+	}
+	return b.ReadCloser.Close()
+}
+
+// decide says the body will not be sent again: a Close held back is
+// passed on, and any later one is.
+func (b *heldBody) decide() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
+	if b.shut {
+		b.ReadCloser.Close()
+	}
 }
 
 // clientBodyFailed reports whether the request made with ctx failed

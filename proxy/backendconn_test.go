@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -416,6 +417,65 @@ func TestClientAbortClosesBackendConnection(t *testing.T) {
 				if res := do(t, "GET", srv.URL+"/bkt/after", nil, testSecret); readBody(t, res) != fmt.Sprint("after ", i) {
 					t.Fatalf("GET %d after the client left: %d", i, res.StatusCode)
 				}
+			}
+		})
+	}
+}
+
+// closeCounter counts the Closes of a body.
+type closeCounter struct {
+	io.Reader
+	closes int
+}
+
+func (c *closeCounter) Close() error { c.closes++; return nil }
+
+// TestWriteRetriedOnClosedConnection: a write whose pooled connection was
+// already closed (net.ErrClosed) before a byte of its body was read is
+// sent again, with the whole body; one that had read some of its body is
+// not; the body is closed once either way.
+func TestWriteRetriedOnClosedConnection(t *testing.T) {
+	closed := &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+	for _, tc := range []struct {
+		name      string
+		readFirst int // bytes the first attempt reads before failing
+		want      string
+	}{
+		{"nothing read", 0, "the whole body"},
+		{"some read", 3, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, backend := newFakeS3(t)
+			p, _ := newTestProxy(t, backend, nil)
+			body := &closeCounter{Reader: strings.NewReader("the whole body")}
+			var sent string
+			tr := &retryTransport{
+				first: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if tc.readFirst > 0 {
+						io.ReadFull(r.Body, make([]byte, tc.readFirst))
+					}
+					r.Body.Close()
+					return nil, closed
+				}),
+				retry: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					b, _ := io.ReadAll(r.Body)
+					sent = string(b)
+					r.Body.Close()
+					return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+				}),
+				metrics: p.metrics,
+				log:     slog.New(slog.DiscardHandler),
+			}
+			req, _ := http.NewRequest(http.MethodPut, "http://backend/bkt/k", body)
+			res, err := tr.RoundTrip(req)
+			if tc.want != "" && (err != nil || res.StatusCode != 200 || sent != tc.want) {
+				t.Fatalf("retry sent %q (%v), want %q", sent, err, tc.want)
+			}
+			if tc.want == "" && (err == nil || sent != "") {
+				t.Fatalf("a write that had read its body was sent again (%q) or did not fail (%v)", sent, err)
+			}
+			if body.closes != 1 {
+				t.Errorf("the body was closed %d times, want once", body.closes)
 			}
 		})
 	}
