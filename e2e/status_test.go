@@ -77,6 +77,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium makes its singleton socket directory under TMPDIR and
+		// leaves it behind: give it one the test removes.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.WindowSize(1440, 1000),
 	)...)
 	defer cancelAlloc()
