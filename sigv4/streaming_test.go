@@ -22,29 +22,41 @@ func TestTransportChunkedUploads(t *testing.T) {
 	for _, n := range []int{1, outChunkSize - 1, outChunkSize, outChunkSize + 1, 3*outChunkSize + 17} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			payload := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, srv.URL+"/bucket/key", io.NopCloser(bytes.NewReader(payload)))
-			req.ContentLength = int64(n)
-			req.Header.Set("Content-Type", "text/plain")
-			res, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			seen := <-ch
-			if seen.err != nil {
-				t.Fatalf("backend: %v", seen.err)
-			}
+			seen := sendPayload(t, tr, srv.URL, ch, http.MethodPut, "", payload, http.Header{"Content-Type": {"text/plain"}})
 			if got := seen.header.Get("X-Amz-Content-Sha256"); got != streamingSigned {
 				t.Errorf("x-amz-content-sha256 %q, want %q", got, streamingSigned)
 			}
 			if got := seen.header.Get("X-Amz-Decoded-Content-Length"); got != strconv.Itoa(n) {
 				t.Errorf("x-amz-decoded-content-length %q, want %d", got, n)
 			}
-			if !bytes.Equal(seen.body, payload) {
-				t.Errorf("backend read %d bytes, not the %d-byte payload", len(seen.body), n)
-			}
 		})
 	}
+}
+
+// sendPayload sends payload with method to bucket/key (and query) at url
+// through tr, and returns what the backend server (backendServer) saw; it
+// fails the test unless the backend verified the request and read exactly
+// the payload.
+func sendPayload(t *testing.T, tr *Transport, url string, ch <-chan backendSeen, method, query string, payload []byte, header http.Header) backendSeen {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, url+"/bucket/key"+query, io.NopCloser(bytes.NewReader(payload)))
+	req.ContentLength = int64(len(payload))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	seen := <-ch
+	if seen.err != nil {
+		t.Fatalf("backend: %v", seen.err)
+	}
+	if !bytes.Equal(seen.body, payload) {
+		t.Fatalf("backend read %d bytes, not the %d-byte payload", len(seen.body), len(payload))
+	}
+	return seen
 }
 
 // TestTransportTrailerUploads: with TrailerUploads, an unsigned PutObject
@@ -57,26 +69,9 @@ func TestTransportTrailerUploads(t *testing.T) {
 	tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1", ChunkedUploads: true, TrailerUploads: true}
 	send := func(t *testing.T, method, query string, payload []byte, header http.Header) backendSeen {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), method, srv.URL+"/bucket/key"+query, io.NopCloser(bytes.NewReader(payload)))
-		req.ContentLength = int64(len(payload))
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		res, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		seen := <-ch
-		if seen.err != nil {
-			t.Fatalf("backend: %v", seen.err)
-		}
-		if !bytes.Equal(seen.body, payload) {
-			t.Fatalf("backend read %d bytes, not the %d-byte payload", len(seen.body), len(payload))
-		}
-		return seen
+		return sendPayload(t, tr, srv.URL, ch, method, query, payload, header)
 	}
-	for _, n := range []int{1, outChunkSize - 1, outChunkSize, outChunkSize + 1, 3*outChunkSize + 17} {
+	for _, n := range []int{1, trailerChunkSize - 1, trailerChunkSize, trailerChunkSize + 1, 2*trailerChunkSize + 17} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			payload := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
 			seen := send(t, http.MethodPut, "", payload, nil)

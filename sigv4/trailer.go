@@ -128,7 +128,6 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 			m := copy(p[n:], b.frame)
 			b.frame = b.frame[m:]
 			n += m
-			continue
 		case b.chunk > 0:
 			if readSrc {
 				return n, nil
@@ -153,7 +152,6 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 			if n == 0 {
 				readSrc = false // nothing yet: read again, as a Read must not return 0, nil
 			}
-			continue
 		case b.final:
 			if n > 0 {
 				return n, nil
@@ -163,7 +161,6 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 			b.chunk = min(b.left, trailerChunkSize)
 			b.frame = strconv.AppendInt(b.buf[:0], b.chunk, 16)
 			b.frame = append(b.frame, '\r', '\n')
-			continue
 		case !b.eof:
 			if readSrc {
 				return n, nil
@@ -181,23 +178,23 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 			if n == 0 {
 				readSrc = false
 			}
-			continue
-		}
-		values, ok := b.tr.Values()
-		if !ok || len(values) != len(b.tr.names) {
-			return n, b.fail(fmt.Errorf("sigv4: trailers not verified: %w", ErrMalformedChunk))
-		}
-		var sb strings.Builder
-		sb.WriteString("0\r\n")
-		for i, name := range b.tr.names {
-			sb.WriteString(name)
-			sb.WriteByte(':')
-			sb.WriteString(values[i])
+		default:
+			values, ok := b.tr.Values()
+			if !ok || len(values) != len(b.tr.names) {
+				return n, b.fail(fmt.Errorf("sigv4: trailers not verified: %w", ErrMalformedChunk))
+			}
+			var sb strings.Builder
+			sb.WriteString("0\r\n")
+			for i, name := range b.tr.names {
+				sb.WriteString(name)
+				sb.WriteByte(':')
+				sb.WriteString(values[i])
+				sb.WriteString("\r\n")
+			}
 			sb.WriteString("\r\n")
+			b.frame = []byte(sb.String())
+			b.final = true
 		}
-		sb.WriteString("\r\n")
-		b.frame = []byte(sb.String())
-		b.final = true
 	}
 }
 

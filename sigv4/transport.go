@@ -240,13 +240,11 @@ func encodeTrailers(out *http.Request, tr *Trailers) {
 }
 
 // encodeChecksumTrailer sends out's body (the payload of out.ContentLength
-// bytes) as unsigned aws-chunked with an x-amz-checksum-crc64nvme trailer
+// bytes; not nil) as unsigned aws-chunked with an x-amz-checksum-crc64nvme trailer
 // of the payload, computed as it streams.
 func encodeChecksumTrailer(out *http.Request) {
 	tr := &Trailers{names: []string{checksumPrefix + "crc64nvme"}}
-	if out.Body != nil {
-		out.Body = &checksumSource{ReadCloser: out.Body, h: crc64nvme.New(), tr: tr}
-	}
+	out.Body = &checksumSource{ReadCloser: out.Body, h: crc64nvme.New(), tr: tr}
 	out.Header.Set(headerSDKChecksum, "CRC64NVME")
 	encodeTrailers(out, tr)
 }
