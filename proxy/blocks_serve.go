@@ -302,7 +302,10 @@ func (p *Proxy) prefetch(o *largeObject, from int64) {
 				}
 				continue
 			}
-			run.prepaid = prepaid
+			// The run may be shorter: a block after its first was cached or
+			// claimed meanwhile. What its blocks do not need goes back now.
+			run.prepaid = (run.end - run.first) * o.blockSize
+			p.filling.release(prepaid - run.prepaid)
 			for run.next < run.end && err == nil {
 				err = run.copyBlock(nil, run.next, 0, 0)
 			}

@@ -214,9 +214,9 @@ func (c currentCredentials) SecretKey(accessKey string) (string, bool) {
 	return c.p.auth.Load().SecretKey(accessKey)
 }
 
-// Close stops the status page's sampling and the warm jobs, waits for the fills still reading a backend
-// body (each bounded by BackendTimeout per read), releases the cache and
-// stops the rate limiters' sweeper. Requests in flight must have
+// Close stops the status page's sampling and the warm jobs, waits for the
+// fills still reading a backend body (each bounded by BackendTimeout per
+// read), releases the cache and stops the rate limiters' sweeper. Requests in flight must have
 // finished. It does not close Config.AuditLog.
 func (p *Proxy) Close() {
 	close(p.stopHistory)
