@@ -245,3 +245,33 @@ func TestTransportFixedTime(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestDropAWSChunked: the aws-chunked token goes from Content-Encoding,
+// in any case and place, and the header with it when nothing is left.
+func TestDropAWSChunked(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"aws-chunked"}, ""},
+		{[]string{"AWS-Chunked"}, ""},
+		{[]string{"gzip"}, "gzip"},
+		{[]string{"aws-chunked,gzip"}, "gzip"},
+		{[]string{"aws-chunked, gzip, br"}, "gzip,br"},
+		{[]string{"gzip,aws-chunked"}, "gzip"},
+		{[]string{"aws-chunked", "gzip"}, "gzip"},
+	} {
+		h := http.Header{}
+		for _, v := range tc.in {
+			h.Add("Content-Encoding", v)
+		}
+		dropAWSChunked(h)
+		if got := strings.Join(h.Values("Content-Encoding"), ","); got != tc.want {
+			t.Errorf("%q: Content-Encoding %q, want %q", tc.in, got, tc.want)
+		}
+		if _, present := h["Content-Encoding"]; present != (tc.want != "") {
+			t.Errorf("%q: header present %v, want %v", tc.in, present, tc.want != "")
+		}
+	}
+}

@@ -13,15 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 
-	"github.com/versity/versitygw/backend"
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/s3api"
-	"github.com/versity/versitygw/s3response"
 )
 
 // devBackendBuilt says that this binary has the dev backend.
@@ -134,7 +131,7 @@ func serveDevBackend(ctx context.Context, cfg devBackendConfig, ready *os.File) 
 			ready.Close()
 		}
 	}
-	err = embedgw.RunVersityGW(ctx, withoutChunkedEncoding{be}, &embedgw.Config{
+	err = embedgw.RunVersityGW(ctx, be, &embedgw.Config{
 		RootUserAccess: cfg.Access,
 		RootUserSecret: cfg.Secret,
 		Region:         cfg.Region,
@@ -161,36 +158,4 @@ func freeLoopbackAddr() (string, error) {
 	}
 	addr := ln.Addr().String()
 	return addr, ln.Close()
-}
-
-// withoutChunkedEncoding is a backend that does not store the aws-chunked
-// token of an upload's Content-Encoding with the object. The token says
-// how the request's body is framed, not how the object is encoded: S3
-// drops it, and a GET of the object answers without it (Ceph's gateway
-// and MinIO do the same: ceph/ceph pull request 65219, minio's
-// cmd/streaming-signature-v4.go). versitygw v1.8.0 stores it as given, so
-// an object the proxy uploaded as aws-chunked (an unsigned or /objects
-// upload, a browser POST) would come back with Content-Encoding:
-// aws-chunked, which a browser cannot decode.
-type withoutChunkedEncoding struct{ backend.Backend }
-
-// PutObject stores the object with its Content-Encoding minus aws-chunked.
-func (b withoutChunkedEncoding) PutObject(ctx context.Context, in s3response.PutObjectInput) (s3response.PutObjectOutput, error) {
-	if in.ContentEncoding != nil {
-		ce := contentEncodingWithoutChunked(*in.ContentEncoding)
-		in.ContentEncoding = &ce
-	}
-	return b.Backend.PutObject(ctx, in)
-}
-
-// contentEncodingWithoutChunked returns the Content-Encoding value ce
-// without its aws-chunked codings.
-func contentEncodingWithoutChunked(ce string) string {
-	var kept []string
-	for _, c := range strings.Split(ce, ",") {
-		if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
-			kept = append(kept, c)
-		}
-	}
-	return strings.Join(kept, ",")
 }
