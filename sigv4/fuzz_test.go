@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzParseAuthorization(f *testing.F) {
@@ -43,11 +44,18 @@ func FuzzCredentialScope(f *testing.F) {
 			if got := c.accessKey + "/" + c.String(); got != cred {
 				t.Fatalf("credential %q round-trips to %q", cred, got)
 			}
-			if _, err := parseScopeDate(c.date); err != nil {
-				t.Fatalf("accepted date %q: %v", c.date, err)
+			if tm, err := time.Parse(scopeDateLayout, c.date); err != nil || tm.Format(scopeDateLayout) != c.date {
+				t.Fatalf("accepted date %q, which the time package does not (%v)", c.date, err)
 			}
 		} else if !errors.Is(err, ErrMalformedAuth) {
 			t.Fatalf("error %v wraps no sentinel", err)
+		}
+		if len(date) >= 8 {
+			d := date[:8]
+			_, perr := time.Parse(scopeDateLayout, d)
+			if got, want := checkScopeDate(d) == nil, perr == nil && allDigits(d); got != want {
+				t.Fatalf("scope date %q accepted %v, the time package %v", d, got, want)
+			}
 		}
 		if tm, err := parseAmzDate(date); err == nil {
 			if got := tm.Format(amzDateLayout); got != date {

@@ -74,7 +74,7 @@ func parseCredential(s string) (credentialScope, error) {
 	case c.region == "" || c.service == "":
 		return credentialScope{}, fmt.Errorf("sigv4: credential scope has an empty region or service: %w", ErrMalformedAuth)
 	}
-	if _, err := parseScopeDate(c.date); err != nil {
+	if err := checkScopeDate(c.date); err != nil {
 		return credentialScope{}, err
 	}
 	return c, nil
@@ -97,16 +97,36 @@ func allDigits(s string) bool {
 	return true
 }
 
-// parseScopeDate parses the YYYYMMDD of a credential scope.
-func parseScopeDate(s string) (time.Time, error) {
-	if len(s) != 8 || !allDigits(s) {
-		return time.Time{}, fmt.Errorf("sigv4: credential date %q: %w", s, ErrMalformedAuth)
+// checkScopeDate requires the YYYYMMDD of a credential scope to be a
+// real date.
+func checkScopeDate(s string) error {
+	if len(s) != 8 || !allDigits(s) || !realDate(s) {
+		return fmt.Errorf("sigv4: credential date %q: %w", s, ErrMalformedAuth)
 	}
-	t, err := time.Parse(scopeDateLayout, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sigv4: credential date %q: %w", s, ErrMalformedAuth)
+	return nil
+}
+
+// digits returns the number s[a:b] spells; the caller checked they are
+// digits.
+func digits(s string, a, b int) int {
+	n := 0
+	for i := a; i < b; i++ {
+		n = n*10 + int(s[i]-'0')
 	}
-	return t, nil
+	return n
+}
+
+// realDate reports whether the digits of s's YYYYMMDD prefix name a day
+// of the calendar (February 30th does not).
+func realDate(s string) bool {
+	year, month, day := digits(s, 0, 4), digits(s, 4, 6), digits(s, 6, 8)
+	if month < 1 || month > 12 || day < 1 || day > 31 {
+		return false
+	}
+	// time.Date normalises out-of-range days (February 30th is March
+	// 1st); a real date comes back unchanged.
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	return t.Day() == day
 }
 
 // parseAmzDate parses an ISO 8601 basic timestamp, 20060102T150405Z.
@@ -114,21 +134,14 @@ func parseAmzDate(s string) (time.Time, error) {
 	if len(s) != 16 || s[8] != 'T' || s[15] != 'Z' || !allDigits(s[:8]) || !allDigits(s[9:15]) {
 		return time.Time{}, fmt.Errorf("sigv4: date %q is not of the form 20060102T150405Z: %w", s, ErrMalformedAuth)
 	}
-	num := func(a, b int) int {
-		n := 0
-		for i := a; i < b; i++ {
-			n = n*10 + int(s[i]-'0')
-		}
-		return n
-	}
-	year, month, day := num(0, 4), num(4, 6), num(6, 8)
-	hour, minute, sec := num(9, 11), num(11, 13), num(13, 15)
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
-	// time.Date normalises out-of-range fields (February 30th is March
-	// 1st); a real date comes back unchanged.
-	if hour > 23 || minute > 59 || sec > 59 || t.Year() != year || int(t.Month()) != month || t.Day() != day {
+	if !realDate(s) {
 		return time.Time{}, fmt.Errorf("sigv4: date %q: %w", s, ErrMalformedAuth)
 	}
+	hour, minute, sec := digits(s, 9, 11), digits(s, 11, 13), digits(s, 13, 15)
+	if hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, fmt.Errorf("sigv4: date %q: %w", s, ErrMalformedAuth)
+	}
+	t := time.Date(digits(s, 0, 4), time.Month(digits(s, 4, 6)), digits(s, 6, 8), hour, minute, sec, 0, time.UTC)
 	return t, nil
 }
 

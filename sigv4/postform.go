@@ -80,7 +80,7 @@ func (v *Verifier) verifyPostV4(f *PostForm) (string, error) {
 		return "", err
 	}
 	key := defaultKeys.key(secret, scope.date, scope.region, scope.service)
-	want := hmacSHA256(key, f.Policy)
+	want := key.sign(nil, []byte(f.Policy))
 	got, err := hex.DecodeString(f.Signature)
 	if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
 		return "", fmt.Errorf("sigv4: POST form policy signature: %w", ErrSignatureMismatch)

@@ -3,6 +3,7 @@ package sigv4
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"hash"
 	"sync"
 )
 
@@ -18,12 +19,43 @@ type signingKeyID struct {
 // to use and safe for concurrent use.
 type signingKeyCache struct {
 	mu   sync.RWMutex
-	keys map[signingKeyID][]byte
+	keys map[signingKeyID]*signingKey
+}
+
+// signingKey is a derived SigV4 signing key with a pool of HMACs keyed
+// with it: a request's signature then costs the hashing of its string to
+// sign, not the key's inner and outer pads again and an HMAC's
+// allocations.
+type signingKey struct {
+	key  []byte // must not be modified
+	macs sync.Pool
+}
+
+func newSigningKey(key []byte) *signingKey {
+	k := &signingKey{key: key}
+	k.macs.New = func() any {
+		m := hmac.New(sha256.New, key)
+		// The first Reset keeps the padded key's hash states, which every
+		// later Reset restores instead of hashing the pads again.
+		m.Reset()
+		return m
+	}
+	return k
+}
+
+// sign appends HMAC-SHA256(key, msg) to dst.
+func (k *signingKey) sign(dst, msg []byte) []byte {
+	m := k.macs.Get().(hash.Hash)
+	m.Write(msg)
+	dst = m.Sum(dst)
+	m.Reset()
+	k.macs.Put(m)
+	return dst
 }
 
 // key returns the signing key for secret on date (YYYYMMDD) in region and
-// service. The returned slice must not be modified.
-func (c *signingKeyCache) key(secret, date, region, service string) []byte {
+// service.
+func (c *signingKeyCache) key(secret, date, region, service string) *signingKey {
 	id := signingKeyID{secret, date, region, service}
 	c.mu.RLock()
 	k, ok := c.keys[id]
@@ -31,10 +63,10 @@ func (c *signingKeyCache) key(secret, date, region, service string) []byte {
 	if ok {
 		return k
 	}
-	k = deriveSigningKey(secret, date, region, service)
+	k = newSigningKey(deriveSigningKey(secret, date, region, service))
 	c.mu.Lock()
 	if c.keys == nil || len(c.keys) >= maxCachedKeys {
-		c.keys = make(map[signingKeyID][]byte)
+		c.keys = make(map[signingKeyID]*signingKey)
 	}
 	c.keys[id] = k
 	c.mu.Unlock()

@@ -172,7 +172,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if decoded >= 0 {
 		date := at.Format("20060102")
 		key := t.keys.key(t.SecretKey, date, region, "s3")
-		out.Body = newSignedChunkBody(out.Body, decoded, key, signed.Header.Get(headerAmzDate),
+		out.Body = newSignedChunkBody(out.Body, decoded, key.key, signed.Header.Get(headerAmzDate),
 			date+"/"+region+"/s3/"+scopeTerminator, seedSignature(signed.Header.Get(headerAuthorization)))
 	}
 

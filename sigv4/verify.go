@@ -140,6 +140,13 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	if r.URL != nil {
 		raw = r.URL.RawQuery
 	}
+	if len(authz) == 0 && raw != "" && len(r.Header.Values(headerSecurityToken)) == 0 {
+		// A presigned URL verified before: the memo holds only queries
+		// that passed the checks below, so they need not run again.
+		if res, ok, err := v.rememberedPresigned(r, raw); ok {
+			return res, err
+		}
+	}
 	q := scanQuery(raw)
 	if len(r.Header.Values(headerSecurityToken)) > 0 || q.token {
 		return nil, fmt.Errorf("sigv4: X-Amz-Security-Token present: %w", ErrSecurityToken)
@@ -245,7 +252,13 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := v.payload(r, hash, key, amzDate, a.scope.String(), sig)
+	// Only a streaming payload, its chunks signed from this signature on,
+	// needs the scope and the seed.
+	var scope, seed string
+	if hash == streamingSigned || hash == streamingSignedTrailer || hash == streamingUnsignedTrailer {
+		scope, seed = a.scope.String(), hex.EncodeToString(sig[:])
+	}
+	res, err := v.payload(r, hash, key.key, amzDate, scope, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -254,16 +267,6 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 }
 
 func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error) {
-	hashHeader := strings.TrimSpace(r.Header.Get(headerContentSHA256))
-	bp := canonicalBufPool.Get().(*[]byte)
-	defer canonicalBufPool.Put(bp)
-	mk := appendPresignMemoKey((*bp)[:0], r, raw, hashHeader)
-	*bp = mk
-	if e := v.memo.get(mk); e != nil {
-		if res, ok, err := v.verifyMemo(r, e); ok {
-			return res, err
-		}
-	}
 	p, err := parsePresign(raw)
 	if err != nil {
 		return nil, err
@@ -280,6 +283,7 @@ func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error)
 	if now.After(t.Add(p.expires)) {
 		return nil, fmt.Errorf("sigv4: presigned request expired at %s: %w", t.Add(p.expires).Format(time.RFC3339), ErrRequestExpired)
 	}
+	hashHeader := strings.TrimSpace(r.Header.Get(headerContentSHA256))
 	hash := hashHeader
 	if hash == "" {
 		hash = p.contentSHA256
@@ -296,11 +300,27 @@ func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error)
 	}
 	e := &presignVerified{
 		accessKey: p.auth.scope.accessKey, secret: secret, amzDate: p.date, date: t, expires: p.expires,
-		scope: p.auth.scope.String(), hash: hash, key: key,
+		scope: p.auth.scope.String(), hash: hash, key: key.key,
 		signedHeaders: p.auth.signedHeaders, headers: appendCanonicalHeaders(nil, r, p.auth.signedHeaders),
 	}
-	v.memo.put(mk, e)
+	bp := canonicalBufPool.Get().(*[]byte)
+	defer canonicalBufPool.Put(bp)
+	*bp = appendPresignMemoKey((*bp)[:0], r, raw, hashHeader)
+	v.memo.put(*bp, e)
 	return v.presignedResult(r, e)
+}
+
+// rememberedPresigned verifies r by the memo: ok is false when r is not a
+// presigned request the memo holds, and the full verification must run.
+func (v *Verifier) rememberedPresigned(r *http.Request, raw string) (res *Result, ok bool, err error) {
+	bp := canonicalBufPool.Get().(*[]byte)
+	defer canonicalBufPool.Put(bp)
+	*bp = appendPresignMemoKey((*bp)[:0], r, raw, strings.TrimSpace(r.Header.Get(headerContentSHA256)))
+	e := v.memo.get(*bp)
+	if e == nil {
+		return nil, false, nil
+	}
+	return v.verifyMemo(r, e)
 }
 
 // verifyMemo completes the verification of a request whose signed bytes
@@ -352,7 +372,7 @@ var canonicalBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); r
 // checkRequestSignature computes the signature of r and compares it with
 // the one the client sent. It returns the signature (lowercase hex), the
 // seed of a chunked upload.
-func checkRequestSignature(r *http.Request, key []byte, a authorization, amzDate, payloadHash string, presigned bool) (string, error) {
+func checkRequestSignature(r *http.Request, key *signingKey, a authorization, amzDate, payloadHash string, presigned bool) (sig [sha256.Size]byte, err error) {
 	bp := canonicalBufPool.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, r.Method...)
@@ -381,10 +401,7 @@ func checkRequestSignature(r *http.Request, key []byte, a authorization, amzDate
 	b = append(b, a.scope.service...)
 	b = append(b, "/"+scopeTerminator+"\n"...)
 	b = hex.AppendEncode(b, canonHash[:])
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b)
-	var sum [sha256.Size]byte
-	want := mac.Sum(sum[:0])
+	want := key.sign(sig[:0], b)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		canonicalBufPool.Put(bp)
@@ -392,12 +409,12 @@ func checkRequestSignature(r *http.Request, key []byte, a authorization, amzDate
 
 	var got [sha256.Size]byte
 	if _, err := hex.Decode(got[:], []byte(a.signature)); err != nil {
-		return "", fmt.Errorf("sigv4: signature is not hex: %w", ErrMalformedAuth)
+		return sig, fmt.Errorf("sigv4: signature is not hex: %w", ErrMalformedAuth)
 	}
 	if !hmac.Equal(got[:], want) {
-		return "", fmt.Errorf("sigv4: request signature: %w", ErrSignatureMismatch)
+		return sig, fmt.Errorf("sigv4: request signature: %w", ErrSignatureMismatch)
 	}
-	return hex.EncodeToString(want), nil
+	return sig, nil
 }
 
 // payload builds the Result body for the x-amz-content-sha256 value hash

@@ -69,11 +69,12 @@ type Server struct {
 	// 408 RequestTimeout. If zero, Fallback's, or 30 seconds.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a kept-alive
-	// connection. If zero, Fallback's, or 2 minutes.
+	// connection, to within an eighth of it. If zero, Fallback's, or 2
+	// minutes.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds a client that stops reading: a write to the
 	// connection fails, and the connection closes, once none of its bytes
-	// moved for WriteTimeout. A slow client that keeps reading is never
+	// moved for WriteTimeout (to within an eighth of it). A slow client that keeps reading is never
 	// cut. It applies to every response on the connection, Fallback's
 	// included. If zero, writes wait as long as the client does.
 	WriteTimeout time.Duration
@@ -277,7 +278,17 @@ type leanConn struct {
 	mu   sync.Mutex
 	idle bool // waiting for the first byte of a request
 
+	// readDeadline is the read deadline the loop last set; zero when it
+	// set none or something else may have moved it since.
+	readDeadline time.Time
+
 	w leanWriter
+}
+
+// setReadDeadline sets the connection's read deadline to d from now.
+func (c *leanConn) setReadDeadline(d time.Duration) {
+	c.readDeadline = time.Now().Add(d)
+	c.conn.SetReadDeadline(c.readDeadline)
 }
 
 // wakeIfIdle makes a connection waiting for a request give up at once.
@@ -321,10 +332,17 @@ func (c *leanConn) serve() {
 	c.w.conn = c.conn
 	afterPost := false
 	for {
+		// The wait for a request is bounded by IdleTimeout, to within an
+		// eighth of it: a deadline still that far away is kept, as moving
+		// it costs a timer update and requests come in quick succession.
+		// It is set before the connection counts as idle, so that
+		// Shutdown's wakeIfIdle is not overwritten.
+		if idle := c.srv.idleTimeout(); time.Until(c.readDeadline) < idle {
+			c.setReadDeadline(idle + idle/8)
+		}
 		if !c.setIdle(true) {
 			return
 		}
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
 		_, err := c.br.Peek(1)
 		if !c.setIdle(false) || err != nil {
 			return
@@ -338,7 +356,6 @@ func (c *leanConn) serve() {
 				continue
 			}
 		}
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 		n, refusal, err := c.readHead()
 		if refusal != nil {
 			c.refuse(refusal)
@@ -353,9 +370,11 @@ func (c *leanConn) serve() {
 			c.refuse(refusal)
 			return
 		}
-		c.conn.SetReadDeadline(time.Time{})
 		req := h.req
 		if !h.lean {
+			// Fallback reads the body and sets its own deadlines.
+			c.conn.SetReadDeadline(time.Time{})
+			c.readDeadline = time.Time{}
 			hc := newHandoffConn(c.conn, c.br, n, req)
 			hc.tls = c.tls
 			if !c.handOver(hc) {
@@ -394,13 +413,18 @@ func (c *leanConn) handOver(conn net.Conn) bool {
 // MaxHeadBytes, the header timeout, the client ending its side mid-head);
 // or the error of a connection that broke, which gets no answer.
 func (c *leanConn) readHead() (n int, refusal *Refusal, err error) {
-	for {
+	for waited := false; ; waited = true {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if n := headEnd(buf); n >= 0 {
 			return n, nil, nil
 		}
 		if len(buf) >= MaxHeadBytes {
 			return 0, &refuseHeadTooLarge, nil
+		}
+		if !waited {
+			// The head's first bytes are here, not all of it: the rest
+			// must come within ReadHeaderTimeout.
+			c.setReadDeadline(c.srv.readHeaderTimeout())
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			var ne net.Error
