@@ -360,6 +360,21 @@ func (c *Cache) Fresh(bucket, key, cacheKey string) bool {
 	return e != nil && c.gens.currentFor(e.ticket, bucket, key) && c.now().Before(e.Expires) && c.trusted(e.ticket)
 }
 
+// FreshSize is Fresh with the size of the stored entry's body, decoded
+// (the larger of its stored and decoded lengths).
+func (c *Cache) FreshSize(bucket, key, cacheKey string) (int, bool) {
+	if c == nil {
+		return 0, false
+	}
+	c.index.mu.Lock()
+	e := c.index.m[cacheKey]
+	c.index.mu.Unlock()
+	if e == nil || !c.gens.currentFor(e.ticket, bucket, key) || !c.now().Before(e.Expires) || !c.trusted(e.ticket) {
+		return 0, false
+	}
+	return max(len(e.Body), e.DecodedLen), true
+}
+
 // etag returns the entry's ETag header, spelled as S3 does ("ETag") or as
 // Go canonicalises it ("Etag"); "" if it has none.
 func (e *Entry) etag() string {

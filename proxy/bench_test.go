@@ -85,11 +85,12 @@ func BenchmarkServeHitPresigned(b *testing.B) {
 
 // The allocation budget of a hit through the handler, in bytes: what a
 // header-signed and a presigned GET answered from the cache may allocate.
-// Measured at about 440 and 405 bytes; the budget leaves room for noise
-// from other goroutines, not for a copy of anything object-sized.
+// Measured at about 440 and 405 bytes alone, and up to 600 bytes more
+// with the package's other tests' goroutines about; the budget leaves
+// room for that noise, not for a copy of anything object-sized.
 const (
-	hitAllocBudget          = 768
-	presignedHitAllocBudget = 768
+	hitAllocBudget          = 1536
+	presignedHitAllocBudget = 1024
 )
 
 func TestHitAllocationBudget(t *testing.T) {

@@ -20,7 +20,7 @@ func NewServer(p *Proxy, fallback *http.Server) *leanhttp.Server {
 	if fallback.Handler == nil {
 		fallback.Handler = p
 	}
-	return &leanhttp.Server{Handler: p, Fallback: fallback, Refuse: refuseHead, Logger: p.log}
+	return &leanhttp.Server{Handler: p, Fallback: fallback, Refuse: refuseHead, Logger: p.log, Inline: p.answersAtOnce}
 }
 
 // refuseHead answers a request head the lean loop refuses, as S3 does:

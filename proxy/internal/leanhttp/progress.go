@@ -8,39 +8,29 @@ import (
 )
 
 // progressConn bounds a client connection's writes by progress: a write
-// fails once none of its bytes moved for d (to within an eighth of d),
-// however long the whole write takes while bytes keep moving. A deadline
-// set with SetWriteDeadline still applies. It sits under TLS, so the TLS
-// layer never sees a write time out while its bytes move. The zero value
-// is not usable: set Conn and d.
+// fails once none of its bytes moved for d, however long the whole write
+// takes while bytes keep moving. A deadline set with SetWriteDeadline
+// still applies. It sits under TLS, so the TLS layer never sees a write
+// time out while its bytes move. The zero value is not usable: set Conn
+// and d.
 type progressConn struct {
 	net.Conn
 	d time.Duration
 
 	mu       sync.Mutex
 	deadline time.Time // set by SetWriteDeadline; zero for none
-	armed    time.Time // the progress deadline in force; zero for none
 }
 
 // arm sets the connection's write deadline for the next attempt and
-// returns the deadline the caller set. A progress deadline still at
-// least d away is kept, unless fresh is set: moving a deadline costs a
-// timer update, and a connection answering many small requests would
-// otherwise pay one for each.
-func (c *progressConn) arm(fresh bool) time.Time {
-	now := time.Now()
+// returns the deadline the caller set.
+func (c *progressConn) arm() time.Time {
 	c.mu.Lock()
 	explicit := c.deadline
-	if !fresh && explicit.IsZero() && c.armed.Sub(now) >= c.d {
-		c.mu.Unlock()
-		return explicit
-	}
-	dl := now.Add(c.d + c.d/8)
+	c.mu.Unlock()
+	dl := time.Now().Add(c.d)
 	if !explicit.IsZero() && explicit.Before(dl) {
 		dl = explicit
 	}
-	c.armed = dl
-	c.mu.Unlock()
 	c.Conn.SetWriteDeadline(dl)
 	return explicit
 }
@@ -54,8 +44,8 @@ func again(n int64, err error, explicit time.Time) bool {
 
 func (c *progressConn) Write(p []byte) (int, error) {
 	written := 0
-	for fresh := false; ; fresh = true {
-		explicit := c.arm(fresh)
+	for {
+		explicit := c.arm()
 		n, err := c.Conn.Write(p[written:])
 		written += n
 		if err == nil || !again(int64(n), err, explicit) {
@@ -68,8 +58,8 @@ func (c *progressConn) Write(p []byte) (int, error) {
 // connection can.
 func (c *progressConn) writeBuffers(b *net.Buffers) (int64, error) {
 	var written int64
-	for fresh := false; ; fresh = true {
-		explicit := c.arm(fresh)
+	for {
+		explicit := c.arm()
 		n, err := b.WriteTo(c.Conn)
 		written += n
 		if err == nil || !again(n, err, explicit) {
@@ -80,7 +70,7 @@ func (c *progressConn) writeBuffers(b *net.Buffers) (int64, error) {
 
 func (c *progressConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
-	c.deadline, c.armed = t, time.Time{}
+	c.deadline = t
 	c.mu.Unlock()
 	return c.Conn.SetWriteDeadline(t)
 }
@@ -101,10 +91,13 @@ func (c *progressConn) CloseWrite() error {
 }
 
 // writeBuffers writes b to conn in one writev where it can, within
-// progressConn's bound if conn has one.
+// progressConn's bound if conn has one, or as an event loop's writer
+// does.
 func writeBuffers(conn net.Conn, b *net.Buffers) (int64, error) {
-	if pc, ok := conn.(*progressConn); ok {
-		return pc.writeBuffers(b)
+	if bw, ok := conn.(interface {
+		writeBuffers(*net.Buffers) (int64, error)
+	}); ok {
+		return bw.writeBuffers(b)
 	}
 	return b.WriteTo(conn)
 }

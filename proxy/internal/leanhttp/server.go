@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -74,7 +75,7 @@ type Server struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds a client that stops reading: a write to the
 	// connection fails, and the connection closes, once none of its bytes
-	// moved for WriteTimeout (to within an eighth of it). A slow client that keeps reading is never
+	// moved for WriteTimeout. A slow client that keeps reading is never
 	// cut. It applies to every response on the connection, Fallback's
 	// included. If zero, writes wait as long as the client does.
 	WriteTimeout time.Duration
@@ -88,9 +89,23 @@ type Server struct {
 	// Logger receives handler panics and refused requests (at debug
 	// level). If nil, slog.Default().
 	Logger *slog.Logger
+	// Inline reports whether Handler answers r at once, waiting on
+	// nothing (a cache hit whose answer is small). If set, on Linux, plain
+	// TCP connections are served by event loops, one per GOMAXPROCS (see
+	// eventLoop): a request Inline accepts is answered there, in the order
+	// requests arrive, and any other on a goroutine of its own. Inline is
+	// called from many goroutines at once, before the request is
+	// authenticated, so it must only look; a wrong yes costs the loop's
+	// other connections a wait, never a wrong answer. If nil, every
+	// connection has a goroutine.
+	Inline func(r *http.Request) bool
 
-	mu      sync.Mutex
-	conns   map[*leanConn]struct{}
+	mu       sync.Mutex
+	conns    map[*leanConn]struct{}
+	loops    []*eventLoop
+	loopsSet bool
+	nextLoop atomic.Uint32
+
 	closing atomic.Bool
 	handoff *handoffListener
 	lns     []net.Listener
@@ -161,6 +176,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	first := len(s.lns) == 1
+	if !s.loopsSet {
+		s.loopsSet = true
+		if s.Inline != nil && s.TLSConfig == nil {
+			s.loops = newEventLoops(s, runtime.GOMAXPROCS(0))
+		}
+	}
 	s.mu.Unlock()
 	if first {
 		s.handoff.addr = ln.Addr()
@@ -222,7 +243,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.conns[lc] = struct{}{}
 		s.active.Add(1)
+		loops := s.loops
 		s.mu.Unlock()
+		if len(loops) > 0 && lc.loopable() {
+			if l := loops[s.nextLoop.Add(1)%uint32(len(loops))]; l.add(lc) {
+				continue
+			}
+		}
 		go lc.serve()
 	}
 }
@@ -238,6 +265,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for c := range s.conns {
 		c.wakeIfIdle()
+	}
+	for _, l := range s.loops {
+		l.wake()
 	}
 	s.mu.Unlock()
 
@@ -283,6 +313,50 @@ type leanConn struct {
 	readDeadline time.Time
 
 	w leanWriter
+
+	// For a connection an event loop can serve (plain TCP, Server.Inline
+	// set): its descriptor's raw access, the loop, and whether the loop
+	// has it now (set by the loop, read by whoever serves c).
+	raw        syscall.RawConn
+	loop       *eventLoop
+	inLoop     bool
+	lastActive time.Time  // when the loop last saw a request on c
+	lw         loopWriter // c's writer while the loop answers on it
+}
+
+// loopable prepares c for the event loops and reports whether they can
+// serve it.
+func (c *leanConn) loopable() bool {
+	tc, ok := loopable(c.conn)
+	if !ok {
+		return false
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	c.raw = raw
+	c.lw.c = c
+	c.br = bufio.NewReaderSize(connReader{c}, leanBufferSize)
+	c.w.conn = c.conn
+	return true
+}
+
+// connReader reads c as its current owner does: without waiting on the
+// event loop, waiting on a goroutine of its own.
+type connReader struct{ c *leanConn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	if r.c.inLoop {
+		return r.c.nbRead(p)
+	}
+	return r.c.conn.Read(p)
+}
+
+// close ends c.
+func (c *leanConn) close() {
+	c.conn.Close()
+	c.srv.forget(c)
 }
 
 // setReadDeadline sets the connection's read deadline to d from now.
@@ -308,30 +382,53 @@ func (c *leanConn) setIdle(idle bool) bool {
 }
 
 func (c *leanConn) serve() {
-	handedOff := false // the connection is Fallback's for good
-	defer func() {
-		if !handedOff {
-			c.conn.Close()
-		}
-		c.srv.forget(c)
-	}()
 	if tc, ok := c.conn.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 		if err := tc.Handshake(); err != nil {
+			c.close()
 			return
 		}
 		tc.SetDeadline(time.Time{})
 		st := tc.ConnectionState()
 		c.tls = &st
 		if st.NegotiatedProtocol == "h2" {
-			handedOff = c.handOver(tc)
+			// The connection is Fallback's for good.
+			if !c.handOver(tc) {
+				c.conn.Close()
+			}
+			c.srv.forget(c)
 			return
 		}
 	}
-	c.br = bufio.NewReaderSize(c.conn, leanBufferSize)
-	c.w.conn = c.conn
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(c.conn, leanBufferSize)
+		c.w.conn = c.conn
+	}
+	c.serveRest(true)
+}
+
+// serveRest serves c on the calling goroutine from where it stands: it
+// sends what an event loop's answer left unsent, then, if keep, serves
+// requests until the connection ends or goes back to its event loop.
+func (c *leanConn) serveRest(keep bool) {
+	if len(c.lw.pending) > 0 {
+		_, err := c.conn.Write(c.lw.pending)
+		c.lw.reset()
+		keep = keep && err == nil
+	}
+	if !keep || !c.serveLoop() {
+		c.close()
+	}
+}
+
+// serveLoop serves requests on c until it ends (false) or goes back to
+// its event loop to wait for the next one (true).
+func (c *leanConn) serveLoop() (toLoop bool) {
 	afterPost := false
 	for {
+		if c.loop != nil && c.br.Buffered() == 0 && c.loop.add(c) {
+			return true
+		}
 		// The wait for a request is bounded by IdleTimeout, to within an
 		// eighth of it: a deadline still that far away is kept, as moving
 		// it costs a timer update and requests come in quick succession.
@@ -341,11 +438,11 @@ func (c *leanConn) serve() {
 			c.setReadDeadline(idle + idle/8)
 		}
 		if !c.setIdle(true) {
-			return
+			return false
 		}
 		_, err := c.br.Peek(1)
 		if !c.setIdle(false) || err != nil {
-			return
+			return false
 		}
 		if afterPost {
 			// As net/http: old clients send a CRLF after a POST body.
@@ -359,16 +456,16 @@ func (c *leanConn) serve() {
 		n, refusal, err := c.readHead()
 		if refusal != nil {
 			c.refuse(refusal)
-			return
+			return false
 		}
 		if err != nil {
-			return
+			return false
 		}
 		head, _ := c.br.Peek(n)
 		h, refusal := parseHead(head, c.remote)
 		if refusal != nil {
 			c.refuse(refusal)
-			return
+			return false
 		}
 		req := h.req
 		if !h.lean {
@@ -378,13 +475,13 @@ func (c *leanConn) serve() {
 			hc := newHandoffConn(c.conn, c.br, n, req)
 			hc.tls = c.tls
 			if !c.handOver(hc) {
-				return
+				return false
 			}
 			if !<-hc.back {
 				// Fallback ended the connection after its answer, maybe
 				// with the request's body unread (an upload refused).
 				c.linger()
-				return
+				return false
 			}
 			afterPost = req.Method == http.MethodPost
 			continue
@@ -393,7 +490,7 @@ func (c *leanConn) serve() {
 		req.TLS = c.tls
 		req.Close = req.Close || c.srv.closing.Load()
 		if !c.serveRequest(req) || req.Close {
-			return
+			return false
 		}
 	}
 }

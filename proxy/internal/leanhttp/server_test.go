@@ -37,10 +37,19 @@ func leanServer(t *testing.T, h http.Handler) (*Server, string) {
 	return startServer(t, &Server{Handler: h, Fallback: &http.Server{Handler: h}, Refuse: refuseInHeaders, Logger: discardLogger()})
 }
 
+// inlineReads is the tests' Server.Inline: every request the lean loop
+// serves is answered on the event loop, unless it carries X-Not-Inline,
+// which sends it, and its connection, to a goroutine and back.
+func inlineReads(r *http.Request) bool { return r.Header.Get("X-Not-Inline") == "" }
+
 // startServer serves s on a loopback port and returns its address; it
-// is shut down when the test ends.
+// is shut down when the test ends. Unless s.Inline is set, the event
+// loops serve with inlineReads.
 func startServer(t *testing.T, s *Server) (*Server, string) {
 	t.Helper()
+	if s.Inline == nil {
+		s.Inline = inlineReads
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +76,15 @@ func startServer(t *testing.T, s *Server) (*Server, string) {
 // says which server path served it.
 func testHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, isLean := w.(*leanWriter)
+		lw, isLean := w.(*leanWriter)
 		w.Header().Set("X-Lean", map[bool]string{true: "yes", false: "no"}[isLean])
+		onLoop := isLean && isLoopWriter(lw.conn)
+		w.Header().Set("X-Loop", map[bool]string{true: "yes", false: "no"}[onLoop])
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/size/"):
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/size/"))
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			w.Write(bytes.Repeat([]byte{'s'}, n))
 		case strings.HasPrefix(r.URL.Path, "/len/"):
 			body := strings.TrimPrefix(r.URL.Path, "/len/")
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -268,7 +283,7 @@ func TestLeanServerShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := testHandler()
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, Inline: inlineReads}
 	go s.Serve(ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -384,7 +399,7 @@ func refusal(t *testing.T, addr, raw, method string) (*http.Response, *bufio.Rea
 // one 408 RequestTimeout, on a first request and after a handed-over one.
 func TestLeanServerHeaderTimeout(t *testing.T) {
 	h := testHandler()
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Refuse: refuseInHeaders, Logger: discardLogger()}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ReadHeaderTimeout: time.Hour}, ReadHeaderTimeout: 100 * time.Millisecond, Refuse: refuseInHeaders, Logger: discardLogger(), Inline: inlineReads}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -426,14 +441,16 @@ func TestLeanServerWriteTimeout(t *testing.T) {
 		_, err := w.Write(make([]byte, size))
 		ended <- err
 	})
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: 250 * time.Millisecond, Logger: discardLogger()}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: 250 * time.Millisecond, Logger: discardLogger(), Inline: inlineReads}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	for _, req := range []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
+	// The requests go to a goroutine, whose writes wait on the client
+	// (TestEventLoopCutsIdleAndStuckClients has the event loop's).
+	for _, req := range []string{"GET / HTTP/1.1\r\nHost: x\r\nX-Not-Inline: 1\r\n\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
 		t.Run(strings.Fields(req)[0]+" not reading", func(t *testing.T) {
 			c, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {

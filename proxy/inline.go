@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/s3cache/s3cache/cache"
+	"github.com/s3cache/s3cache/proxy/internal/coherence"
+)
+
+// inlineMaxBytes bounds the body of a hit the front end's event loop
+// answers itself (leanhttp.Server.Inline): a larger one may not fit in
+// the socket at once, and the loop keeps what does not fit until a
+// goroutine takes the connection over.
+const inlineMaxBytes = 256 << 10
+
+// answersAtOnce reports whether r is a plain read of an object the cache
+// holds whole, fresh and at most inlineMaxBytes long: the handler then
+// answers it without waiting on anything, and the front end's event loop
+// serves it. It only looks, before authentication; the handler decides
+// everything again, so a yes that turns out wrong (the entry went away
+// meanwhile) costs the loop a wait, never a wrong answer. A replica of a
+// coherent cache says no: its reads may wait for invalidations from
+// Redis.
+func (p *Proxy) answersAtOnce(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if _, ok := p.gens.(coherence.Standalone); !ok {
+		return false
+	}
+	path := r.URL.Path
+	var bucket, key string
+	if vbucket, vhost := vhostBucket(r.Host, p.domains); vhost {
+		bucket, key = vbucket, strings.TrimPrefix(path, "/")
+	} else if strings.HasPrefix(path, "/-/") {
+		return false
+	} else if strings.HasPrefix(path, objectsPrefix) {
+		bucket, key, _ = strings.Cut(path[len(objectsPrefix):], "/")
+	} else {
+		bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	}
+	if bucket == "" || key == "" || !authQueryOnly(r.URL.RawQuery) {
+		return false
+	}
+	n, ok := p.cache.FreshSize(bucket, key, cache.Key(bucket, key, ""))
+	return ok && n <= inlineMaxBytes
+}
+
+// authQueryOnly reports whether a raw query holds nothing but a presigned
+// URL's X-Amz-* parameters and the x-id the AWS SDKs add: nothing that
+// names a version or a part or changes the answer.
+func authQueryOnly(raw string) bool {
+	for raw != "" {
+		var p string
+		p, raw, _ = strings.Cut(raw, "&")
+		name, _, _ := strings.Cut(p, "=")
+		if len(name) < 6 || !strings.EqualFold(name[:6], "x-amz-") {
+			if name != "x-id" && name != "" {
+				return false
+			}
+		}
+	}
+	return true
+}
