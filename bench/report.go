@@ -106,16 +106,18 @@ func (r *report) rangeMarkdown(b *strings.Builder) {
 
 // wholeMarkdown renders the ratios and the table of whole-object requests.
 func (r *report) wholeMarkdown(b *strings.Builder) {
-	b.WriteString("| Size | hit req/s s3cache / nginx | hit p99 s3cache / nginx | hit CPU/req s3cache / nginx | miss req/s s3cache / backend | miss CPU/req s3cache / backend | upload req/s s3cache / backend | upload CPU/req s3cache / backend |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| Size | hit req/s s3cache / nginx | hit p99 s3cache / nginx | hit CPU/req s3cache / nginx | header-signed hit req/s / nginx | header-signed hit p99 / nginx | miss req/s s3cache / backend | miss CPU/req s3cache / backend | upload req/s s3cache / backend | upload CPU/req s3cache / backend |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, size := range r.Sizes {
 		hit, ng := r.get("s3cache hit", size), r.get("nginx hit", size)
+		hs := r.get("s3cache hit header-signed", size)
 		miss, be := r.get("s3cache miss", size), r.get("backend GET", size)
 		up, beUp := r.get("s3cache upload", size), r.get("backend upload", size)
 		// The proxy's own CPU on a relayed request (all servers' less the
 		// backend's) over the backend's on the same request sent directly.
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", formatSize(size),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", formatSize(size),
 			ratio(hit.RPS, ng.RPS), ratio(hit.P99ms, ng.P99ms), ratio(hit.CPUus, ng.CPUus),
+			ratio(hs.RPS, ng.RPS), ratio(hs.P99ms, ng.P99ms),
 			ratio(miss.RPS, be.RPS), ratio(miss.CPUus-miss.BackendCPUus, be.CPUus),
 			ratio(up.RPS, beUp.RPS), ratio(up.CPUus-up.BackendCPUus, beUp.CPUus))
 	}

@@ -10,9 +10,9 @@ import (
 
 // inlineMaxBytes bounds the body of a hit the front end's event loop
 // answers itself (leanhttp.Server.Inline): a larger one may not fit in
-// the socket at once, and the loop keeps what does not fit until a
-// goroutine takes the connection over.
-const inlineMaxBytes = 256 << 10
+// the socket at once, and the loop keeps a copy of what does not fit
+// until a goroutine takes the connection over.
+const inlineMaxBytes = 64 << 10
 
 // answersAtOnce reports whether r is a plain read of an object the cache
 // holds whole, fresh and at most inlineMaxBytes long: the handler then

@@ -105,6 +105,9 @@ type Server struct {
 	loops    []*eventLoop
 	loopsSet bool
 	nextLoop atomic.Uint32
+	// loopPending counts the answer bytes the event loops keep for
+	// goroutines to send (loopWriter), bounded by maxLoopPending.
+	loopPending atomic.Int64
 
 	closing atomic.Bool
 	handoff *handoffListener
