@@ -79,12 +79,24 @@ func fastHead(head []byte) (req *http.Request, ok bool) {
 	default:
 		return nil, false
 	}
-	rawTarget := string(target)
+	// One string holds the target and every header value, and one slice
+	// every header's value list: two allocations where a string and a
+	// slice per header were.
+	all := string(head)
+	str := func(b []byte) string { // b is a part of head, or empty
+		if len(b) == 0 {
+			return ""
+		}
+		off := cap(head) - cap(b)
+		return all[off : off+len(b)]
+	}
+	rawTarget := str(target)
 	u, err := url.ParseRequestURI(rawTarget)
 	if err != nil {
 		return nil, false
 	}
-	h := make(http.Header, 8)
+	values := make([]string, bytes.Count(rest, []byte("\r\n"))+1)
+	h := make(http.Header, len(values))
 	var host string
 	hosts := 0
 	closeConn := false
@@ -102,7 +114,7 @@ func fastHead(head []byte) (req *http.Request, ok bool) {
 			if hosts++; hosts > 1 || !validHostHeader(value) {
 				return nil, false
 			}
-			host = string(value)
+			host = str(value)
 			continue
 		case "Content-Length":
 			if string(value) != "0" || h[key] != nil {
@@ -120,7 +132,12 @@ func fastHead(head []byte) (req *http.Request, ok bool) {
 				}
 			}
 		}
-		h[key] = append(h[key], string(value))
+		if vs := h[key]; vs != nil {
+			h[key] = append(vs, str(value))
+		} else {
+			values[0] = str(value)
+			h[key], values = values[:1:1], values[1:]
+		}
 	}
 	if hosts != 1 {
 		return nil, false
@@ -318,12 +335,20 @@ func canonicalHeader(name []byte) string {
 // validHeaderName reports whether b is an HTTP token.
 func validHeaderName(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+		if !tokenByte[c] {
 			return false
 		}
 	}
 	return true
 }
+
+// tokenByte holds the bytes of an HTTP token (a header name).
+var tokenByte = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`()<>@,;:\"/[]?={}`, c)
+	}
+	return t
+}()
 
 // validHeaderValue rejects control characters other than tab.
 func validHeaderValue[S ~string | ~[]byte](b S) bool {
