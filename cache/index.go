@@ -360,19 +360,19 @@ func (c *Cache) Fresh(bucket, key, cacheKey string) bool {
 	return e != nil && c.gens.currentFor(e.ticket, bucket, key) && c.now().Before(e.Expires) && c.trusted(e.ticket)
 }
 
-// FreshSize is Fresh with the size of the stored entry's body, decoded
-// (the larger of its stored and decoded lengths).
-func (c *Cache) FreshSize(bucket, key, cacheKey string) (int, bool) {
+// Peek returns the entry Get would serve under cacheKey, if any, without
+// counting an access (as Fresh). The entry must not be modified.
+func (c *Cache) Peek(bucket, key, cacheKey string) (*Entry, bool) {
 	if c == nil {
-		return 0, false
+		return nil, false
 	}
 	c.index.mu.Lock()
 	e := c.index.m[cacheKey]
 	c.index.mu.Unlock()
 	if e == nil || !c.gens.currentFor(e.ticket, bucket, key) || !c.now().Before(e.Expires) || !c.trusted(e.ticket) {
-		return 0, false
+		return nil, false
 	}
-	return max(len(e.Body), e.DecodedLen), true
+	return e, true
 }
 
 // etag returns the entry's ETag header, spelled as S3 does ("ETag") or as

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/s3cache/s3cache/cache"
@@ -15,7 +16,8 @@ import (
 const inlineMaxBytes = 64 << 10
 
 // answersAtOnce reports whether r is a plain read of an object the cache
-// holds whole, fresh and at most inlineMaxBytes long: the handler then
+// holds whole, fresh and at most inlineMaxBytes long, or of a range that
+// long of cached blocks of a larger one: the handler then
 // answers it without waiting on anything, and the front end's event loop
 // serves it. It only looks, before authentication; the handler decides
 // everything again, so a yes that turns out wrong (the entry went away
@@ -43,8 +45,43 @@ func (p *Proxy) answersAtOnce(r *http.Request) bool {
 	if bucket == "" || key == "" || !authQueryOnly(r.URL.RawQuery) {
 		return false
 	}
-	n, ok := p.cache.FreshSize(bucket, key, cache.Key(bucket, key, ""))
-	return ok && n <= inlineMaxBytes
+	if e, ok := p.cache.Peek(bucket, key, cache.Key(bucket, key, "")); ok {
+		return max(len(e.Body), e.DecodedLen) <= inlineMaxBytes
+	}
+	return p.blocksAtOnce(r, bucket, key)
+}
+
+// blocksAtOnce reports whether r is a GET of one range, at most
+// inlineMaxBytes long, of an object cached in blocks (see blocks.go) whose
+// blocks for that range are all held.
+func (p *Proxy) blocksAtOnce(r *http.Request, bucket, key string) bool {
+	spec := firstValue(r.Header, "Range")
+	if r.Method != http.MethodGet || spec == "" || strings.IndexByte(spec, ',') >= 0 || firstValue(r.Header, "If-Range") != "" {
+		return false
+	}
+	if p.cfg.CachePolicy != nil && p.cfg.CachePolicy.match(bucket, key) != nil {
+		return false // a rule may move the size above which objects go in blocks
+	}
+	meta, ok := p.cache.Peek(bucket, key, cache.MetaKey(bucket, key, ""))
+	if !ok {
+		return false
+	}
+	size, err := strconv.ParseInt(firstValue(meta.Header, "Content-Length"), 10, 64)
+	etag := headerETag(meta.Header)
+	if err != nil || size <= p.cfg.CacheMaxObjectBytes || etag == "" {
+		return false
+	}
+	start, end, res := parseRange(spec, int(size))
+	if res != rangeSatisfiable || end-start > inlineMaxBytes {
+		return false
+	}
+	bs := p.cfg.CacheBlockBytes
+	for i := int64(start) / bs; i <= int64(end-1)/bs; i++ {
+		if !p.cache.Fresh(bucket, key, cache.BlockKey(bucket, key, "", etag, i)) {
+			return false
+		}
+	}
+	return true
 }
 
 // authQueryOnly reports whether a raw query holds nothing but a presigned
