@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -107,19 +109,33 @@ func TestEventLoop(t *testing.T) {
 }
 
 // TestEventLoopCutsIdleAndStuckClients: a connection waiting on the loop
-// longer than IdleTimeout is closed, and so is one whose client reads
-// nothing of an answer the loop could not send whole, after WriteTimeout.
+// longer than IdleTimeout is closed; so is one whose client reads nothing
+// of an answer the loop could not send whole, after WriteTimeout (16 MiB,
+// which the loop keeps for a goroutine), or at once when keeping it would
+// pass maxLoopPending (64 MiB).
 func TestEventLoopCutsIdleAndStuckClients(t *testing.T) {
 	_, addr := startServer(t, &Server{Handler: testHandler(), Fallback: &http.Server{Handler: testHandler()},
 		IdleTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, Logger: discardLogger()})
-	for _, path := range []string{"/len/idle", "/size/33554432"} {
-		c, err := net.Dial("tcp", addr)
+	// A small receive buffer, so that the kernel cannot hold the answers
+	// for the client (Linux may grow it to tcp_rmem's maximum, 32 MiB
+	// here).
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+		return err
+	}}
+	for _, size := range []int{0, 16 << 20, 64 << 20} {
+		path := "/len/idle"
+		if size > 0 {
+			path = "/size/" + strconv.Itoa(size)
+		}
+		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		if path != "/len/idle" {
+		if size > 0 {
 			time.Sleep(time.Second) // read nothing for longer than WriteTimeout
 		}
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -127,7 +143,7 @@ func TestEventLoopCutsIdleAndStuckClients(t *testing.T) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatalf("%s: connection still open after 20s (%d bytes read)", path, n)
 		}
-		if path != "/len/idle" && n >= 32<<20 {
+		if size > 0 && n >= int64(size) {
 			t.Errorf("%s: a client reading nothing for a second got all %d bytes", path, n)
 		}
 	}
