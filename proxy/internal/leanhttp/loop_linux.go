@@ -222,7 +222,9 @@ func (l *eventLoop) serve(fd int32, c *leanConn) {
 		}
 	}
 	for range maxInlineInARow {
-		// As net/http: old clients send a CRLF after a POST body.
+		// Empty lines before a request line are skipped, as RFC 9112
+		// (2.2) asks: old clients send a CRLF after a POST body, which
+		// the goroutine's loop skips there too.
 		for {
 			if b, _ := c.br.Peek(min(1, c.br.Buffered())); len(b) == 0 || (b[0] != '\r' && b[0] != '\n') {
 				break
