@@ -255,7 +255,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 	// Only a streaming payload, its chunks signed from this signature on,
 	// needs the scope and the seed.
 	var scope, seed string
-	if hash == streamingSigned || hash == streamingSignedTrailer || hash == streamingUnsignedTrailer {
+	if isStreaming(hash) {
 		scope, seed = a.scope.String(), hex.EncodeToString(sig[:])
 	}
 	res, err := v.payload(r, hash, key.key, amzDate, scope, seed)
@@ -360,6 +360,11 @@ func (v *Verifier) presignedResult(r *http.Request, e *presignVerified) (*Result
 	return res, nil
 }
 
+// isStreaming reports whether a payload hash names an aws-chunked body.
+func isStreaming(hash string) bool {
+	return hash == streamingSigned || hash == streamingSignedTrailer || hash == streamingUnsignedTrailer
+}
+
 func truncate(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
@@ -446,7 +451,7 @@ func (v *Verifier) payload(r *http.Request, hash string, key []byte, amzDate, sc
 			return &Result{Body: http.NoBody, ContentLength: 0, PayloadHash: lower}, nil
 		}
 		return &Result{Body: newSHA256Body(body, want, length), ContentLength: length, PayloadHash: lower}, nil
-	case hash == streamingSigned || hash == streamingSignedTrailer || hash == streamingUnsignedTrailer:
+	case isStreaming(hash):
 		if seed == "" && hash != streamingUnsignedTrailer {
 			return nil, fmt.Errorf("sigv4: %s needs header authentication: %w", hash, ErrUnsupportedPayload)
 		}
