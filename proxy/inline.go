@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/s3cache/s3cache/cache"
@@ -31,17 +30,11 @@ func (p *Proxy) answersAtOnce(r *http.Request) bool {
 	if _, ok := p.gens.(coherence.Standalone); !ok {
 		return false
 	}
-	path := r.URL.Path
-	var bucket, key string
-	if vbucket, vhost := vhostBucket(r.Host, p.domains); vhost {
-		bucket, key = vbucket, strings.TrimPrefix(path, "/")
-	} else if strings.HasPrefix(path, "/-/") {
+	vbucket, vhost := vhostBucket(r.Host, p.domains)
+	if !vhost && strings.HasPrefix(r.URL.Path, "/-/") {
 		return false
-	} else if strings.HasPrefix(path, objectsPrefix) {
-		bucket, key, _ = strings.Cut(path[len(objectsPrefix):], "/")
-	} else {
-		bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	}
+	bucket, key, _ := objectPath(r.URL.Path, vbucket, vhost)
 	if bucket == "" || key == "" || !authQueryOnly(r.URL.RawQuery) {
 		return false
 	}
@@ -66,18 +59,16 @@ func (p *Proxy) blocksAtOnce(r *http.Request, bucket, key string) bool {
 	if !ok {
 		return false
 	}
-	size, err := strconv.ParseInt(firstValue(meta.Header, "Content-Length"), 10, 64)
-	etag := headerETag(meta.Header)
-	if err != nil || size <= p.cfg.CacheMaxObjectBytes || etag == "" {
+	o, ok := p.largeObjectOf(&request{bucket: bucket, key: key}, "", meta)
+	if !ok || o.size <= p.cfg.CacheMaxObjectBytes {
 		return false
 	}
-	start, end, res := parseRange(spec, int(size))
+	start, end, res := parseRange(spec, int(o.size))
 	if res != rangeSatisfiable || end-start > inlineMaxBytes {
 		return false
 	}
-	bs := p.cfg.CacheBlockBytes
-	for i := int64(start) / bs; i <= int64(end-1)/bs; i++ {
-		if !p.cache.Fresh(bucket, key, cache.BlockKey(bucket, key, "", etag, i)) {
+	for i := int64(start) / o.blockSize; i <= int64(end-1)/o.blockSize; i++ {
+		if !p.cached(o, i) {
 			return false
 		}
 	}

@@ -29,6 +29,8 @@ func TestAnswersAtOnce(t *testing.T) {
 	}{
 		{"small whole object", "GET", "/bkt/small", "", true},
 		{"HEAD of it", "HEAD", "/bkt/small", "", true},
+		{"through /objects", "GET", "/objects/bkt/small", "", true},
+		{"the /objects root", "GET", "/objects", "", false},
 		{"with a presigned URL's query", "GET", "/bkt/small?X-Amz-Expires=60&x-id=GetObject", "", true},
 		{"a version", "GET", "/bkt/small?versionId=v1", "", false},
 		{"an override", "GET", "/bkt/small?response-content-type=a%2Fb", "", false},

@@ -49,6 +49,22 @@ type request struct {
 	lw loggingWriter
 }
 
+// objectPath returns the bucket and key a request path names: on a
+// virtual host (vbucket, when vhost) the whole path is the key; under
+// /objects/ (objects is then true) and otherwise, the first segment is
+// the bucket.
+func objectPath(path, vbucket string, vhost bool) (bucket, key string, objects bool) {
+	switch {
+	case vhost:
+		return vbucket, strings.TrimPrefix(path, "/"), false
+	case path == "/objects" || strings.HasPrefix(path, objectsPrefix):
+		bucket, key, _ = strings.Cut(strings.TrimPrefix(path[len("/objects"):], "/"), "/")
+		return bucket, key, true
+	}
+	bucket, key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return bucket, key, false
+}
+
 // ServeHTTP routes a request: ops endpoints under /-/ (the admin API, the
 // status page, health and metrics), the /objects API, and
 // everything else as path-style S3. Paths are split by hand, not by
@@ -85,15 +101,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, s3api.ErrHeadTooLarge)
 		return
 	}
-	switch {
-	case vhost:
-		rq.vhost = true
-		rq.bucket, rq.key = vbucket, strings.TrimPrefix(path, "/")
-	case path == "/objects" || strings.HasPrefix(path, objectsPrefix):
+	var objects bool
+	rq.bucket, rq.key, objects = objectPath(path, vbucket, vhost)
+	rq.vhost = vhost
+	if objects {
 		rq.front = frontObjects
-		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path[len("/objects"):], "/"), "/")
-	default:
-		rq.bucket, rq.key, _ = strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	}
 
 	if r.Body != nil && r.Body != http.NoBody {
