@@ -42,9 +42,9 @@ type eventLoop struct {
 	conns map[int32]*leanConn // by descriptor
 }
 
-// loopable reports whether conn can be served by an event loop: plain
-// TCP under the progress bound.
-func loopable(conn net.Conn) (*net.TCPConn, bool) {
+// plainTCP returns the TCP connection under conn's progress bound, if
+// conn is plain TCP: what an event loop can serve.
+func plainTCP(conn net.Conn) (*net.TCPConn, bool) {
 	if pc, ok := conn.(*progressConn); ok {
 		conn = pc.Conn
 	}

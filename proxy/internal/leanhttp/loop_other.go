@@ -12,7 +12,7 @@ type eventLoop struct{}
 
 func newEventLoops(*Server, int) []*eventLoop { return nil }
 
-func loopable(net.Conn) (*net.TCPConn, bool) { return nil, false }
+func plainTCP(net.Conn) (*net.TCPConn, bool) { return nil, false }
 
 func (l *eventLoop) add(*leanConn) bool { return false }
 func (l *eventLoop) wake()              {}

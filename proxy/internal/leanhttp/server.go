@@ -311,7 +311,7 @@ type leanConn struct {
 	mu   sync.Mutex
 	idle bool // waiting for the first byte of a request
 
-	// readDeadline is the read deadline the loop last set; zero when it
+	// readDeadline is the read deadline serveLoop last set; zero when it
 	// set none or something else may have moved it since.
 	readDeadline time.Time
 
@@ -330,7 +330,7 @@ type leanConn struct {
 // loopable prepares c for the event loops and reports whether they can
 // serve it.
 func (c *leanConn) loopable() bool {
-	tc, ok := loopable(c.conn)
+	tc, ok := plainTCP(c.conn)
 	if !ok {
 		return false
 	}
