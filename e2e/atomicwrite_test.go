@@ -32,7 +32,8 @@ import (
 // each, the backend, asked directly, still has the old object, bytes and
 // ETag, and the proxy serves it.
 // Both framings that keep a cut upload from looking complete are tried:
-// UPLOAD_FRAMING=chunked (the default) and trailer.
+// UPLOAD_FRAMING=chunked and trailer (what the default, auto, picks for
+// both backends).
 func TestFailedUploadLeavesOldObject(t *testing.T) {
 	t.Parallel()
 	for _, b := range realBackends {
@@ -589,6 +590,72 @@ func TestTrailerFraming(t *testing.T) {
 			whole := append(append([]byte{}, part1...), part2...)
 			if got := signedGet(t, e, bucket, "mpu"); got.Status != http.StatusOK || !bytes.Equal(got.Body, whole) {
 				t.Errorf("GET of the completed upload: %d, %d bytes, want the %d bytes of its parts", got.Status, len(got.Body), len(whole))
+			}
+		})
+	}
+}
+
+// TestAutoFraming: by default (UPLOAD_FRAMING=auto) the first unsigned
+// PutObject is preceded by one probe, a PutObject to a new key whose
+// CRC64NVME trailer is wrong, which versitygw and MinIO refuse as a
+// checksum mismatch; that upload and the next then go with a CRC64NVME
+// trailer the backend records, without another probe, and the bucket
+// holds nothing but what the client uploaded.
+func TestAutoFraming(t *testing.T) {
+	t.Parallel()
+	for _, b := range realBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			addr := b.addr(t)
+			r := newRelay(t, addr)
+			p := startProxy(t, proxyOptions{Backend: r.Addr()})
+			e := p.endpoint()
+			direct := endpoint{URL: "http://" + addr, Access: testAccess, Secret: testSecret}
+			bucket := newBucket(t, e)
+			c, _ := minioClient(t, direct)
+			for _, key := range []string{"first", "second"} {
+				body := randomBytes(t, 300<<10+7)
+				sum := crc64.New(crc64.MakeTable(0x9a6c9329ac4bc9b5)) // CRC-64/NVME, reflected
+				sum.Write(body)
+				res, err := httpDo(t, unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, key), bytes.NewReader(body), int64(len(body))))
+				if err != nil || res.Status != http.StatusOK {
+					t.Fatalf("PUT %s: %v %d %s", key, err, res.Status, res.Body)
+				}
+				info, err := c.StatObject(t.Context(), bucket, key, minio.StatObjectOptions{Checksum: true})
+				if err != nil {
+					t.Fatalf("stat %s: %v", key, err)
+				}
+				if want := base64.StdEncoding.EncodeToString(sum.Sum(nil)); info.ChecksumCRC64NVME != want || info.Size != int64(len(body)) {
+					t.Errorf("%s on the backend: %d bytes, CRC64NVME %q; want %d bytes, %q (the trailer's)", key, info.Size, info.ChecksumCRC64NVME, len(body), want)
+				}
+			}
+			var probes, trailered int
+			for _, rec := range r.records() {
+				if rec.Method != http.MethodPut {
+					continue
+				}
+				switch {
+				case strings.HasPrefix(rec.Path, "/"+bucket+"/.s3cache-trailer-probe-"):
+					probes++
+					if rec.Status != http.StatusBadRequest {
+						t.Errorf("the probe %s was answered %d, want 400", rec.Path, rec.Status)
+					}
+				case rec.Header.Get("X-Amz-Content-Sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" && rec.Header.Get("X-Amz-Trailer") == "x-amz-checksum-crc64nvme":
+					trailered++
+				}
+			}
+			if probes != 1 || trailered != 2 {
+				t.Errorf("the backend saw %d probes and %d uploads with a trailer, want 1 and 2", probes, trailered)
+			}
+			var keys []string
+			for obj := range c.ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+				if obj.Err != nil {
+					t.Fatal(obj.Err)
+				}
+				keys = append(keys, obj.Key)
+			}
+			if strings.Join(keys, ",") != "first,second" {
+				t.Errorf("the bucket holds %q, want only first and second", keys)
 			}
 		})
 	}

@@ -105,9 +105,11 @@ type Config struct {
 	// CRC64NVME trailer the backend verifies and records (cut, it never
 	// looks complete either; parts stay "chunked"), for a backend that
 	// takes STREAMING-UNSIGNED-PAYLOAD-TRAILER, at a fraction of the CPU;
-	// or "length", by Content-Length alone, for a backend that does not
-	// take aws-chunked (it may commit a prefix of a cut upload). "" means
-	// DefaultUploadFraming.
+	// "auto", "trailer" once a probe at the first such upload showed the
+	// backend verifies trailers, "chunked" otherwise (see
+	// sigv4.Transport.ProbeTrailers); or "length", by Content-Length
+	// alone, for a backend that does not take aws-chunked (it may commit a
+	// prefix of a cut upload). "" means DefaultUploadFraming.
 	UploadFraming string
 
 	// CacheBlockBytes is the size of the aligned blocks in which objects
@@ -158,7 +160,7 @@ const (
 	DefaultCacheL2LockTTL       = 10 * time.Second
 	DefaultCacheL2Compress      = "zstd"
 	DefaultCacheCompress        = "off"
-	DefaultUploadFraming        = "chunked"
+	DefaultUploadFraming        = "auto"
 	DefaultCacheBlockBytes      = 1 << 20
 	DefaultCachePrefetchBlocks  = 4
 )
@@ -306,8 +308,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxy: %s %q: want zstd or off", v.what, v.value))
 		}
 	}
-	if c.UploadFraming != "chunked" && c.UploadFraming != "trailer" && c.UploadFraming != "length" {
-		errs = append(errs, fmt.Errorf("proxy: upload framing %q: want chunked, trailer or length", c.UploadFraming))
+	if c.UploadFraming != "auto" && c.UploadFraming != "chunked" && c.UploadFraming != "trailer" && c.UploadFraming != "length" {
+		errs = append(errs, fmt.Errorf("proxy: upload framing %q: want auto, chunked, trailer or length", c.UploadFraming))
 	}
 	if c.CacheBlockBytes < 4<<10 || c.CacheBlockBytes > c.CacheMaxBytes {
 		errs = append(errs, fmt.Errorf("proxy: cache block bytes %d: must be between 4KiB and the cache size %d", c.CacheBlockBytes, c.CacheMaxBytes))

@@ -133,10 +133,12 @@ func New(cfg Config) (*Proxy, error) {
 		SecretKey: cfg.SecretKey,
 		Region:    cfg.Region,
 		Now:       cfg.Now,
-		// Unsigned uploads go as signed aws-chunked: a cut one never
-		// looks complete to the backend.
+		// Unsigned uploads go as signed aws-chunked, or with a checksum
+		// trailer: a cut one never looks complete to the backend.
 		ChunkedUploads: cfg.UploadFraming != "length",
 		TrailerUploads: cfg.UploadFraming == "trailer",
+		ProbeTrailers:  cfg.UploadFraming == "auto",
+		OnProbe:        p.trailersProbed,
 	}
 	if cfg.UseSSL {
 		p.scheme = "https"
@@ -308,5 +310,18 @@ func (p *Proxy) backendURL(bucket, key, rawQuery string) *url.URL {
 		Path:     path,
 		RawPath:  sigv4.EscapePath(path),
 		RawQuery: rawQuery,
+	}
+}
+
+// trailersProbed logs what UPLOAD_FRAMING=auto's probe found: once when
+// it settles, and each time a probe told nothing.
+func (p *Proxy) trailersProbed(tp sigv4.TrailerProbe) {
+	switch {
+	case tp.Taken:
+		p.log.Info("uploads go with a CRC64NVME checksum trailer", "probe", tp.String())
+	case tp.Settled:
+		p.log.Warn("uploads go as signed aws-chunked: the backend does not verify checksum trailers", "probe", tp.String())
+	default:
+		p.log.Warn("uploads go as signed aws-chunked for a minute, then the backend is probed again", "probe", tp.String())
 	}
 }

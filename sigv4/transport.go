@@ -57,10 +57,24 @@ type Transport struct {
 	// the signed chunks: S3 wants every part's checksum algorithm to be the
 	// one CreateMultipartUpload declared.
 	TrailerUploads bool
+	// ProbeTrailers, with ChunkedUploads and without TrailerUploads, sends
+	// such a PutObject with a trailer once the backend has shown it
+	// verifies them. Before the first of them the Transport asks it: it
+	// sends a small PutObject to a new key of the upload's bucket whose
+	// CRC64NVME trailer is wrong. A backend that refuses it as a checksum
+	// mismatch takes trailers; one that refuses the framing, or takes the
+	// probe (which is then deleted), gets signed chunks for good. A probe
+	// that tells nothing (no answer, 403, 5xx) leaves signed chunks for a
+	// minute, and the next upload after that probes again. Uploads wait
+	// for the probe in flight, at most 10 seconds.
+	ProbeTrailers bool
+	// OnProbe, if not nil, is told what each probe found.
+	OnProbe func(TrailerProbe)
 
-	once   sync.Once
-	signer *v4.Signer
-	keys   signingKeyCache
+	once     sync.Once
+	signer   *v4.Signer
+	keys     signingKeyCache
+	trailers trailerState
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -133,8 +147,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case tr != nil && out.ContentLength >= 0:
 		hash = streamingUnsignedTrailer
 		encodeTrailers(out, tr)
-	case t.TrailerUploads && t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody &&
-		out.Method == http.MethodPut && !isPart(out) && !hasChecksumHeader(out.Header) && out.Header.Get(headerSDKChecksum) == "":
+	case (t.TrailerUploads || t.ProbeTrailers) && t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody &&
+		out.Method == http.MethodPut && !isPart(out) && !hasChecksumHeader(out.Header) && out.Header.Get(headerSDKChecksum) == "" &&
+		(t.TrailerUploads || t.trailersTaken(ctx, out.URL)):
 		hash = streamingUnsignedTrailer
 		encodeChecksumTrailer(out)
 	case t.ChunkedUploads && hash == unsignedPayload && out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody:
@@ -152,16 +167,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			signed.Header[k] = vs
 		}
 	}
-	now := time.Now
-	if t.Now != nil {
-		now = t.Now
-	}
 	region := t.Region
 	if region == "" {
 		region = "us-east-1"
 	}
 	creds := aws.Credentials{AccessKeyID: t.AccessKey, SecretAccessKey: t.SecretKey}
-	at := now().UTC()
+	at := t.now().UTC()
 	if err := t.signer.SignHTTP(ctx, creds, &signed, hash, "s3", region, at); err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("sigv4: signing outbound request: %w", err)
