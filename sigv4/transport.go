@@ -3,17 +3,13 @@ package sigv4
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/minio/crc64nvme"
 )
 
@@ -71,8 +67,6 @@ type Transport struct {
 	// OnProbe, if not nil, is told what each probe found.
 	OnProbe func(TrailerProbe)
 
-	once     sync.Once
-	signer   *v4.Signer
 	keys     signingKeyCache
 	trailers trailerState
 }
@@ -128,13 +122,8 @@ var unsignableHeaders = map[string]bool{
 	"X-Amzn-Trace-Id":     true,
 }
 
-func (t *Transport) init() {
-	t.signer = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-}
-
 // RoundTrip implements http.RoundTripper. It never modifies req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.once.Do(t.init)
 	ctx := req.Context()
 	out := req.Clone(ctx)
 	if out.Header == nil {
@@ -158,33 +147,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out.Header.Set(headerContentSHA256, hash)
 
-	// Sign a shallow copy carrying only the signable headers, then copy the
-	// signature onto the request that is sent.
-	signed := *out
-	signed.Header = make(http.Header, len(out.Header))
-	for k, vs := range out.Header {
-		if !unsignableHeaders[http.CanonicalHeaderKey(k)] {
-			signed.Header[k] = vs
-		}
-	}
 	region := t.Region
 	if region == "" {
 		region = "us-east-1"
 	}
-	creds := aws.Credentials{AccessKeyID: t.AccessKey, SecretAccessKey: t.SecretKey}
 	at := t.now().UTC()
-	if err := t.signer.SignHTTP(ctx, creds, &signed, hash, "s3", region, at); err != nil {
-		closeBody(req)
-		return nil, fmt.Errorf("sigv4: signing outbound request: %w", err)
-	}
-	out.Host = signed.Host
-	out.Header[headerAuthorization] = signed.Header[headerAuthorization]
-	out.Header[headerAmzDate] = signed.Header[headerAmzDate]
+	t.signHeaders(out, hash, region, at)
 	if decoded >= 0 {
 		date := at.Format("20060102")
 		key := t.keys.key(t.SecretKey, date, region, "s3")
-		out.Body = newSignedChunkBody(out.Body, decoded, key.key, signed.Header.Get(headerAmzDate),
-			date+"/"+region+"/s3/"+scopeTerminator, seedSignature(signed.Header.Get(headerAuthorization)))
+		out.Body = newSignedChunkBody(out.Body, decoded, key.key, out.Header.Get(headerAmzDate),
+			date+"/"+region+"/s3/"+scopeTerminator, seedSignature(out.Header.Get(headerAuthorization)))
 	}
 
 	base := t.Base
