@@ -441,7 +441,11 @@ func TestLeanServerWriteTimeout(t *testing.T) {
 		_, err := w.Write(make([]byte, size))
 		ended <- err
 	})
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: 250 * time.Millisecond, Logger: discardLogger(), Inline: inlineReads}
+	// WriteTimeout is a second: the slow reader below takes at least 1.28 s
+	// (128 reads 10 ms apart), and under the race detector, with the e2e
+	// suite running beside it on two cores, a reader starved for 250 ms
+	// was once cut as a stalled one.
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WriteTimeout: time.Second, Logger: discardLogger(), Inline: inlineReads}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
