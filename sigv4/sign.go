@@ -7,18 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
-
-// signBuffers holds the scratch space of outbound signatures: a canonical
-// request of a few hundred bytes, and the signed header names.
-var signBuffers = sync.Pool{New: func() any { return &signBuffer{b: make([]byte, 0, 1024)} }}
-
-type signBuffer struct {
-	b     []byte
-	names []signedName
-}
 
 // signedName is a header signed: its lowercase name and its key in the
 // request's Header (several keys may share a lowercase name).
@@ -30,8 +20,9 @@ type signedName struct{ lower, key string }
 // Authorization, strips a default port from the host, and rewrites the
 // query in its canonical form, so that what is sent is what was signed.
 // Signed are host, content-length when the body has one, and every
-// header but unsignableHeaders.
-func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.Time) {
+// header but unsignableHeaders. It returns what a signed-chunk body chains
+// from: the signing key, the credential scope and the hex signature.
+func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.Time) (key *signingKey, scope, seed string) {
 	host := out.Host
 	if host == "" {
 		host = out.URL.Host
@@ -45,9 +36,8 @@ func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.
 	out.Header[headerAmzDate] = []string{amzDate}
 	date := amzDate[:8]
 
-	sb := signBuffers.Get().(*signBuffer)
-	defer signBuffers.Put(sb)
-	names := sb.names[:0]
+	var stack [16]signedName
+	names := stack[:0]
 	names = append(names, signedName{"host", ""})
 	if out.ContentLength > 0 {
 		names = append(names, signedName{"content-length", ""})
@@ -66,9 +56,9 @@ func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	sb.names = names
 
-	b := sb.b[:0]
+	bp := canonicalBufPool.Get().(*[]byte)
+	b := (*bp)[:0]
 	b = append(b, out.Method...)
 	b = append(b, '\n')
 	path := out.URL.EscapedPath()
@@ -124,18 +114,14 @@ func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.
 	b = append(b, hash...)
 	sum := sha256.Sum256(b)
 
-	// The string to sign reuses the buffer after the signed header names.
-	scope := date + "/" + region + "/s3/" + scopeTerminator
+	// The string to sign goes after the signed header names, which the
+	// Authorization header still needs.
 	sts := len(b)
-	b = append(b, algorithm...)
-	b = append(b, '\n')
-	b = append(b, amzDate...)
-	b = append(b, '\n')
-	b = append(b, scope...)
-	b = append(b, '\n')
-	b = hex.AppendEncode(b, sum[:])
+	b = appendStringToSign(b, amzDate, date, region, "s3", sum)
+	key = t.keys.key(t.SecretKey, date, region, "s3")
 	var mac [sha256.Size]byte
-	sig := t.keys.key(t.SecretKey, date, region, "s3").sign(mac[:0], b[sts:])
+	sig := key.sign(mac[:0], b[sts:])
+	scope = date + "/" + region + "/s3/" + scopeTerminator
 
 	var auth strings.Builder
 	auth.Grow(len(algorithm) + len(t.AccessKey) + len(scope) + len(signedHeaders) + 2*sha256.Size + 40)
@@ -150,8 +136,11 @@ func (t *Transport) signHeaders(out *http.Request, hash, region string, at time.
 	var hexSig [2 * sha256.Size]byte
 	hex.Encode(hexSig[:], sig)
 	auth.Write(hexSig[:])
-	out.Header[headerAuthorization] = []string{auth.String()}
-	sb.b = b[:0]
+	a := auth.String()
+	out.Header[headerAuthorization] = []string{a}
+	seed = a[len(a)-len(hexSig):]
+	putCanonicalBuf(bp, b)
+	return key, scope, seed
 }
 
 // unsignableLower is unsignableHeaders by lowercase name.

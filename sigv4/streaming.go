@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -180,9 +179,3 @@ func (b *signedChunkBody) Read(p []byte) (int, error) {
 // Read ends the body; a body closed before that leaves it to the garbage
 // collector, as a Read may still be using it.
 func (b *signedChunkBody) Close() error { return b.src.Close() }
-
-// seedSignature returns the signature of an Authorization header value.
-func seedSignature(auth string) string {
-	_, sig, _ := strings.Cut(auth, "Signature=")
-	return sig
-}

@@ -152,12 +152,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		region = "us-east-1"
 	}
 	at := t.now().UTC()
-	t.signHeaders(out, hash, region, at)
+	key, scope, seed := t.signHeaders(out, hash, region, at)
 	if decoded >= 0 {
-		date := at.Format("20060102")
-		key := t.keys.key(t.SecretKey, date, region, "s3")
-		out.Body = newSignedChunkBody(out.Body, decoded, key.key, out.Header.Get(headerAmzDate),
-			date+"/"+region+"/s3/"+scopeTerminator, seedSignature(out.Header.Get(headerAuthorization)))
+		out.Body = newSignedChunkBody(out.Body, decoded, key.key, out.Header.Get(headerAmzDate), scope, seed)
 	}
 
 	base := t.Base

@@ -374,6 +374,32 @@ func truncate(s string) string {
 
 var canonicalBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// putCanonicalBuf returns b, grown from *bp, to canonicalBufPool, unless
+// a request with huge headers grew it past 64 KiB.
+func putCanonicalBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 {
+		*bp = b
+		canonicalBufPool.Put(bp)
+	}
+}
+
+// appendStringToSign appends the SigV4 string to sign of a canonical
+// request hashing to canonHash, made at amzDate in the scope of date,
+// region and service.
+func appendStringToSign(b []byte, amzDate, date, region, service string, canonHash [sha256.Size]byte) []byte {
+	b = append(b, algorithm...)
+	b = append(b, '\n')
+	b = append(b, amzDate...)
+	b = append(b, '\n')
+	b = append(b, date...)
+	b = append(b, '/')
+	b = append(b, region...)
+	b = append(b, '/')
+	b = append(b, service...)
+	b = append(b, "/"+scopeTerminator+"\n"...)
+	return hex.AppendEncode(b, canonHash[:])
+}
+
 // checkRequestSignature computes the signature of r and compares it with
 // the one the client sent. It returns the signature (lowercase hex), the
 // seed of a chunked upload.
@@ -395,22 +421,9 @@ func checkRequestSignature(r *http.Request, key *signingKey, a authorization, am
 	b = append(b, payloadHash...)
 	canonHash := sha256.Sum256(b)
 
-	b = append(b[:0], algorithm...)
-	b = append(b, '\n')
-	b = append(b, amzDate...)
-	b = append(b, '\n')
-	b = append(b, a.scope.date...)
-	b = append(b, '/')
-	b = append(b, a.scope.region...)
-	b = append(b, '/')
-	b = append(b, a.scope.service...)
-	b = append(b, "/"+scopeTerminator+"\n"...)
-	b = hex.AppendEncode(b, canonHash[:])
+	b = appendStringToSign(b[:0], amzDate, a.scope.date, a.scope.region, a.scope.service, canonHash)
 	want := key.sign(sig[:0], b)
-	if cap(b) <= 64<<10 {
-		*bp = b
-		canonicalBufPool.Put(bp)
-	}
+	putCanonicalBuf(bp, b)
 
 	var got [sha256.Size]byte
 	if _, err := hex.Decode(got[:], []byte(a.signature)); err != nil {
