@@ -413,6 +413,14 @@ func TestDeclaredSizeAllocatesNothing(t *testing.T) {
 		}
 	}
 
+	// One upload first, so that UPLOAD_FRAMING=auto's probe of the backend
+	// is answered before the relay stops answering: the uploads below
+	// would otherwise wait for it (up to 10 s) instead of reaching the relay.
+	if res, err := httpDo(t, unsignedPayloadRequest(t, e, http.MethodPut, objectURL(e, bucket, "first"), strings.NewReader("x"), 1)); err != nil {
+		t.Fatalf("PUT first: %v", err)
+	} else if res.Status != http.StatusOK {
+		t.Fatalf("PUT first: %d %s", res.Status, res.Body)
+	}
 	// The uploads stop at the relay: a backend that reserves the declared
 	// size on disk (versitygw fallocates it) would take 80 GiB for them.
 	h.relay.hang.Store(true)
