@@ -75,13 +75,17 @@ func rewriteErrorBody(res *http.Response, id string) error {
 // before </Error> when it has none. Anything else is returned as it is.
 // body is never modified: the result is a new slice, or body itself.
 func withRequestID(body []byte, id string) []byte {
-	if !isErrorDocument(body) {
+	root, ok := errorRoot(body)
+	if !ok {
 		return body
 	}
 	var esc bytes.Buffer
 	_ = xml.EscapeText(&esc, []byte(id)) // a bytes.Buffer does not fail
 	const open, end = "<RequestId>", "</RequestId>"
-	if i := bytes.Index(body, []byte(open)); i >= 0 {
+	// Only the root's content is searched: a declaration such as
+	// <?xml <RequestId>?> holds no element.
+	if i := bytes.Index(body[root:], []byte(open)); i >= 0 {
+		i += root
 		if j := bytes.Index(body[i:], []byte(end)); j >= 0 {
 			i += len(open)
 			j += i - len(open)
@@ -105,13 +109,23 @@ func withRequestID(body []byte, id string) []byte {
 // an Error element: an optional declaration, then <Error>…</Error>, with
 // only white space around.
 func isErrorDocument(body []byte) bool {
+	_, ok := errorRoot(body)
+	return ok
+}
+
+// errorRoot returns the offset in body of the <Error> start tag of an
+// error document, as isErrorDocument defines it.
+func errorRoot(body []byte) (int, bool) {
 	b := bytes.TrimSpace(body)
 	if rest, ok := bytes.CutPrefix(b, []byte("<?xml")); ok {
 		_, after, found := bytes.Cut(rest, []byte("?>"))
 		if !found {
-			return false
+			return 0, false
 		}
 		b = bytes.TrimSpace(after)
 	}
-	return bytes.HasPrefix(b, []byte("<Error>")) && bytes.HasSuffix(b, []byte("</Error>"))
+	if !bytes.HasPrefix(b, []byte("<Error>")) || !bytes.HasSuffix(b, []byte("</Error>")) {
+		return 0, false
+	}
+	return cap(body) - cap(b), true // b is body resliced past what precedes the root
 }

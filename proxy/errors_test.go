@@ -164,6 +164,8 @@ func TestWithRequestID(t *testing.T) {
 		{"unterminated declaration", `<?xml <Error></Error>`, `<?xml <Error></Error>`},
 		{"plain text", `Bad Gateway`, `Bad Gateway`},
 		{"unclosed RequestId", `<Error><RequestId>x</Error>`, `<Error><RequestId>x</Error>`},
+		{"RequestId in the declaration", `<?xml<RequestId>?><Error></RequestId></Error>`, `<?xml<RequestId>?><Error></RequestId><RequestId>abc&amp;1</RequestId></Error>`},
+		{"white space before the root", " \n<Error><RequestId>x</RequestId></Error>", " \n<Error><RequestId>abc&amp;1</RequestId></Error>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +187,7 @@ func FuzzWithRequestID(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><Error><Code>A</Code><RequestId>B</RequestId></Error>`))
 	f.Add([]byte(`<Error></Error>`))
 	f.Add([]byte(`<Error><RequestId></Error>`))
+	f.Add([]byte(`<?xml<RequestId>?><Error></RequestId></Error>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		orig := string(body)
 		out := withRequestID(body, "ID1")
