@@ -228,7 +228,8 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 	run := &blockRun{p: p, o: o, body: res.Body, cancel: cancel, ticket: ticket, end: o.count(), claims: make([]*blockFlight, o.count())}
 	defer run.close()
 	p.blocks.sequential(o.metaKey(), 0, o.size)
-	writeLargeHeader(w, o, rr, 0, o.size, http.StatusOK, xCacheMiss)
+	hw := holdStatus(w) // until the first byte: a first block that fails gets an error status
+	writeLargeHeader(hw, o, rr, 0, o.size, http.StatusOK, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	// Blocks are claimed a few ahead of the one being read, not all at
 	// once: a read of a later block does not wait for this client's pace,
@@ -245,15 +246,15 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 			}
 		}
 		_, n := o.span(i)
-		if err := run.copyBlock(w, i, 0, n); err != nil {
+		if err := run.copyBlock(hw, i, 0, n); err != nil {
 			if !errors.As(err, new(clientError)) {
-				bodyCut(w, err)
-				abortIfBackend(r.Context(), err)
+				p.failBody(hw, r, err)
 			}
 			return
 		}
 		p.blocks.misses.Inc()
 	}
+	hw.send()
 }
 
 // prefetch fetches up to CACHE_PREFETCH_BLOCKS blocks of o from block

@@ -419,7 +419,9 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 			start, end, status = s, e, http.StatusPartialContent
 		}
 	}
-	h := w.Header()
+	hw := holdStatus(w) // until the first byte: a fill that fails before it gets an error status
+	defer hw.send()
+	h := hw.Header()
 	if f.status == http.StatusOK {
 		rr.objectHeader(h, f.header, start, end, size, status == http.StatusPartialContent)
 	} else {
@@ -427,30 +429,31 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, r
 	}
 	h.Set("X-Cache", xCacheMiss)
 	h.Set("Content-Length", strconv.Itoa(end-start))
-	w.WriteHeader(status)
+	hw.WriteHeader(status)
 	sendingFrom(w, sourceBackend) // through the flight's buffer
-	rc := http.NewResponseController(w)
+	rc := http.NewResponseController(hw)
 	sent := start
 	for sent < end {
 		filled, err, done, next := f.state()
 		if filled > sent {
-			if _, werr := w.Write(f.buf[sent:min(filled, end)]); werr != nil {
+			if _, werr := hw.Write(f.buf[sent:min(filled, end)]); werr != nil {
 				return // client gone; the flight goes on for the others
 			}
 			sent = min(filled, end)
 			continue
 		}
 		if err != nil {
-			bodyCut(w, err)
-			abortIfBackend(r.Context(), err)
+			p.failBody(hw, r, err)
 			return
 		}
 		if done {
 			return
 		}
 		// Nothing more yet: what was written goes out before the wait.
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return
+		if sent > start {
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return
+			}
 		}
 		select {
 		case <-next:

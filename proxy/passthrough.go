@@ -32,7 +32,10 @@ type outbound struct {
 	// write fences what a write touches from before it is forwarded until
 	// the backend answered or failed, before the client sees the answer:
 	// no read that raced it is stored or shared. Nil for reads.
-	write  *fence
+	write *fence
+	// cut is why the backend's body failed while the ReverseProxy relayed
+	// it (see cutRecorder); nil when it did not.
+	cut    error
 	xcache string // X-Cache value to add, if any
 	reqID  string // the client request's id, for logs
 	cancel context.CancelFunc
@@ -137,7 +140,30 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq *request, xca
 	ctx = context.WithValue(ctx, outboundKey{}, ob)
 	ctx, ob.cancel = context.WithCancel(ctx)
 	defer ob.cancel()
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	hw := holdStatus(w) // until the first byte: a body that fails before it gets an error status
+	p.relay(hw, r.WithContext(ctx))
+	if ob.cut != nil {
+		// A backend body that failed ends the answer, whichever server
+		// carries it: on the lean loop the ReverseProxy just returns,
+		// which would end a chunked answer as if it were whole.
+		p.failBody(hw, r, ob.cut)
+		return
+	}
+	hw.send()
+}
+
+// relay runs the ReverseProxy, which aborts an answer whose backend body
+// failed (under net/http's server) by panicking with http.ErrAbortHandler:
+// forward decides what such an answer gets (failBody), so that panic is
+// recovered here when the backend body failed; any other goes on.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request) {
+	ob := r.Context().Value(outboundKey{}).(*outbound)
+	defer func() {
+		if v := recover(); v != nil && (v != http.ErrAbortHandler || ob.cut == nil) {
+			panic(v)
+		}
+	}()
+	p.rp.ServeHTTP(w, r)
 }
 
 // readDeleteKeys reads a DeleteObjects body (at most maxDeleteBody bytes)
@@ -207,7 +233,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
 	ob.write.End()
-	res.Body = &cutRecorder{backendBody: newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel), lw: &ob.rq.lw}
+	res.Body = &cutRecorder{backendBody: newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel), ob: ob}
 	stripBackendHeaders(res.Header)
 	// One request id per answer: an S3 error body carries the header's.
 	if err := rewriteErrorBody(res, ob.reqID); err != nil {
@@ -225,18 +251,17 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	return nil
 }
 
-// cutRecorder records a failure of the backend body the ReverseProxy
-// relays on the request's loggingWriter (see bodyCut): the ReverseProxy
-// aborts the response then, and logs nothing of it.
+// cutRecorder records the first failure of the backend body the
+// ReverseProxy relays, for forward to end the answer with (failBody).
 type cutRecorder struct {
 	*backendBody
-	lw *loggingWriter
+	ob *outbound
 }
 
 func (c *cutRecorder) Read(p []byte) (int, error) {
 	n, err := c.backendBody.Read(p)
-	if err != nil && err != io.EOF {
-		bodyCut(c.lw, err)
+	if err != nil && err != io.EOF && c.ob.cut == nil {
+		c.ob.cut = err
 	}
 	return n, err
 }

@@ -323,17 +323,20 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 	if !checksums {
 		dropChecksums(h)
 	}
-	writeHeaders(w, res.StatusCode, h, res.ContentLength, xCacheMiss)
+	hw := holdStatus(w) // until the first byte: a body that fails before it gets an error status
+	writeHeaders(hw, res.StatusCode, h, res.ContentLength, xCacheMiss)
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	src := &readFailure{r: res.Body}
-	if _, err := io.CopyBuffer(w, src, *buf); err != nil {
+	if _, err := io.CopyBuffer(hw, src, *buf); err != nil {
 		if src.err != nil {
-			bodyCut(w, src.err)
+			p.failBody(hw, r, src.err)
+			return
 		}
 		abortIfBackend(r.Context(), err)
 	}
+	hw.send()
 }
 
 // readFailure remembers the first error other than io.EOF its reader
