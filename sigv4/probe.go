@@ -67,8 +67,9 @@ var probePayload = []byte("s3cache checksum trailer probe\n")
 type trailerState struct {
 	known atomic.Int32 // 0 not known, 1 taken, 2 not taken
 
-	mu   sync.Mutex // held by the probe in flight
-	next time.Time  // no probe before then
+	mu      sync.Mutex    // guards next and probing
+	next    time.Time     // no probe before then
+	probing chan struct{} // closed when the probe in flight ends; nil if none is
 }
 
 const (
@@ -79,37 +80,58 @@ const (
 
 // trailersTaken reports whether an eligible upload to u may go with a
 // checksum trailer, probing the backend first if nothing is known yet.
-// Uploads that arrive while a probe is in flight wait for it.
+// Uploads that arrive while a probe is in flight wait for it, or until
+// ctx is done (false: the upload fails on its own then).
 func (t *Transport) trailersTaken(ctx context.Context, u *url.URL) bool {
-	switch t.trailers.known.Load() {
-	case trailersTaken:
-		return true
-	case trailersRefused:
-		return false
-	}
 	s := &t.trailers
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k := s.known.Load(); k != trailersUnknown {
-		return k == trailersTaken
+	for {
+		switch s.known.Load() {
+		case trailersTaken:
+			return true
+		case trailersRefused:
+			return false
+		}
+		s.mu.Lock()
+		if k := s.known.Load(); k != trailersUnknown {
+			s.mu.Unlock()
+			return k == trailersTaken
+		}
+		if wait := s.probing; wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return false
+			}
+		}
+		now := t.now()
+		if now.Before(s.next) {
+			s.mu.Unlock()
+			return false
+		}
+		done := make(chan struct{})
+		s.probing = done
+		s.mu.Unlock()
+
+		p := t.probeTrailers(ctx, u)
+		s.mu.Lock()
+		switch {
+		case p.Taken:
+			s.known.Store(trailersTaken)
+		case p.Settled:
+			s.known.Store(trailersRefused)
+		default:
+			s.next = now.Add(probeRetry)
+		}
+		s.probing = nil
+		close(done)
+		s.mu.Unlock()
+		if t.OnProbe != nil {
+			t.OnProbe(p)
+		}
+		return p.Taken
 	}
-	now := t.now()
-	if now.Before(s.next) {
-		return false
-	}
-	p := t.probeTrailers(ctx, u)
-	switch {
-	case p.Taken:
-		s.known.Store(trailersTaken)
-	case p.Settled:
-		s.known.Store(trailersRefused)
-	default:
-		s.next = now.Add(probeRetry)
-	}
-	if t.OnProbe != nil {
-		t.OnProbe(p)
-	}
-	return p.Taken
 }
 
 // probeTrailers sends the backend a PutObject of probePayload to a new key

@@ -182,6 +182,48 @@ func TestProbeTrailers(t *testing.T) {
 		}
 	})
 
+	t.Run("an upload whose client leaves stops waiting for the probe", func(t *testing.T) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			if strings.Contains(r.URL.Path, ".s3cache-trailer-probe-") {
+				close(entered)
+				<-release
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, "<Error><Code>BadDigest</Code></Error>")
+			}
+		}))
+		defer srv.Close()
+		tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1",
+			ChunkedUploads: true, ProbeTrailers: true}
+		first := make(chan int)
+		go func() { first <- putUnsigned(t, tr, srv.URL, payload) }()
+		<-entered // the first upload's probe is in flight, and held
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/bucket/other", io.NopCloser(bytes.NewReader(payload)))
+		req.ContentLength = int64(len(payload))
+		left := make(chan error, 1)
+		go func() {
+			res, err := tr.RoundTrip(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			left <- err
+		}()
+		select {
+		case err := <-left:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("the upload whose client left: %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second): // a bound on failure, not a synchronisation
+			t.Error("the upload whose client left still waits for the probe")
+		}
+		close(release)
+		if got := <-first; got != http.StatusOK {
+			t.Errorf("the first upload answered %d", got)
+		}
+	})
 	t.Run("concurrent first uploads wait for one probe", func(t *testing.T) {
 		b := newProbeBackend(t, "verify", nil)
 		tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1",

@@ -62,7 +62,8 @@ type Transport struct {
 	// probe (which is then deleted), gets signed chunks for good. A probe
 	// that tells nothing (no answer, 403, 5xx) leaves signed chunks for a
 	// minute, and the next upload after that probes again. Uploads wait
-	// for the probe in flight, at most 10 seconds.
+	// for the probe in flight, at most 10 seconds, or until their request's
+	// context is done.
 	ProbeTrailers bool
 	// OnProbe, if not nil, is told what each probe found.
 	OnProbe func(TrailerProbe)
