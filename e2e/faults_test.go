@@ -27,29 +27,33 @@ func TestBackendFaults(t *testing.T) {
 	env := map[string]string{"BACKEND_TIMEOUT": faultTimeout.String()}
 
 	unavailable := []struct {
-		name  string
-		start func(t *testing.T) endpoint
+		name string
+		// start returns the proxy's endpoint, and the relay before the
+		// backend if there is one.
+		start func(t *testing.T) (endpoint, *relay)
 	}{
-		{"connection refused", func(t *testing.T) endpoint {
+		{"connection refused", func(t *testing.T) (endpoint, *relay) {
 			closed, err := freeAddr() // nothing listens there
 			if err != nil {
 				t.Fatal(err)
 			}
-			return startProxy(t, proxyOptions{Backend: closed, Env: env, Ready: "/-/healthz"}).endpoint()
+			return startProxy(t, proxyOptions{Backend: closed, Env: env, Ready: "/-/healthz"}).endpoint(), nil
 		}},
-		{"no answer", func(t *testing.T) endpoint {
+		{"no answer", func(t *testing.T) (endpoint, *relay) {
 			r := newRelay(t, backendAddr(t))
 			p := startProxy(t, proxyOptions{Backend: r.Addr(), Env: env})
 			r.hang.Store(true)
-			return p.endpoint()
+			return p.endpoint(), r
 		}},
 	}
 	for _, tc := range unavailable {
 		t.Run(tc.name, func(t *testing.T) {
-			e := tc.start(t)
+			e, relay := tc.start(t)
 			url := objectURL(e, "some-bucket", "some/key")
-			// A plain GET; and the reads whose miss first sends a HEAD of
-			// the proxy's own: a HEAD, a range and a part.
+			// A plain GET; the reads whose miss first sends a HEAD of the
+			// proxy's own: a HEAD, a range and a part; and an upload, which
+			// waits for the trailer probe (see UPLOAD_FRAMING) before it is
+			// sent itself.
 			for _, read := range []struct {
 				name string
 				args []string
@@ -58,6 +62,7 @@ func TestBackendFaults(t *testing.T) {
 				{"HEAD", []string{"-I", url}},
 				{"range GET", []string{"-H", "Range: bytes=0-9", url}},
 				{"part GET", []string{url + "?partNumber=1"}},
+				{"PUT", []string{"-X", "PUT", "--data-binary", "some bytes", url}},
 			} {
 				start := time.Now()
 				r := curl(t, append(sigv4(e), read.args...)...)
@@ -70,6 +75,19 @@ func TestBackendFaults(t *testing.T) {
 				}
 				if limit := faultTimeout + faultMargin; elapsed > limit {
 					t.Errorf("%s took %v, want under BACKEND_TIMEOUT + margin = %v", read.name, elapsed, limit)
+				}
+			}
+			if relay != nil {
+				// The probe and the upload reached the backend, which
+				// answered neither.
+				probes := 0
+				for _, rec := range relay.records() {
+					if rec.Method == http.MethodPut && strings.HasPrefix(rec.Path, "/some-bucket/.s3cache-trailer-probe-") {
+						probes++
+					}
+				}
+				if puts := relay.count(http.MethodPut, "some-bucket", "some/key"); probes != 1 || puts != 1 {
+					t.Errorf("the backend saw %d trailer probes and %d uploads, want 1 and 1", probes, puts)
 				}
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), faultTimeout+faultMargin)
