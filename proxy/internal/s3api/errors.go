@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Error is the one S3 error type of the proxy: an HTTP status, an S3 error
@@ -109,15 +110,6 @@ func WrongRegionPresigned(got, want string) *Error {
 		withFields(field("Region", want))
 }
 
-type xmlError struct {
-	XMLName   xml.Name   `xml:"Error"`
-	Code      string     `xml:"Code"`
-	Message   string     `xml:"Message"`
-	Fields    []xmlField `xml:",any"`
-	Resource  string     `xml:"Resource,omitempty"`
-	RequestID string     `xml:"RequestId"`
-}
-
 // Write writes e as S3 sends an error: the status, Content-Type
 // application/xml, requestID in X-Amz-Request-Id and in the body's
 // RequestId (unless empty), and the XML body (none for HEAD); the
@@ -139,8 +131,53 @@ func Write(w http.ResponseWriter, method, resource string, e *Error, requestID s
 		w.WriteHeader(e.Status)
 		return
 	}
-	body, _ := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Fields: e.fields, Resource: resource, RequestID: requestID})
 	w.WriteHeader(e.Status)
-	w.Write([]byte(xml.Header))
-	w.Write(body)
+	w.Write(appendErrorDocument(make([]byte, 0, 512), e, resource, requestID))
+}
+
+// appendErrorDocument appends the XML declaration and the <Error>
+// document of e: Code, Message, e's own elements, Resource (unless
+// empty) and RequestId. Text is escaped as S3 escapes it, only &, < and >
+// (encoding/xml would also escape the apostrophes S3's messages quote
+// values with); a character XML cannot carry becomes U+FFFD, as
+// encoding/xml makes it.
+func appendErrorDocument(b []byte, e *Error, resource, requestID string) []byte {
+	b = append(b, xml.Header...)
+	b = append(b, "<Error>"...)
+	b = appendElement(b, "Code", e.Code)
+	b = appendElement(b, "Message", e.Message)
+	for _, f := range e.fields {
+		b = appendElement(b, f.XMLName.Local, f.Value)
+	}
+	if resource != "" {
+		b = appendElement(b, "Resource", resource)
+	}
+	b = appendElement(b, "RequestId", requestID)
+	return append(b, "</Error>"...)
+}
+
+// appendElement appends <name>text</name>; name is one of the package's.
+func appendElement(b []byte, name, text string) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	for _, r := range text {
+		switch {
+		case r == '&':
+			b = append(b, "&amp;"...)
+		case r == '<':
+			b = append(b, "&lt;"...)
+		case r == '>':
+			b = append(b, "&gt;"...)
+		case r == '\r':
+			b = append(b, "&#xD;"...)
+		case r == 0x09 || r == 0x0A || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD && r != utf8.RuneError || r >= 0x10000 && r <= 0x10FFFF:
+			b = utf8.AppendRune(b, r)
+		default:
+			b = utf8.AppendRune(b, '\uFFFD')
+		}
+	}
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestWrite: an error is sent as S3 sends it: its status, an XML body
@@ -68,6 +70,58 @@ func TestWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestErrorDocumentText: text is escaped as S3 escapes it (apostrophes
+// and quotes as they are), and whatever a message or resource holds, the
+// document parses back to it, with what XML cannot carry as U+FFFD.
+func TestErrorDocumentText(t *testing.T) {
+	doc := string(appendErrorDocument(nil, WrongRegion("eu-west-1", "us-east-1"), `/b/a&b<c>"d"`, "ID1"))
+	const want = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'</Message>` +
+		`<Region>us-east-1</Region><Resource>/b/a&amp;b&lt;c&gt;"d"</Resource><RequestId>ID1</RequestId></Error>`
+	if doc != want {
+		t.Errorf("document\n%s\nwant\n%s", doc, want)
+	}
+}
+
+// FuzzErrorDocument: any message and resource make a document that
+// encoding/xml parses back to them, characters XML cannot carry (and
+// invalid UTF-8) replaced by U+FFFD.
+func FuzzErrorDocument(f *testing.F) {
+	f.Add("it's <b> & \"q\"", "/b/k\r\n")
+	f.Add("\x00\xff\U0010FFFF\uFFFE", "")
+	f.Fuzz(func(t *testing.T, message, resource string) {
+		doc := appendErrorDocument(nil, New(http.StatusBadRequest, "Code", message), resource, "ID")
+		var got struct{ Code, Message, Resource, RequestId string }
+		if err := xml.Unmarshal(doc, &got); err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if want := xmlText(message); got.Message != want {
+			t.Errorf("Message %q, want %q", got.Message, want)
+		}
+		if want := xmlText(resource); got.Resource != want {
+			t.Errorf("Resource %q, want %q", got.Resource, want)
+		}
+		if got.Code != "Code" || got.RequestId != "ID" {
+			t.Errorf("Code %q RequestId %q", got.Code, got.RequestId)
+		}
+	})
+}
+
+// xmlText is s as an XML parser gives it back: characters outside XML's
+// range as U+FFFD, and a CR LF or lone CR as it was (an escaped CR is
+// not folded).
+func xmlText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune(utf8.RuneError)
+		}
+	}
+	return b.String()
 }
 
 // TestDerivedErrors: WithCause and WithMessage leave their template as it
