@@ -427,7 +427,7 @@ func runWrk(ctx context.Context, env *environment, o options, c cell) (sample, e
 		return sample{}, err
 	}
 	var profiled chan error
-	if srv := t.server(env); o.profile != "" && srv.pprof != "" && t.method == http.MethodGet {
+	if srv := t.server(env); o.profile != "" && srv.pprof != "" {
 		name := strings.ReplaceAll(env.regime.Name+" "+t.Name+" "+c.label(), " ", "-") + ".pprof"
 		profiled = make(chan error, 1)
 		go func() { profiled <- fetchProfile(ctx, srv.pprof, o.duration, filepath.Join(o.profile, name)) }()

@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "both", "pinned (servers on -cores cores of their own, wrk and the backend on the rest), free (every process on every core), or both, one after the other")
 	flag.BoolVar(&o.quick, "quick", false, "one round of 2 s runs: a smoke test of the harness, not a measurement")
 	flag.BoolVar(&o.noInstall, "no-install", false, "do not install missing tools")
-	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each hit and miss run (pprof format)")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of s3cache taken during each of its runs: hits, misses and uploads (pprof format)")
 	flag.StringVar(&o.render, "render", "", "measure nothing: render latest.md and the charts into -out from this latest.json")
 	flag.Parse()
 	if o.quick {
