@@ -233,7 +233,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	ob := res.Request.Context().Value(outboundKey{}).(*outbound)
 	ob.write.End()
-	res.Body = &cutRecorder{backendBody: newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel), ob: ob}
+	res.Body = newBackendBody(res.Body, p.cfg.BackendTimeout, ob.cancel)
 	stripBackendHeaders(res.Header)
 	// One request id per answer: an S3 error body carries the header's.
 	if err := rewriteErrorBody(res, ob.reqID); err != nil {
@@ -248,18 +248,22 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 		res.Header.Set("X-Cache", ob.xcache)
 	}
 	ob.rq.lw.source = sourceBackend // the ReverseProxy relays the body next
+	// Only a failure of what the ReverseProxy relays from here on cuts the
+	// answer: one while reading an error body or a listing above is the
+	// ErrorHandler's, which answers it.
+	res.Body = &cutRecorder{ReadCloser: res.Body, ob: ob}
 	return nil
 }
 
 // cutRecorder records the first failure of the backend body the
 // ReverseProxy relays, for forward to end the answer with (failBody).
 type cutRecorder struct {
-	*backendBody
+	io.ReadCloser
 	ob *outbound
 }
 
 func (c *cutRecorder) Read(p []byte) (int, error) {
-	n, err := c.backendBody.Read(p)
+	n, err := c.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && c.ob.cut == nil {
 		c.ob.cut = err
 	}

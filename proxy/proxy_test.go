@@ -453,6 +453,30 @@ func TestBackendCutsBody(t *testing.T) {
 	}
 }
 
+// TestBackendCutsErrorBody: a backend that cuts the S3 error body it
+// answers a write with, which the proxy reads whole to give it the
+// request's id, gets the client 502 BadGateway, on both front ends.
+func TestBackendCutsErrorBody(t *testing.T) {
+	fake, backend := newFakeS3(t)
+	fake.onPut = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("Content-Length", "200")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "<Error><Code>InternalError</Code>")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	p, lean := newTestProxy(t, backend, nil)
+	hs := httptest.NewServer(p)
+	t.Cleanup(hs.Close)
+	for _, url := range []string{lean.URL, hs.URL} {
+		res := do(t, "PUT", url+"/bkt/k", []byte("body"), testSecret)
+		if body := readBody(t, res); res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "<Code>BadGateway</Code>") {
+			t.Errorf("%s: %d %s, want 502 BadGateway", url, res.StatusCode, body)
+		}
+	}
+}
+
 func TestBypassAndErrors(t *testing.T) {
 	fake, backend := newFakeS3(t)
 	fake.objects["/bkt/k"] = []byte("0123456789")
