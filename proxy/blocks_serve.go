@@ -231,6 +231,7 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 	hw := holdStatus(w) // until the first byte: a first block that fails gets an error status
 	writeLargeHeader(hw, o, rr, 0, o.size, http.StatusOK, xCacheMiss)
 	sendingFrom(w, sourceBackend)
+	rc := http.NewResponseController(hw)
 	// Blocks are claimed a few ahead of the one being read, not all at
 	// once: a read of a later block does not wait for this client's pace,
 	// and one that trails it still finds its blocks claimed.
@@ -253,6 +254,11 @@ func (p *Proxy) serveFillBlocks(w http.ResponseWriter, r *http.Request, o *large
 			return
 		}
 		p.blocks.misses.Inc()
+		// The block goes out before the next is read from the backend (a
+		// no-op for blocks larger than the front end holds back).
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return
+		}
 	}
 	hw.send()
 }

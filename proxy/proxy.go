@@ -159,10 +159,13 @@ func New(cfg Config) (*Proxy, error) {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: p.backend,
-		// Zero: writes are not flushed one by one (the lean front end sends
-		// a small body with its header in one system call); a response
-		// of unknown length or an event stream is still flushed at once.
-		FlushInterval:  0,
+		// Writes are not flushed one by one (the lean front end sends a
+		// small body with its header in one system call, and batches a
+		// large one's pieces), but what it holds goes out within
+		// relayFlushInterval when the backend sends nothing more; a
+		// response of unknown length or an event stream is flushed at
+		// once.
+		FlushInterval:  relayFlushInterval,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.proxyError,
 		BufferPool:     bufferPool{},

@@ -347,7 +347,8 @@ func TestNoStaleFill(t *testing.T) {
 // cuts its body, on each way a GET is relayed (a shared fill, a stream of
 // unknown length, a large object block by block, a bypass). Cut before the
 // first byte, the client gets 502 BadGateway; cut after bytes reached it,
-// a broken body, never one that looks complete. Either way the next GET
+// a broken body, never one that looks complete; the bytes sent before a
+// stall reach the client while the backend waits. Either way the next GET
 // has every byte. Both front ends: the lean loop and net/http's server.
 func TestBackendCutsBody(t *testing.T) {
 	obj := bytes.Repeat([]byte("x"), 100<<10)
@@ -411,8 +412,9 @@ func TestBackendCutsBody(t *testing.T) {
 					}
 					w.WriteHeader(http.StatusOK)
 					if !before {
-						// More than the lean front end holds back.
-						w.Write(obj[:64<<10])
+						// Less than the lean front end batches: it must
+						// still reach the client while the backend waits.
+						w.Write(obj[:10<<10])
 					}
 					w.(http.Flusher).Flush()
 					if !before {
@@ -435,8 +437,18 @@ func TestBackendCutsBody(t *testing.T) {
 						t.Errorf("GET cut before any byte: %d %s, want 502 BadGateway", res.StatusCode, body)
 					}
 				default:
-					if _, err := io.ReadFull(res.Body, make([]byte, 1)); err != nil {
-						t.Fatalf("GET cut after bytes: reading its first byte: %v", err)
+					first := make(chan error, 1)
+					go func() {
+						_, err := io.ReadFull(res.Body, make([]byte, 1))
+						first <- err
+					}()
+					select {
+					case err := <-first:
+						if err != nil {
+							t.Fatalf("GET cut after bytes: reading its first byte: %v", err)
+						}
+					case <-time.After(10 * time.Second): // a bound on failure, not a synchronisation
+						t.Fatal("GET cut after bytes: no byte reached the client while the backend waited")
 					}
 					close(received)
 					if _, err := io.ReadAll(res.Body); err == nil {

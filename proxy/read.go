@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -328,32 +329,36 @@ func (p *Proxy) streamResponse(w http.ResponseWriter, r *http.Request, res *http
 	sendingFrom(w, sourceBackend)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	src := &readFailure{r: res.Body}
-	if _, err := io.CopyBuffer(hw, src, *buf); err != nil {
-		if src.err != nil {
-			p.failBody(hw, r, src.err)
+	rc := http.NewResponseController(hw)
+	for {
+		n, err := res.Body.Read(*buf)
+		if n > 0 {
+			// Each piece goes out as it came, not held for the next: the
+			// backend may be slow to send more.
+			if _, werr := hw.Write((*buf)[:n]); werr != nil {
+				abortIfBackend(r.Context(), werr)
+				return
+			}
+			if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+				abortIfBackend(r.Context(), ferr)
+				return
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			p.failBody(hw, r, err)
 			return
 		}
-		abortIfBackend(r.Context(), err)
 	}
 	hw.send()
 }
 
-// readFailure remembers the first error other than io.EOF its reader
-// returned: it tells a copy's failed source from its failed destination.
-// The zero value is not usable: set r.
-type readFailure struct {
-	r   io.Reader
-	err error
-}
-
-func (f *readFailure) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err != nil && err != io.EOF && f.err == nil {
-		f.err = err
-	}
-	return n, err
-}
+// relayFlushInterval bounds how long the pass-through holds relayed bytes
+// back (the lean front end batches up to 32 KiB of them) when the backend
+// sends nothing more.
+const relayFlushInterval = 100 * time.Millisecond
 
 // maxObjectBytes is the largest object stored for rq.
 func (p *Proxy) maxObjectBytes(rq *request) int64 {
