@@ -6,15 +6,17 @@ import (
 )
 
 // A relayed body can fail before its first byte: the backend sent its
-// headers and then cut the connection. net/http sends the status line
-// with the first byte or flush, so an answer aborted before either is a
+// headers and then cut the connection or stalled. net/http sends the
+// status line with the first byte or flush, so an answer aborted before either is a
 // connection closed with no answer at all, which a client cannot tell
 // from a network fault. heldStatus holds the status back until that
 // first byte, so that such a failure is answered with an S3 error status
 // instead (failBody).
 
 // heldStatus is a ResponseWriter whose status line waits for the first
-// body byte or flush. The zero value is not usable: see holdStatus.
+// body byte; a flush before it sends nothing (the ReverseProxy flushes an
+// answer's header at once or after its FlushInterval, before any byte
+// came). The zero value is not usable: see holdStatus.
 type heldStatus struct {
 	http.ResponseWriter
 	status int         // held; 0 when none is, or once it went out
@@ -43,9 +45,12 @@ func (h *heldStatus) Write(b []byte) (int, error) {
 	return h.ResponseWriter.Write(b)
 }
 
-// FlushError sends the held status and flushes.
+// FlushError flushes what was written; before the first byte it does
+// nothing.
 func (h *heldStatus) FlushError() error {
-	h.send()
+	if !h.sent {
+		return nil
+	}
 	return http.NewResponseController(h.ResponseWriter).Flush()
 }
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// TestHeldStatus: the status waits for the first byte or flush, an
-// informational status goes at once, and a body that fails before its
+// TestHeldStatus: the status waits for the first byte, a flush before it
+// included, an informational status goes at once, and a body that fails before its
 // first byte is answered with an S3 error carrying only the header that
 // was there before the answer's own; after it, the answer is aborted.
 func TestHeldStatus(t *testing.T) {
@@ -30,12 +30,17 @@ func TestHeldStatus(t *testing.T) {
 			t.Errorf("after a byte: %d %q, want 206 x", rec.Code, rec.Body)
 		}
 	})
-	t.Run("a flush sends it", func(t *testing.T) {
+	t.Run("a flush holds it until the first byte", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		h := holdStatus(rec)
 		h.WriteHeader(http.StatusCreated)
-		if err := http.NewResponseController(h).Flush(); err != nil || rec.Code != http.StatusCreated || !rec.Flushed {
-			t.Errorf("flush: %v, code %d flushed %v, want 201 flushed", err, rec.Code, rec.Flushed)
+		rc := http.NewResponseController(h)
+		if err := rc.Flush(); err != nil || rec.Code != http.StatusOK || rec.Flushed {
+			t.Errorf("flush before a byte: %v, code %d flushed %v, want nothing written", err, rec.Code, rec.Flushed)
+		}
+		h.Write([]byte("x"))
+		if err := rc.Flush(); err != nil || rec.Code != http.StatusCreated || !rec.Flushed {
+			t.Errorf("flush after a byte: %v, code %d flushed %v, want 201 flushed", err, rec.Code, rec.Flushed)
 		}
 	})
 	t.Run("informational goes at once", func(t *testing.T) {

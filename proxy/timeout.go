@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -12,23 +14,33 @@ import (
 // waits longer than d, the request's context is cancelled and the Read
 // fails, so a backend that stalls mid-body cannot hold a client forever.
 // Only time spent waiting on the backend counts; a slow client, which
-// slows the reads down by not asking, never trips it.
+// slows the reads down by not asking, never trips it. The Read that timed
+// out fails with os.ErrDeadlineExceeded in its chain (a 504 before the
+// answer's first byte), not with the cancellation alone (a 502).
 type backendBody struct {
 	io.ReadCloser
-	timer *time.Timer
-	d     time.Duration
+	timer   *time.Timer
+	d       time.Duration
+	expired atomic.Bool // the timer fired
 }
 
 func newBackendBody(body io.ReadCloser, d time.Duration, cancel context.CancelFunc) *backendBody {
-	t := time.AfterFunc(d, cancel)
-	t.Stop()
-	return &backendBody{ReadCloser: body, timer: t, d: d}
+	b := &backendBody{ReadCloser: body, d: d}
+	b.timer = time.AfterFunc(d, func() {
+		b.expired.Store(true)
+		cancel()
+	})
+	b.timer.Stop()
+	return b
 }
 
 func (b *backendBody) Read(p []byte) (int, error) {
 	b.timer.Reset(b.d)
 	n, err := b.ReadCloser.Read(p)
 	b.timer.Stop()
+	if err != nil && err != io.EOF && b.expired.Load() {
+		err = fmt.Errorf("proxy: no byte of the backend's body for %v: %w: %w", b.d, os.ErrDeadlineExceeded, err)
+	}
 	return n, err
 }
 
