@@ -171,7 +171,7 @@ func appendElement(b []byte, name, text string) []byte {
 			b = append(b, "&gt;"...)
 		case r == '\r':
 			b = append(b, "&#xD;"...)
-		case r == 0x09 || r == 0x0A || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD && r != utf8.RuneError || r >= 0x10000 && r <= 0x10FFFF:
+		case r == 0x09 || r == 0x0A || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF:
 			b = utf8.AppendRune(b, r)
 		default:
 			b = utf8.AppendRune(b, '\uFFFD')
