@@ -258,12 +258,12 @@ func (l *eventLoop) serve(fd int32, c *leanConn) {
 		}
 		if len(c.lw.pending) > 0 || !keep {
 			l.removeFD(fd, c)
-			go c.serveRest(keep)
+			l.srv.workers.serveRest(c, keep)
 			return
 		}
 	}
 	l.removeFD(fd, c)
-	go c.serveRest(true)
+	l.srv.workers.serveRest(c, true)
 }
 
 // errWouldBlock is a loop's read of a connection with nothing to read.

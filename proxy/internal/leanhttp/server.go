@@ -110,6 +110,7 @@ type Server struct {
 	loopPending atomic.Int64
 
 	closing atomic.Bool
+	workers *workers // the goroutines that take connections off the loops
 	handoff *handoffListener
 	lns     []net.Listener
 	active  sync.WaitGroup
@@ -129,6 +130,7 @@ func (s *Server) init() {
 	if s.conns == nil {
 		s.conns = map[*leanConn]struct{}{}
 		s.handoff = &handoffListener{conns: make(chan net.Conn), done: make(chan struct{})}
+		s.workers = newWorkers()
 		var b [4]byte
 		rand.Read(b[:])
 		s.ids.prefix = hex.EncodeToString(b[:])
@@ -263,6 +265,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
 	s.closing.Store(true)
+	s.workers.stop()
 	for _, ln := range s.lns {
 		ln.Close()
 	}
