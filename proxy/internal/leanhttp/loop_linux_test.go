@@ -2,6 +2,7 @@ package leanhttp
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -146,5 +147,61 @@ func TestEventLoopCutsIdleAndStuckClients(t *testing.T) {
 		if size > 0 && n >= int64(size) {
 			t.Errorf("%s: a client reading nothing for a second got all %d bytes", path, n)
 		}
+	}
+}
+
+// TestEventLoopClientResetsMidAnswer: a client that resets its connection
+// part-way through an answer the loop could not send whole (so the rest
+// went, kept, to a goroutine) costs nothing lasting: the next client is
+// answered on the loop, and once Shutdown has waited for every
+// connection, no kept byte is still counted against maxLoopPending.
+func TestEventLoopClientResetsMidAnswer(t *testing.T) {
+	s := &Server{Handler: testHandler(), Fallback: &http.Server{Handler: testHandler()}, WriteTimeout: 10 * time.Second, Logger: discardLogger()}
+	s, addr := startServer(t, s)
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+		return err
+	}}
+	const size = 8 << 20
+	for i := range 3 {
+		c, err := dialer.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Minute))
+		io.WriteString(c, "GET /size/"+strconv.Itoa(size)+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Header.Get("X-Loop") != "yes" {
+			t.Fatalf("answer %d: on the loop %q, want yes", i+1, res.Header.Get("X-Loop"))
+		}
+		if _, err := io.ReadFull(res.Body, make([]byte, 100<<10)); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).SetLinger(0) // Close sends a reset
+		c.Close()
+
+		c2, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2.SetDeadline(time.Now().Add(time.Minute))
+		res, body := get(t, c2, bufio.NewReader(c2), "/len/next", "")
+		c2.Close()
+		if body != "next" || res.Header.Get("X-Loop") != "yes" {
+			t.Fatalf("after reset %d: %q on the loop %q, want \"next\" on the loop", i+1, body, res.Header.Get("X-Loop"))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (a reset connection was not let go)", err)
+	}
+	if n := s.loopPending.Load(); n != 0 {
+		t.Errorf("%d kept answer bytes still counted after every connection ended", n)
 	}
 }
