@@ -114,19 +114,27 @@ func (t *Transport) trailersTaken(ctx context.Context, u *url.URL) bool {
 		s.probing = done
 		s.mu.Unlock()
 
-		p := t.probeTrailers(ctx, u)
-		s.mu.Lock()
-		switch {
-		case p.Taken:
-			s.known.Store(trailersTaken)
-		case p.Settled:
-			s.known.Store(trailersRefused)
-		default:
-			s.next = now.Add(probeRetry)
-		}
-		s.probing = nil
-		close(done)
-		s.mu.Unlock()
+		var p TrailerProbe
+		func() {
+			// Deferred, so that a probe that panics (in Base, say) still
+			// lets the uploads waiting for it go, as one that told
+			// nothing.
+			defer func() {
+				s.mu.Lock()
+				switch {
+				case p.Taken:
+					s.known.Store(trailersTaken)
+				case p.Settled:
+					s.known.Store(trailersRefused)
+				default:
+					s.next = now.Add(probeRetry)
+				}
+				s.probing = nil
+				close(done)
+				s.mu.Unlock()
+			}()
+			p = t.probeTrailers(ctx, u)
+		}()
 		if t.OnProbe != nil {
 			t.OnProbe(p)
 		}

@@ -224,6 +224,32 @@ func TestProbeTrailers(t *testing.T) {
 			t.Errorf("the first upload answered %d", got)
 		}
 	})
+	t.Run("a probe that panics lets the uploads after it go", func(t *testing.T) {
+		b := newProbeBackend(t, "verify", nil)
+		tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1",
+			ChunkedUploads: true, ProbeTrailers: true, Base: panicOnProbe{http.DefaultTransport}}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the probe's panic did not reach its upload")
+				}
+			}()
+			putUnsigned(t, tr, b.srv.URL, payload)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound on failure
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, b.srv.URL+"/bucket/key", io.NopCloser(bytes.NewReader(payload)))
+		req.ContentLength = int64(len(payload))
+		res, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("the upload after the probe's panic: %v (it waited for a probe that had ended)", err)
+		}
+		res.Body.Close()
+		want := []string{"PUT /bucket/key " + signed + " 200"}
+		if got := b.took(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("the backend saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 	t.Run("concurrent first uploads wait for one probe", func(t *testing.T) {
 		b := newProbeBackend(t, "verify", nil)
 		tr := &Transport{AccessKey: backendAccessKey, SecretKey: backendSecret, Region: "eu-central-1",
@@ -250,4 +276,15 @@ func TestProbeTrailers(t *testing.T) {
 			t.Errorf("%d probes and %d uploads with a trailer, want 1 and 8", probes, trailered)
 		}
 	})
+}
+
+// panicOnProbe is a Base that panics on a trailer probe and sends
+// everything else with its RoundTripper.
+type panicOnProbe struct{ http.RoundTripper }
+
+func (p panicOnProbe) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, ".s3cache-trailer-probe-") {
+		panic("a probe that panics")
+	}
+	return p.RoundTripper.RoundTrip(r)
 }
