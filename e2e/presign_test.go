@@ -153,6 +153,39 @@ func TestSigV4Completeness(t *testing.T) {
 			}
 			return do(t, http.MethodGet, u, nil)
 		}, 400, "AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting '" + testRegion + "'"},
+		// A signature that is not 64 hex digits is a wrong one, as S3,
+		// MinIO and versitygw answer it; a presigned URL's query that
+		// lacks one is malformed, named after the query.
+		{"presigned URL, signature cut short", func(t *testing.T) httpResult {
+			u := presignedURL(t, objURL, creds)
+			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))
+			return do(t, http.MethodGet, strings.Replace(u, "X-Amz-Signature="+sig, "X-Amz-Signature="+sig[:62], 1), nil)
+		}, 403, "SignatureDoesNotMatch", ""},
+		{"presigned URL, signature not hex", func(t *testing.T) httpResult {
+			u := presignedURL(t, objURL, creds)
+			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))
+			return do(t, http.MethodGet, strings.Replace(u, "X-Amz-Signature="+sig, "X-Amz-Signature=zz"+sig[2:], 1), nil)
+		}, 403, "SignatureDoesNotMatch", ""},
+		{"presigned URL without its signature", func(t *testing.T) httpResult {
+			u := presignedURL(t, objURL, creds)
+			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))
+			return do(t, http.MethodGet, strings.Replace(u, "&X-Amz-Signature="+sig, "", 1), nil)
+		}, 400, "AuthorizationQueryParametersError", ""},
+		{"Authorization header, signature not hex", func(t *testing.T) httpResult {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, objURL, nil)
+			req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+			if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, "UNSIGNED-PAYLOAD", "s3", testRegion, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			a := req.Header.Get("Authorization")
+			i := strings.Index(a, "Signature=") + len("Signature=")
+			req.Header.Set("Authorization", a[:i]+"zz"+a[i+2:])
+			r, err := httpDo(t, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}, 403, "SignatureDoesNotMatch", ""},
 		{"aws-cli v1 presign (SigV2)", func(t *testing.T) httpResult {
 			u := strings.TrimSpace(mustAWS(t, e, "s3", "presign", "s3://"+bucket+"/"+key))
 			if q, err := url.Parse(u); err != nil || q.Query().Get("AWSAccessKeyId") == "" {
@@ -205,4 +238,25 @@ func sdkRaw(t *testing.T, e endpoint, mod func(*s3.Options), bucket, key string)
 	}
 	defer out.Body.Close()
 	return httpResult{Status: 200, Header: rawHeader(out.ResultMetadata)}
+}
+
+// presignedURL presigns a GET of objURL for an hour with the SDK's signer.
+func presignedURL(t *testing.T, objURL string, creds aws.Credentials) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, objURL+"?X-Amz-Expires=3600", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(t.Context(), creds, req, "UNSIGNED-PAYLOAD", "s3", testRegion, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// mustQuery returns the query parameters of URL u.
+func mustQuery(t *testing.T, u string) url.Values {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Query()
 }

@@ -20,6 +20,7 @@ var sigv4Errors = []struct {
 	tmpl     *s3api.Error
 }{
 	{sigv4.ErrMissingAuth, s3api.ErrAccessDenied},
+	{sigv4.ErrMalformedPresign, s3api.New(http.StatusBadRequest, "AuthorizationQueryParametersError", "Error parsing the X-Amz-* query parameters of the presigned URL.")},
 	{sigv4.ErrMalformedAuth, s3api.New(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed.")},
 	{sigv4.ErrInvalidAccessKeyID, s3api.New(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
 	{sigv4.ErrSignatureMismatch, s3api.New(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")},

@@ -13,6 +13,9 @@ var (
 	// ErrMalformedAuth means the Authorization header or the presigned query
 	// is syntactically wrong or names an unsupported algorithm or scope.
 	ErrMalformedAuth = errors.New("sigv4: malformed authorization")
+	// ErrMalformedPresign is ErrMalformedAuth in a presigned URL's query
+	// parameters; errors.Is matches both.
+	ErrMalformedPresign = fmt.Errorf("sigv4: malformed presigned query: %w", ErrMalformedAuth)
 	// ErrInvalidAccessKeyID means the access key is not known.
 	ErrInvalidAccessKeyID = errors.New("sigv4: invalid access key id")
 	// ErrSignatureMismatch means a request, chunk or trailer signature is wrong.

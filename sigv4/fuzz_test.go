@@ -28,7 +28,9 @@ func FuzzParseAuthorization(f *testing.F) {
 			}
 			return
 		}
-		if len(a.signature) != 64 || !strings.Contains(";"+a.signedHeaders+";", ";host;") || a.scope.accessKey == "" {
+		// A signature of any other form than 64 hex digits is accepted
+		// here and fails the comparison (SignatureDoesNotMatch).
+		if a.signature == "" || !strings.Contains(";"+a.signedHeaders+";", ";host;") || a.scope.accessKey == "" {
 			t.Fatalf("accepted inconsistent %+v", a)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -269,11 +270,11 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (*Result, error) 
 func (v *Verifier) verifyPresigned(r *http.Request, raw string) (*Result, error) {
 	p, err := parsePresign(raw)
 	if err != nil {
-		return nil, err
+		return nil, presignError(err)
 	}
 	secret, err := v.lookup(p.auth.scope, p.date[:8], true)
 	if err != nil {
-		return nil, err
+		return nil, presignError(err)
 	}
 	t, _ := parseAmzDate(p.date) // checked by parsePresign
 	now := v.now()
@@ -425,9 +426,14 @@ func checkRequestSignature(r *http.Request, key *signingKey, a authorization, am
 	want := key.sign(sig[:0], b)
 	putCanonicalBuf(bp, b)
 
+	// A signature that is not 64 hex digits cannot match: S3, MinIO and
+	// versitygw answer it as they answer a wrong one.
 	var got [sha256.Size]byte
+	if len(a.signature) != hex.EncodedLen(sha256.Size) {
+		return sig, fmt.Errorf("sigv4: signature is not 64 hex digits: %w", ErrSignatureMismatch)
+	}
 	if _, err := hex.Decode(got[:], []byte(a.signature)); err != nil {
-		return sig, fmt.Errorf("sigv4: signature is not hex: %w", ErrMalformedAuth)
+		return sig, fmt.Errorf("sigv4: signature is not 64 hex digits: %w", ErrSignatureMismatch)
 	}
 	if !hmac.Equal(got[:], want) {
 		return sig, fmt.Errorf("sigv4: request signature: %w", ErrSignatureMismatch)
@@ -505,4 +511,13 @@ func (v *Verifier) payload(r *http.Request, hash string, key []byte, amzDate, sc
 		return &Result{Body: newChunkedBody(src, cfg), ContentLength: n, PayloadHash: unsignedPayload, Trailers: trailers}, nil
 	}
 	return nil, fmt.Errorf("sigv4: x-amz-content-sha256 %q: %w", truncate(hash), ErrUnsupportedPayload)
+}
+
+// presignError marks a malformed presigned query as such
+// (ErrMalformedPresign); other errors are returned as they are.
+func presignError(err error) error {
+	if errors.Is(err, ErrMalformedAuth) {
+		return fmt.Errorf("%w: %w", ErrMalformedPresign, err)
+	}
+	return err
 }

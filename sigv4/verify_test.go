@@ -204,12 +204,29 @@ func TestVerifyErrors(t *testing.T) {
 		{"presign in the future", func() *http.Request { return presigned(time.Hour, testNow.Add(20*time.Minute)) }, ErrTimeSkewed},
 		{"presign expires too long", func() *http.Request {
 			return newGet("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKTEST%2F20240301%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240301T120000Z&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=" + strings.Repeat("0", 64))
-		}, ErrMalformedAuth},
+		}, ErrMalformedPresign},
 		{"presign expires zero: valid for no time, as S3 and MinIO answer it", func() *http.Request {
 			return newGet("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKTEST%2F20240301%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240301T120000Z&X-Amz-Expires=0&X-Amz-SignedHeaders=host&X-Amz-Signature=" + strings.Repeat("0", 64))
 		}, ErrRequestExpired},
 		{"presign missing signature", func() *http.Request {
 			return newGet("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKTEST%2F20240301%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240301T120000Z&X-Amz-Expires=10&X-Amz-SignedHeaders=host")
+		}, ErrMalformedPresign},
+		{"presign signature not hex", func() *http.Request {
+			r := presigned(time.Hour, testNow)
+			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "X-Amz-Signature=", "X-Amz-Signature=zz", 1)
+			return r
+		}, ErrSignatureMismatch},
+		{"header signature cut short", func() *http.Request {
+			r := signed(testAccessKey, testSecret, testNow)
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a[:len(a)-2])
+			return r
+		}, ErrSignatureMismatch},
+		{"header signature empty", func() *http.Request {
+			r := newGet("/b/k")
+			r.Header.Set("X-Amz-Date", "20240301T120000Z")
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKTEST/20240301/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=")
+			return r
 		}, ErrMalformedAuth},
 		{"presign tampered query", func() *http.Request {
 			r := presigned(time.Hour, testNow)
