@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"net/http"
 	"net/url"
@@ -259,4 +262,97 @@ func mustQuery(t *testing.T, u string) url.Values {
 		t.Fatal(err)
 	}
 	return p.Query()
+}
+
+// TestSignatureMismatchBody: a request signed with the wrong secret, by
+// the SDK's signer in a header and as a presigned URL, gets S3's
+// SignatureDoesNotMatch whose body says what the proxy signed. The
+// string to sign it returns is the one the client signed: HMAC'd with
+// the client's own (wrong) key, it gives the signature the client sent;
+// its hash line is the SHA-256 of the canonical request returned beside
+// it; both are given as bytes too. None of it reaches the log, even at
+// debug level.
+func TestSignatureMismatchBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"LOG_LEVEL": "debug"}) // every cause logged
+	e := h.endpoint()
+	bucket := newBucket(t, e)
+	putBytes(t, e, bucket, "k", []byte("v"))
+	objURL := objectURL(e, bucket, "k")
+	const wrong = "not-the-secret"
+	creds := aws.Credentials{AccessKeyID: e.Access, SecretAccessKey: wrong}
+	now := time.Now().UTC()
+
+	header, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, objURL, nil)
+	header.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, header, "UNSIGNED-PAYLOAD", "s3", testRegion, now); err != nil {
+		t.Fatal(err)
+	}
+	presigned, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, objURL+"?X-Amz-Expires=600", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(t.Context(), creds, presigned, "UNSIGNED-PAYLOAD", "s3", testRegion, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presigned, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+
+	for name, req := range map[string]*http.Request{"header": header, "presigned": presigned} {
+		t.Run(name, func(t *testing.T) {
+			r, err := httpDo(t, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Code, AWSAccessKeyId, StringToSign, SignatureProvided      string
+				StringToSignBytes, CanonicalRequest, CanonicalRequestBytes string
+			}
+			if err := xml.Unmarshal(r.Body, &body); err != nil || r.Status != 403 || body.Code != "SignatureDoesNotMatch" {
+				t.Fatalf("got %d %s (%v); want 403 SignatureDoesNotMatch", r.Status, r.Body, err)
+			}
+			key := hmacSHA256([]byte("AWS4"+wrong), now.Format("20060102"))
+			for _, s := range []string{testRegion, "s3", "aws4_request"} {
+				key = hmacSHA256(key, s)
+			}
+			if got := hex.EncodeToString(hmacSHA256(key, body.StringToSign)); got != body.SignatureProvided {
+				t.Errorf("the string to sign returned, signed with the client's key, gives %s; the client sent %s\n%s", got, body.SignatureProvided, body.StringToSign)
+			}
+			sent := req.Header.Get("Authorization") + req.URL.RawQuery
+			if body.SignatureProvided == "" || !strings.Contains(sent, body.SignatureProvided) || body.AWSAccessKeyId != e.Access {
+				t.Errorf("SignatureProvided %q, AWSAccessKeyId %q: not what the request carried", body.SignatureProvided, body.AWSAccessKeyId)
+			}
+			lines := strings.Split(body.StringToSign, "\n")
+			canon := sha256.Sum256([]byte(body.CanonicalRequest))
+			if len(lines) != 4 || lines[3] != hex.EncodeToString(canon[:]) {
+				t.Errorf("the string to sign does not end in the canonical request's hash\n%s\n%s", body.StringToSign, body.CanonicalRequest)
+			}
+			if !strings.HasPrefix(body.CanonicalRequest, "GET\n/"+bucket+"/k\n") {
+				t.Errorf("canonical request %q is not of this GET", body.CanonicalRequest)
+			}
+			if body.StringToSignBytes != spaced(body.StringToSign) || body.CanonicalRequestBytes != spaced(body.CanonicalRequest) {
+				t.Errorf("the Bytes elements are not the texts' bytes")
+			}
+		})
+	}
+	// They go to the client, not to the log: a presigned URL's canonical
+	// request holds its query's values.
+	out := h.proxy.output()
+	for _, s := range []string{"X-Amz-Credential=", "x-amz-content-sha256:"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the proxy's log holds %q", s)
+		}
+	}
+}
+
+func hmacSHA256(key []byte, s string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(s))
+	return m.Sum(nil)
+}
+
+// spaced is s's bytes as two hex digits each, separated by spaces.
+func spaced(s string) string {
+	parts := make([]string, len(s))
+	for i := range len(s) {
+		parts[i] = hex.EncodeToString([]byte{s[i]})
+	}
+	return strings.Join(parts, " ")
 }

@@ -23,7 +23,7 @@ var sigv4Errors = []struct {
 	{sigv4.ErrMalformedPresign, s3api.New(http.StatusBadRequest, "AuthorizationQueryParametersError", "Error parsing the X-Amz-* query parameters of the presigned URL.")},
 	{sigv4.ErrMalformedAuth, s3api.New(http.StatusBadRequest, "AuthorizationHeaderMalformed", "The authorization header is malformed.")},
 	{sigv4.ErrInvalidAccessKeyID, s3api.New(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")},
-	{sigv4.ErrSignatureMismatch, s3api.New(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")},
+	{sigv4.ErrSignatureMismatch, errSignatureMismatch},
 	{sigv4.ErrRequestExpired, s3api.New(http.StatusForbidden, "AccessDenied", "Request has expired")},
 	{sigv4.ErrTimeSkewed, s3api.New(http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")},
 	{sigv4.ErrSignatureV2, s3api.New(http.StatusBadRequest, "InvalidRequest", "Signature Version 2 is not supported by this proxy; sign requests with AWS Signature Version 4.")},
@@ -46,6 +46,38 @@ func regionError(re *sigv4.RegionError) *s3api.Error {
 	return s3api.WrongRegion(re.Got, re.Want).WithCause(re)
 }
 
+// errSignatureMismatch is the answer to a request whose signature is
+// wrong.
+var errSignatureMismatch = s3api.New(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+
+// signatureError is S3's SignatureDoesNotMatch for a request's signature:
+// its body carries what the proxy signed (the string to sign and the
+// canonical request, as text and as bytes), so that a client can find
+// where its own differs, as from S3.
+func signatureError(se *sigv4.SignatureError) *s3api.Error {
+	return errSignatureMismatch.
+		WithElement("AWSAccessKeyId", se.AccessKey).
+		WithElement("StringToSign", se.StringToSign).
+		WithElement("SignatureProvided", se.Provided).
+		WithElement("StringToSignBytes", spacedHex(se.StringToSign)).
+		WithElement("CanonicalRequest", se.CanonicalRequest).
+		WithElement("CanonicalRequestBytes", spacedHex(se.CanonicalRequest))
+}
+
+// spacedHex returns s's bytes in hex, two digits each, separated by
+// spaces, as S3 writes StringToSignBytes.
+func spacedHex(s string) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, digits[s[i]>>4], digits[s[i]&0xf])
+	}
+	return string(b)
+}
+
 // toS3Error turns any error into the S3 error sent to the client.
 // Unknown errors become 500 InternalError; their text is logged, never sent.
 func toS3Error(err error) *s3api.Error {
@@ -56,6 +88,10 @@ func toS3Error(err error) *s3api.Error {
 	var re *sigv4.RegionError
 	if errors.As(err, &re) {
 		return regionError(re)
+	}
+	var se *sigv4.SignatureError
+	if errors.As(err, &se) {
+		return signatureError(se).WithCause(err)
 	}
 	for _, m := range sigv4Errors {
 		if errors.Is(err, m.sentinel) {

@@ -71,3 +71,20 @@ func (e *RegionError) Error() string {
 
 // Unwrap returns ErrRegionMismatch.
 func (e *RegionError) Unwrap() error { return ErrRegionMismatch }
+
+// A SignatureError is ErrSignatureMismatch for a request's signature
+// (errors.Is matches it), with what the verifier signed, which S3 sends
+// back in its SignatureDoesNotMatch for the client to compare with its
+// own. Error says none of it: the canonical request holds a presigned
+// URL's query values, which are not to be logged.
+type SignatureError struct {
+	AccessKey        string // the credential's access key
+	StringToSign     string
+	CanonicalRequest string
+	Provided         string // the signature the request carried
+}
+
+func (e *SignatureError) Error() string { return "sigv4: request signature does not match" }
+
+// Unwrap returns ErrSignatureMismatch.
+func (e *SignatureError) Unwrap() error { return ErrSignatureMismatch }

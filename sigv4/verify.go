@@ -403,10 +403,36 @@ func appendStringToSign(b []byte, amzDate, date, region, service string, canonHa
 
 // checkRequestSignature computes the signature of r and compares it with
 // the one the client sent. It returns the signature (lowercase hex), the
-// seed of a chunked upload.
+// seed of a chunked upload. A mismatch is a *SignatureError.
 func checkRequestSignature(r *http.Request, key *signingKey, a authorization, amzDate, payloadHash string, presigned bool) (sig [sha256.Size]byte, err error) {
 	bp := canonicalBufPool.Get().(*[]byte)
-	b := (*bp)[:0]
+	b := appendCanonicalRequest((*bp)[:0], r, a, payloadHash, presigned)
+	canonHash := sha256.Sum256(b)
+
+	b = appendStringToSign(b[:0], amzDate, a.scope.date, a.scope.region, a.scope.service, canonHash)
+	want := key.sign(sig[:0], b)
+
+	// A signature that is not 64 hex digits cannot match: S3, MinIO and
+	// versitygw answer it as they answer a wrong one.
+	var got [sha256.Size]byte
+	_, herr := hex.Decode(got[:], []byte(a.signature))
+	if len(a.signature) != hex.EncodedLen(sha256.Size) || herr != nil || !hmac.Equal(got[:], want) {
+		serr := &SignatureError{
+			AccessKey:        a.scope.accessKey,
+			StringToSign:     string(b),
+			CanonicalRequest: string(appendCanonicalRequest(nil, r, a, payloadHash, presigned)),
+			Provided:         a.signature,
+		}
+		putCanonicalBuf(bp, b)
+		return sig, serr
+	}
+	putCanonicalBuf(bp, b)
+	return sig, nil
+}
+
+// appendCanonicalRequest appends r's canonical request, as the client
+// signed it by a, to b.
+func appendCanonicalRequest(b []byte, r *http.Request, a authorization, payloadHash string, presigned bool) []byte {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
 	b = appendCanonicalURI(b, requestPath(r))
@@ -419,26 +445,7 @@ func checkRequestSignature(r *http.Request, key *signingKey, a authorization, am
 	b = append(b, '\n')
 	b = append(b, a.signedHeaders...)
 	b = append(b, '\n')
-	b = append(b, payloadHash...)
-	canonHash := sha256.Sum256(b)
-
-	b = appendStringToSign(b[:0], amzDate, a.scope.date, a.scope.region, a.scope.service, canonHash)
-	want := key.sign(sig[:0], b)
-	putCanonicalBuf(bp, b)
-
-	// A signature that is not 64 hex digits cannot match: S3, MinIO and
-	// versitygw answer it as they answer a wrong one.
-	var got [sha256.Size]byte
-	if len(a.signature) != hex.EncodedLen(sha256.Size) {
-		return sig, fmt.Errorf("sigv4: signature is not 64 hex digits: %w", ErrSignatureMismatch)
-	}
-	if _, err := hex.Decode(got[:], []byte(a.signature)); err != nil {
-		return sig, fmt.Errorf("sigv4: signature is not 64 hex digits: %w", ErrSignatureMismatch)
-	}
-	if !hmac.Equal(got[:], want) {
-		return sig, fmt.Errorf("sigv4: request signature: %w", ErrSignatureMismatch)
-	}
-	return sig, nil
+	return append(b, payloadHash...)
 }
 
 // payload builds the Result body for the x-amz-content-sha256 value hash
