@@ -164,6 +164,11 @@ func TestSigV4Completeness(t *testing.T) {
 			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))
 			return do(t, http.MethodGet, strings.Replace(u, "X-Amz-Signature="+sig, "X-Amz-Signature="+sig[:62], 1), nil)
 		}, 403, "SignatureDoesNotMatch", ""},
+		{"presigned URL, signature too long", func(t *testing.T) httpResult {
+			u := presignedURL(t, objURL, creds)
+			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))
+			return do(t, http.MethodGet, strings.Replace(u, "X-Amz-Signature="+sig, "X-Amz-Signature="+sig+"abcd", 1), nil)
+		}, 403, "SignatureDoesNotMatch", ""},
 		{"presigned URL, signature not hex", func(t *testing.T) httpResult {
 			u := presignedURL(t, objURL, creds)
 			sig := url.QueryEscape(mustQuery(t, u).Get("X-Amz-Signature"))

@@ -231,8 +231,9 @@ func parseAuthorization(h string) (authorization, error) {
 	return a, nil
 }
 
-// checkSignature requires 64 hex digits (either case; compared as bytes
-// after lower-casing by the caller).
+// checkSignature requires a signature. One of any other form than 64 hex
+// digits is taken here and fails the comparison (checkRequestSignature),
+// as S3 answers it.
 func checkSignature(s string) error {
 	if s == "" {
 		return fmt.Errorf("sigv4: empty signature: %w", ErrMalformedAuth)

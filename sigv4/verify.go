@@ -413,10 +413,15 @@ func checkRequestSignature(r *http.Request, key *signingKey, a authorization, am
 	want := key.sign(sig[:0], b)
 
 	// A signature that is not 64 hex digits cannot match: S3, MinIO and
-	// versitygw answer it as they answer a wrong one.
+	// versitygw answer it as they answer a wrong one. Its length is
+	// checked first: hex.Decode writes what it decodes into got.
 	var got [sha256.Size]byte
-	_, herr := hex.Decode(got[:], []byte(a.signature))
-	if len(a.signature) != hex.EncodedLen(sha256.Size) || herr != nil || !hmac.Equal(got[:], want) {
+	match := len(a.signature) == hex.EncodedLen(sha256.Size)
+	if match {
+		_, herr := hex.Decode(got[:], []byte(a.signature))
+		match = herr == nil && hmac.Equal(got[:], want)
+	}
+	if !match {
 		serr := &SignatureError{
 			AccessKey:        a.scope.accessKey,
 			StringToSign:     string(b),

@@ -216,6 +216,16 @@ func TestVerifyErrors(t *testing.T) {
 			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "X-Amz-Signature=", "X-Amz-Signature=zz", 1)
 			return r
 		}, ErrSignatureMismatch},
+		{"presign signature too long", func() *http.Request {
+			r := presigned(time.Hour, testNow)
+			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "X-Amz-Signature=", "X-Amz-Signature=abcd", 1)
+			return r
+		}, ErrSignatureMismatch},
+		{"header signature too long", func() *http.Request {
+			r := signed(testAccessKey, testSecret, testNow)
+			r.Header.Set("Authorization", r.Header.Get("Authorization")+"abcd")
+			return r
+		}, ErrSignatureMismatch},
 		{"header signature cut short", func() *http.Request {
 			r := signed(testAccessKey, testSecret, testNow)
 			a := r.Header.Get("Authorization")
