@@ -7,11 +7,11 @@ import (
 
 // A relayed body can fail before its first byte: the backend sent its
 // headers and then cut the connection or stalled. net/http sends the
-// status line with the first byte or flush, so an answer aborted before either is a
-// connection closed with no answer at all, which a client cannot tell
-// from a network fault. heldStatus holds the status back until that
-// first byte, so that such a failure is answered with an S3 error status
-// instead (failBody).
+// status line with the first byte or flush, so an answer aborted before
+// either is a connection closed with no answer at all, which a client
+// cannot tell from a network fault. heldStatus holds the status back
+// until that first byte, so that such a failure is answered with an S3
+// error status instead (failBody).
 
 // heldStatus is a ResponseWriter whose status line waits for the first
 // body byte; a flush before it sends nothing (the ReverseProxy flushes an

@@ -10,9 +10,10 @@ import (
 )
 
 // TestHeldStatus: the status waits for the first byte, a flush before it
-// included, an informational status goes at once, and a body that fails before its
-// first byte is answered with an S3 error carrying only the header that
-// was there before the answer's own; after it, the answer is aborted.
+// included, an informational status goes at once, and a body that fails
+// before its first byte is answered with an S3 error carrying only the
+// header that was there before the answer's own; after it, the answer is
+// aborted.
 func TestHeldStatus(t *testing.T) {
 	p := &Proxy{log: discardLogger()}
 	r := httptest.NewRequest(http.MethodGet, "/bkt/k", nil)
