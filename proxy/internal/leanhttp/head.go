@@ -212,7 +212,8 @@ func slowHead(head []byte, remote string) (parsedHead, *Refusal) {
 // unsupportedTE reports whether net/http refuses a head whose request
 // line and header it read for its Transfer-Encoding, which it answers 501:
 // a well-formed HTTP/1.1 (or later) request line and a Transfer-Encoding
-// other than one "chunked".
+// other than one "chunked". net/http reads the body of an HTTP/0.0
+// request as HTTP/1.1's (transferReader), so that counts as 1.1.
 func unsupportedTE(line string, mh textproto.MIMEHeader) bool {
 	te, ok := mh["Transfer-Encoding"]
 	if !ok || len(te) == 1 && asciiEqualFold(te[0], "chunked") {
@@ -221,6 +222,9 @@ func unsupportedTE(line string, mh textproto.MIMEHeader) bool {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	major, minor, ok3 := http.ParseHTTPVersion(proto)
+	if major == 0 && minor == 0 {
+		major, minor = 1, 1
+	}
 	if !ok1 || !ok2 || !ok3 || method == "" || !validHeaderName([]byte(method)) || major < 1 || major == 1 && minor < 1 {
 		return false
 	}
